@@ -1,0 +1,56 @@
+// Shared stencil of pfsim's CUDA kernels; the NumPy twin is pfsim/stencil.py.
+//
+// Fields are C-ordered arrays indexed [x][y][z] (nz = 1 in 2D), one thread per node.
+// Boundary code: bit a of `periodic` set -> axis a wraps around; clear -> the neighbour
+// across the wall mirrors the first interior node (ghost[-1] = f[1]), i.e. zero gradient.
+// Dirichlet walls use the mirror too and are reset by the caller after each update.
+#pragma once
+
+#ifndef REAL
+#define REAL double
+#endif
+typedef REAL real;
+
+__device__ __forceinline__ int neighbour_up(int i, int n, bool periodic) {
+    if (n == 1) return 0;
+    if (i + 1 < n) return i + 1;
+    return periodic ? 0 : n - 2;
+}
+
+__device__ __forceinline__ int neighbour_down(int i, int n, bool periodic) {
+    if (n == 1) return 0;
+    if (i > 0) return i - 1;
+    return periodic ? n - 1 : 1;
+}
+
+// 5-point (2D) or 7-point (3D) Laplacian at node (ix, iy, iz); cx = 1/dx^2 etc.
+// The sum is taken in the same order as pfsim.stencil.laplacian.
+__device__ __forceinline__ real laplacian_at(const real* f, int ix, int iy, int iz, int nx, int ny,
+                                             int nz, int periodic, real cx, real cy, real cz) {
+    const long long sx = (long long)ny * nz, sy = nz;
+    const long long c = ix * sx + iy * sy + iz;
+    const int xp = neighbour_up(ix, nx, periodic & 1), xm = neighbour_down(ix, nx, periodic & 1);
+    const int yp = neighbour_up(iy, ny, periodic & 2), ym = neighbour_down(iy, ny, periodic & 2);
+    real acc = -2 * (cx + cy + cz) * f[c];
+    acc += cx * f[xp * sx + iy * sy + iz];
+    acc += cx * f[xm * sx + iy * sy + iz];
+    acc += cy * f[ix * sx + yp * sy + iz];
+    acc += cy * f[ix * sx + ym * sy + iz];
+    if (nz > 1) {
+        const int zp = neighbour_up(iz, nz, periodic & 4), zm = neighbour_down(iz, nz, periodic & 4);
+        acc += cz * f[ix * sx + iy * sy + zp];
+        acc += cz * f[ix * sx + iy * sy + zm];
+    }
+    return acc;
+}
+
+// Thread -> node; returns false for threads past the end.
+__device__ __forceinline__ bool node_of_thread(long long n, int ny, int nz, int& ix, int& iy, int& iz,
+                                               long long& idx) {
+    idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= n) return false;
+    iz = (int)(idx % nz);
+    iy = (int)((idx / nz) % ny);
+    ix = (int)(idx / ((long long)ny * nz));
+    return true;
+}

@@ -1,0 +1,264 @@
+"""The scenario file: YAML -> validated RunConfig, with errors that name the YAML path.
+
+Nothing in a config is executed. YAML is read with a safe loader that also refuses
+anchors and aliases (no exponential expansion), physical quantities are parsed by
+pfsim.units, and every section forbids unknown keys. `load_config` raises ConfigError
+with one line per problem, e.g. `time.dt: expected a time, got '5 MPa'`.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+from .grid import GridConfig
+from .initial import InitialConfig
+from .models import ModelParams
+from .schema import Duration, Section
+from .units import QuantityError, to_si
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _duration_or_auto(v):
+    if v == "auto":
+        return v
+    try:
+        return to_si(v, "time")
+    except QuantityError as exc:
+        raise ValueError(f"{exc} or 'auto'") from None
+
+
+class TimeConfig(Section):
+    stop: Duration = Field(description="simulated time at which the run ends (s)")
+    dt: Annotated[float | Literal["auto"], BeforeValidator(_duration_or_auto)] = Field(
+        "auto", description="time step (s), or 'auto' for cfl times the explicit stability limit"
+    )
+    cfl: float = Field(0.5, gt=0, le=1, description="fraction of the stability limit used by dt: auto")
+    integrator: Literal["euler", "rk4"] = Field("euler", description="forward Euler or classic RK4")
+    max_steps: int | None = Field(None, gt=0, description="stop after this many steps in total")
+
+    @model_validator(mode="after")
+    def _positive_dt(self):
+        if self.dt != "auto" and not self.dt > 0:
+            raise ValueError("dt: expected a positive time step")
+        return self
+
+
+class OutputConfig(Section):
+    store: str | None = Field(None, min_length=1, max_length=4096, description="run store path (default runs/NAME.zarr)")
+    fields_every: Duration | None = Field(None, description="simulated time between field frames (default stop/20)")
+    observables_every: Duration | None = Field(None, description="simulated time between observable samples (default stop/200)")
+    fields: list[str] | None = Field(None, description="fields to write (default: all)")
+    compression_level: int = Field(3, ge=1, le=19, description="zstd level")
+
+
+class CheckpointConfig(Section):
+    every: Duration | None = Field(None, description="simulated time between checkpoints (default: none)")
+    wall_every: Duration = Field(600.0, description="wall-clock time between checkpoints (s)")
+
+
+class MonitorConfig(Section):
+    nan_check_every: int = Field(10, ge=1, description="steps between NaN/Inf checks")
+    progress_every: Duration = Field(10.0, description="wall-clock time between log lines when not on a terminal (s)")
+
+
+class RunConfig(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="run name (default store runs/NAME.zarr)")
+    description: str = Field("", max_length=10000)
+    backend: Literal["auto", "numpy", "cupy"] = "auto"
+    precision: Literal["float64", "float32"] = "float64"
+    seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
+    grid: GridConfig
+    model: ModelParams = Field(discriminator="kind")
+    initial: InitialConfig = Field(discriminator="kind")
+    time: TimeConfig
+    output: OutputConfig = OutputConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    monitor: MonitorConfig = MonitorConfig()
+
+    @model_validator(mode="after")
+    def _output_fields(self):
+        from .models import MODELS
+
+        known = MODELS[self.model.kind][1].fields
+        for name in self.output.fields or []:
+            if name not in known:
+                raise ValueError(f"output.fields: unknown field {name!r} (model has {', '.join(known)})")
+        return self
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, where: str = "config"):
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {_one_line(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+
+
+def read_config_file(path) -> dict:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    raw = parse_yaml(text, str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(raw).__name__}")
+    return raw
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=VALUE` settings; VALUE is read as YAML (numbers, strings, lists)."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. time.stop=10")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item}: empty key")
+        value = parse_yaml(text, f"--set {key}")
+        node = raw
+        for i, p in enumerate(parts[:-1]):
+            if isinstance(node, list) and p.isdigit() and int(p) < len(node):
+                node = node[int(p)]
+                continue
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a section")
+            node = node.setdefault(p, {})
+        last = parts[-1]
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(f"--set {key}: '{'.'.join(parts[:-1])}' is not a section")
+    return raw
+
+
+def validate(raw: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, raw)) from None
+    except RecursionError:
+        raise ConfigError("config: nested too deeply") from None
+
+
+def load_config(path, overrides=None) -> tuple[RunConfig, dict]:
+    """Read, override and validate a scenario file; returns the config and the raw mapping."""
+    try:
+        raw = apply_overrides(read_config_file(path), overrides or [])
+        cfg = validate(raw)
+        check_consistency(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # never a traceback for a bad file: name it and say what broke
+        raise ConfigError(f"{path}: cannot be used ({type(exc).__name__}: {_one_line(exc)})") from exc
+    return cfg, raw
+
+
+def check_consistency(cfg: RunConfig):
+    """Checks that need the grid and the model: dimensions and the explicit stability limit."""
+    from .backend import Backend
+    from .grid import Grid
+    from .models import build_model
+
+    import numpy as np
+
+    grid = Grid.from_config(cfg.grid)
+    try:
+        model = build_model(cfg.model, grid, Backend("numpy", np.dtype(cfg.precision), "validation"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:
+        raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
+    if cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
+        raise ConfigError("initial.kind: 'manufactured' needs model.source")
+    limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)
+    if cfg.time.dt != "auto" and cfg.time.dt > limit:
+        raise ConfigError(
+            f"time.dt: {cfg.time.dt:.4g} s exceeds the explicit stability limit {limit:.4g} s "
+            f"of this grid and model; use a smaller dt or dt: auto"
+        )
+    return grid, model
+
+
+# --- error messages ------------------------------------------------------------------
+
+
+def format_errors(exc: ValidationError, raw) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = _yaml_path(err["loc"], raw)
+        lines.append(f"{path or 'config'}: {_message(err)}")
+    return list(dict.fromkeys(lines))
+
+
+def _yaml_path(loc, raw) -> str:
+    """Dotted YAML path of an error location, dropping pydantic's union-member tags."""
+    parts, node = [], raw
+    for i, item in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and item in node:
+            parts.append(str(item))
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            parts.append(str(item))
+            node = node[item]
+        elif last and isinstance(item, str) and _is_key(item):
+            parts.append(item)
+    return ".".join(parts)
+
+
+def _is_key(item: str) -> bool:
+    return not any(c in item for c in "[]()',") and not item[:1].isupper()
+
+
+def _message(err) -> str:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    ctx = err.get("ctx") or {}
+    if kind == "union_tag_not_found":
+        return f"missing '{ctx.get('discriminator', 'kind').strip(chr(39))}'"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {_short(ctx.get('tag'))}; expected one of {ctx.get('expected_tags')}"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return f"{msg[0].lower()}{msg[1:]}, got {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,42 @@
+"""Exceptions that the command line turns into exit codes.
+
+ConfigError and BackendUnavailable are user input problems (exit code 2);
+SimulationBlowUp is a run that went non-finite (exit code 1).
+"""
+
+
+class PfsimError(Exception):
+    exit_code = 1
+
+
+class ConfigError(PfsimError):
+    """A config that cannot be run; the message names the YAML path."""
+
+    exit_code = 2
+
+    def __init__(self, problems):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class BackendUnavailable(PfsimError):
+    exit_code = 2
+
+
+class StoreError(PfsimError):
+    """A run store that cannot be created, opened or resumed as asked."""
+
+    exit_code = 2
+
+
+class SimulationBlowUp(PfsimError):
+    exit_code = 1
+
+    def __init__(self, field, iteration, time):
+        self.field, self.iteration, self.time = field, iteration, time
+        super().__init__(
+            f"field '{field}' became NaN or Inf at step {iteration} (t = {time:.6g} s); "
+            "the run stopped and the store keeps the last good checkpoint"
+        )

@@ -1,0 +1,61 @@
+"""What every model gives the simulation loop.
+
+A model owns its parameters, the names of its prognostic fields and how they change:
+`rate(state, t)` returns d(field)/dt for each field, `euler_step` may fuse that into an
+in-place update (the CUDA paths do), `enforce` re-applies constraints after an update
+(Dirichlet walls), `observables` reduces the state to scalars for the run store.
+"""
+
+import numpy as np
+
+
+class Model:
+    fields: tuple[str, ...] = ()
+    field_units: dict[str, str] = {}
+    observable_units: dict[str, str] = {}
+    # |value| beyond which a field is a blow-up even if still finite
+    blowup_bound: float = 1e12
+
+    def __init__(self, params, grid, backend):
+        self.params, self.grid, self.backend = params, grid, backend
+        self.xp = backend.xp
+
+    # --- evolution -------------------------------------------------------------------
+    def rate(self, state, t):
+        raise NotImplementedError
+
+    def euler_step(self, state, t, dt):
+        rates = self.rate(state, t)
+        for name in self.fields:
+            state[name] += dt * rates[name]
+
+    def enforce(self, state, t):
+        for name in self.fields:
+            self.grid.apply_dirichlet(state[name])
+
+    def stability_limit(self) -> float:
+        """Largest forward-Euler time step that is linearly stable (s)."""
+        return np.inf
+
+    def events(self):
+        """[(time, action(state))]: discrete changes at given simulated times."""
+        return []
+
+    # --- diagnostics -----------------------------------------------------------------
+    def observables(self, state, t) -> dict[str, float]:
+        return {}
+
+    # --- helpers for kernels ---------------------------------------------------------
+    def stencil_args(self):
+        """Grid arguments shared by every stencil kernel: nx, ny, nz, periodic, cx, cy, cz."""
+        g, s = self.grid, self.backend.scalar
+        shape = list(g.shape) + [1] * (3 - g.ndim)
+        inv = [1.0 / h**2 for h in g.spacing] + [0.0] * (3 - g.ndim)
+        return (
+            np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
+            np.int32(g.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
+        )
+
+    def laplacian_eigen_max(self) -> float:
+        """Largest |eigenvalue| of the discrete Laplacian: 4 sum(1/h^2)."""
+        return 4.0 * sum(1.0 / h**2 for h in self.grid.spacing)

@@ -1,0 +1,206 @@
+"""From a validated config to a finished run store: backend, grid, model, initial state,
+the simulation and its callbacks; and the same from a store's checkpoint (resume)."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .backend import select_backend
+from .config import RunConfig, check_consistency, validate
+from .errors import ConfigError, SimulationBlowUp, StoreError
+from .initial import initial_field
+from .io.store import RunStore, now
+from .progress import Progress
+from .simulation import Clock, IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval
+
+# keys a resumed run may change (the rest of the physics is fixed by the store)
+RESUMABLE_KEYS = ("time.stop", "time.max_steps", "backend", "checkpoint.wall_every", "monitor.progress_every")
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def default_store_path(cfg: RunConfig) -> Path:
+    return Path(cfg.output.store) if cfg.output.store else Path("runs") / f"{cfg.name}.zarr"
+
+
+def time_step(cfg: RunConfig, model) -> float:
+    if cfg.time.dt != "auto":
+        return cfg.time.dt
+    factor = 1.39 if cfg.time.integrator == "rk4" else 1.0
+    return cfg.time.cfl * factor * model.stability_limit()
+
+
+class Run:
+    """A simulation bound to its store: build with `Run.new` or `Run.resume`, then `execute`."""
+
+    def __init__(self, cfg, backend, grid, model, state, clock, store, resumed, say):
+        self.cfg, self.backend, self.grid, self.model = cfg, backend, grid, model
+        self.store, self.resumed, self.say = store, resumed, say
+        self._from_time = clock.time
+        self.sim = Simulation(model, state, cfg.time.stop, time_step(cfg, model), cfg.time.integrator,
+                              clock, cfg.time.max_steps)
+        self._attach_callbacks()
+
+    # --- construction ------------------------------------------------------------------
+    @classmethod
+    def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command=""):
+        grid, model = check_consistency(cfg)
+        be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
+        model = type(model)(cfg.model, grid, be)
+        state = {name: be.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
+        model.enforce(state, 0.0)
+        for t_event, action in model.events():
+            if t_event == 0:
+                action(state)
+        path = Path(store_path) if store_path else default_store_path(cfg)
+        meta = {
+            "pfsim_version": __version__, "git_commit": git_commit(), "backend": be.name,
+            "device": be.device, "precision": cfg.precision, "host": socket.gethostname(),
+            "command": command, "config": cfg.model_dump(mode="json"), "config_source": raw,
+            "dt": time_step(cfg, model), "history": [],
+        }
+        store = RunStore.create(path, grid, cls._field_units(cfg, model), model.observable_units, meta,
+                                dtype=cfg.precision, overwrite=overwrite,
+                                compression_level=cfg.output.compression_level)
+        say(f"writing {path}")
+        return cls(cfg, be, grid, model, state, Clock(), store, False, say)
+
+    @classmethod
+    def resume(cls, store_path, overrides=None, *, backend=None, say=print):
+        from .config import apply_overrides
+
+        store = RunStore.open(store_path)
+        for item in overrides or []:
+            key = item.split("=", 1)[0].strip()
+            if key not in RESUMABLE_KEYS:
+                raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
+        cfg = validate(apply_overrides(store.meta["config"], overrides or []))
+        grid, model = check_consistency(cfg)
+        state, info = store.read_checkpoint()
+        if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
+            raise StoreError(f"{store_path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
+                             "raise time.stop (or time.max_steps) with --set to continue")
+        be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
+        model = type(model)(cfg.model, grid, be)
+        state = {name: be.asarray(state[name]) for name in model.fields}
+        store.truncate(info["frames"], info["samples"])
+        store.meta["config"] = cfg.model_dump(mode="json")
+        say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']})")
+        return cls(cfg, be, grid, model, state, Clock(info["time"], info["iteration"]), store, True, say)
+
+    @staticmethod
+    def _field_units(cfg, model):
+        names = cfg.output.fields or list(model.fields)
+        return {n: model.field_units.get(n, "1") for n in names}
+
+    # --- callbacks ---------------------------------------------------------------------
+    def _attach_callbacks(self):
+        sim, cfg = self.sim, self.cfg
+        stop = cfg.time.stop
+        for t_event, action in self.model.events():
+            if t_event > 0:
+                sim.add_callback("event", SpecifiedTimes([t_event]), lambda s, a=action: a(s.state))
+        sim.add_callback("nan_check", IterationInterval(cfg.monitor.nan_check_every), lambda s: s.check_finite())
+        sim.add_callback("observables", TimeInterval(cfg.output.observables_every or stop / 200),
+                         self.write_observables, at_start=True, at_end=True)
+        sim.add_callback("fields", TimeInterval(cfg.output.fields_every or stop / 20),
+                         self.write_fields, at_start=True, at_end=True)
+        if cfg.checkpoint.every:
+            sim.add_callback("checkpoint", TimeInterval(cfg.checkpoint.every), self.write_checkpoint)
+        sim.add_callback("checkpoint_wall", WallTimeInterval(cfg.checkpoint.wall_every), self.write_checkpoint,
+                         at_end=True)
+        self.progress = Progress(stop, cfg.monitor.progress_every)
+        refresh = 0.5 if self.progress.live else cfg.monitor.progress_every
+        sim.add_callback("progress", WallTimeInterval(refresh), self.progress.update)
+
+    def write_observables(self, sim):
+        if self._last_time("obs_time") == sim.clock.time:
+            return
+        sim.check_finite()
+        self.store.append_observables(sim.clock.time, self.model.observables(sim.state, sim.clock.time))
+
+    def write_fields(self, sim):
+        if self._last_time("time") == sim.clock.time:
+            return
+        sim.check_finite()
+        names = self.cfg.output.fields or self.model.fields
+        self.store.append_frame(sim.clock.time, {n: self.backend.to_host(sim.state[n]) for n in names})
+
+    def write_checkpoint(self, sim):
+        if self.store.meta.get("checkpoint_time") == sim.clock.time and self.store.meta.get("checkpoint"):
+            return
+        sim.check_finite()
+        state = {n: self.backend.to_host(sim.state[n]) for n in self.model.fields}
+        self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt})
+
+    def _last_time(self, which):
+        buf = self.store._obs_buffer
+        if which == "obs_time" and buf:
+            return buf[-1][0]
+        n = self.store.samples if which == "obs_time" else self.store.frames
+        return float(self.store.group[which][n - 1]) if n else None
+
+    # --- running -----------------------------------------------------------------------
+    def execute(self) -> str:
+        """Run to the stop time; returns the final status. Raises SimulationBlowUp."""
+        started = now()
+        self.progress.start(self.sim)
+        try:
+            with _stop_on_signals(self.sim):
+                self.sim.run(resumed=self.resumed)
+        except SimulationBlowUp as exc:
+            self.progress.finish(self.sim)
+            self.store.flush_observables()
+            self._record(started, "blew_up", str(exc))
+            raise
+        self.progress.finish(self.sim)
+        status = "interrupted" if self.sim.stop_requested else (
+            "finished" if self.sim.stopped_reason == "stop time reached" else "stopped")
+        self._record(started, status, self.sim.stopped_reason)
+        return status
+
+    def _record(self, started, status, reason):
+        history = list(self.store.meta.get("history", []))
+        history.append({"started": started, "ended": now(), "backend": self.backend.name,
+                        "device": self.backend.device, "from_time": self._from_time, "to_time": self.sim.clock.time,
+                        "steps_to": self.sim.clock.iteration, "status": status})
+        self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history,
+                               time=self.sim.clock.time, iteration=self.sim.clock.iteration)
+
+
+@contextmanager
+def _stop_on_signals(sim):
+    """SIGINT, SIGTERM and SIGUSR1 ask the loop to stop after the current step."""
+    def handler(signum, frame):
+        sim.request_stop(signal.Signals(signum).name)
+
+    wanted = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)]
+    previous = {}
+    try:
+        for s in filter(None, wanted):
+            try:
+                previous[s] = signal.signal(s, handler)
+            except ValueError:  # not the main thread
+                pass
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

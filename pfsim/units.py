@@ -1,0 +1,100 @@
+"""Physical quantities in configs: "1 mA/cm^2", "5 MPa", "200 nm" -> float in SI.
+
+A bare number is taken as SI. Strings are parsed by a strict grammar (a number, then a
+unit expression of names, powers with small integer exponents, * and /) before pint
+sees them, so no config string can make pfsim compute anything expensive.
+"""
+
+import re
+from functools import lru_cache
+
+import pint
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+# name -> (pint dimensionality, SI unit written in outputs)
+DIMENSIONS = {
+    "dimensionless": ("", "1"),
+    "length": ("[length]", "m"),
+    "time": ("[time]", "s"),
+    "temperature": ("[temperature]", "K"),
+    "pressure": ("[mass] / [length] / [time] ** 2", "Pa"),
+    "current density": ("[current] / [length] ** 2", "A/m^2"),
+    "charge density": ("[current] * [time] / [length] ** 2", "C/m^2"),
+    "voltage": ("[mass] * [length] ** 2 / [current] / [time] ** 3", "V"),
+    "conductivity": ("[current] ** 2 * [time] ** 3 / [mass] / [length] ** 3", "S/m"),
+    "diffusivity": ("[length] ** 2 / [time]", "m^2/s"),
+    "surface energy": ("[mass] / [time] ** 2", "J/m^2"),
+    "energy density": ("[mass] / [length] / [time] ** 2", "J/m^3"),
+    "molar volume": ("[length] ** 3 / [substance]", "m^3/mol"),
+    "energy": ("[mass] * [length] ** 2 / [time] ** 2", "J"),
+    "molar energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol"),
+    "rate": ("1 / [time]", "1/s"),
+    "mobility": ("[length] ** 3 * [time] / [mass]", "m^3/(J s)"),
+}
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?"
+_UNIT_CHARS = r"[A-Za-z_µμΩ°%]"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(.*?)\s*$")
+_UNIT_OK = re.compile(rf"^(?:{_UNIT_CHARS}|[0-9\s\*/\^\(\)\.\-])*$")
+# an exponent is at most two digits and never itself raised to a power
+_BAD_POWER = re.compile(r"(\^|\*\*)\s*-?\s*(\d{3,}|\d*\.\d)|(\^|\*\*)[^A-Za-z(]*(\^|\*\*)")
+
+
+class QuantityError(ValueError):
+    """Raised with a message that says what was expected."""
+
+
+@lru_cache(maxsize=256)
+def _unit_factor(unit: str, dimension: str) -> tuple[float, float]:
+    """(scale, offset) that convert a value in `unit` to SI of `dimension`."""
+    try:
+        u = ureg.parse_units(unit) if unit else ureg.dimensionless
+    except Exception as exc:  # pint raises several kinds
+        raise QuantityError(f"unknown unit '{unit}'") from exc
+    want = ureg.get_dimensionality(DIMENSIONS[dimension][0]) if DIMENSIONS[dimension][0] else ureg.dimensionless.dimensionality
+    if u.dimensionality != want:
+        raise QuantityError(f"unit '{unit}' is not a {dimension}")
+    si = ureg.Quantity(0.0, u).to_base_units()
+    one = ureg.Quantity(1.0, u).to_base_units()
+    return float(one.magnitude - si.magnitude), float(si.magnitude)
+
+
+def to_si(value, dimension: str) -> float:
+    """Convert a config value (bare number in SI, or "number unit" string) to SI."""
+    if dimension not in DIMENSIONS:
+        raise KeyError(dimension)
+    article = "an" if dimension[0] in "aeiou" else "a"
+    expected = f"expected {article} {dimension}"
+    if isinstance(value, bool):
+        raise QuantityError(f"{expected}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise QuantityError(f"{expected}, got {_short(value)}")
+    m = _QUANTITY.match(value)
+    if (
+        len(value) > 80
+        or m is None
+        or not _UNIT_OK.match(m.group(2))
+        or _BAD_POWER.search(m.group(2))
+    ):
+        raise QuantityError(
+            f"{expected} (a number in {si_unit(dimension)}, or a string such as "
+            f"'2 {si_unit(dimension)}'), got {_short(value)}"
+        )
+    number, unit = float(m.group(1)), m.group(2)
+    try:
+        scale, offset = _unit_factor(unit, dimension)
+    except QuantityError as exc:
+        raise QuantityError(f"{expected}, got {_short(value)} ({exc})") from None
+    return number * scale + offset
+
+
+def si_unit(dimension: str) -> str:
+    return DIMENSIONS[dimension][1]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
