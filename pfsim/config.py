@@ -6,6 +6,7 @@ pfsim.units, and every section forbids unknown keys. `load_config` raises Config
 with one line per problem, e.g. `time.dt: expected a time, got '5 MPa'`.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ def _duration_or_auto(v):
     try:
         return to_si(v, "time")
     except QuantityError as exc:
-        raise ValueError(f"{exc} or 'auto'") from None
+        raise ValueError(str(exc).replace("expected a time", "expected a time or 'auto'", 1)) from None
 
 
 class TimeConfig(Section):
@@ -43,7 +44,7 @@ class TimeConfig(Section):
     @model_validator(mode="after")
     def _positive_dt(self):
         if self.dt != "auto" and not self.dt > 0:
-            raise ValueError("dt: expected a positive time step")
+            raise ValueError(f"dt: expected a positive time step, got {self.dt:g}")
         return self
 
 
@@ -67,17 +68,17 @@ class MonitorConfig(Section):
 
 class RunConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="run name (default store runs/NAME.zarr)")
-    description: str = Field("", max_length=10000)
-    backend: Literal["auto", "numpy", "cupy"] = "auto"
-    precision: Literal["float64", "float32"] = "float64"
+    description: str = Field("", max_length=10000, description="free text, kept in the run store")
+    backend: Literal["auto", "numpy", "cupy"] = Field("auto", description="auto takes CuPy when a CUDA device is usable")
+    precision: Literal["float64", "float32"] = Field("float64", description="floating-point type of the fields")
     seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
-    grid: GridConfig
-    model: ModelParams = Field(discriminator="kind")
-    initial: InitialConfig = Field(discriminator="kind")
-    time: TimeConfig
-    output: OutputConfig = OutputConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    monitor: MonitorConfig = MonitorConfig()
+    grid: GridConfig = Field(description="nodes, spacing and boundary conditions")
+    model: ModelParams = Field(discriminator="kind", description="the equations and their parameters, by kind")
+    initial: InitialConfig = Field(discriminator="kind", description="initial condition of the model's field, by kind")
+    time: TimeConfig = Field(description="stop time, time step, integrator")
+    output: OutputConfig = Field(OutputConfig(), description="what the run store receives and how often")
+    checkpoint: CheckpointConfig = Field(CheckpointConfig(), description="restart points inside the run store")
+    monitor: MonitorConfig = Field(MonitorConfig(), description="NaN checks and progress reports")
 
     @model_validator(mode="after")
     def _output_fields(self):
@@ -106,6 +107,8 @@ def parse_yaml(text: str, where: str = "config"):
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML: {_one_line(exc)}") from None
+    except ValueError as exc:  # a value that its tag cannot hold: 2001-02-30, a 5000-digit integer
+        raise ConfigError(f"{where}: not valid YAML: {_one_line(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
 
@@ -113,7 +116,8 @@ def parse_yaml(text: str, where: str = "config"):
 def read_config_file(path) -> dict:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # never more, whatever the path is
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) > MAX_CONFIG_BYTES:
@@ -135,19 +139,19 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     raw = copy.deepcopy(raw)
     for item in overrides or []:
         if "=" not in item:
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. time.stop=10")
+            raise ConfigError(f"--set {_key(item)}: expected KEY=VALUE, e.g. time.stop=10")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
         if not all(parts):
-            raise ConfigError(f"--set {item}: empty key")
-        value = parse_yaml(text, f"--set {key}")
+            raise ConfigError(f"--set {_key(item)}: empty key")
+        value = parse_yaml(text, f"--set {_key(key)}")
         node = raw
         for i, p in enumerate(parts[:-1]):
             if isinstance(node, list) and p.isdigit() and int(p) < len(node):
                 node = node[int(p)]
                 continue
             if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: '{'.'.join(parts[:i])}' is not a section")
+                raise ConfigError(f"--set {_key(key)}: {'.'.join(parts[:i])!r} is not a section")
             node = node.setdefault(p, {})
         last = parts[-1]
         if isinstance(node, list) and last.isdigit() and int(last) < len(node):
@@ -155,7 +159,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         elif isinstance(node, dict):
             node[last] = value
         else:
-            raise ConfigError(f"--set {key}: '{'.'.join(parts[:-1])}' is not a section")
+            raise ConfigError(f"--set {_key(key)}: {'.'.join(parts[:-1])!r} is not a section")
     return raw
 
 
@@ -198,7 +202,15 @@ def check_consistency(cfg: RunConfig):
         raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
     if cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
         raise ConfigError("initial.kind: 'manufactured' needs model.source")
-    limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)
+    try:
+        limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)
+    except ArithmeticError:  # 1/h^2 or its square beyond the float range
+        limit = 0.0
+    if not limit > 0:
+        raise ConfigError(
+            "time.dt: the explicit stability limit of this grid and model is out of the float64 range "
+            "(check grid.spacing and the model coefficients)"
+        )
     if cfg.time.dt != "auto" and cfg.time.dt > limit:
         raise ConfigError(
             f"time.dt: {cfg.time.dt:.4g} s exceeds the explicit stability limit {limit:.4g} s "
@@ -210,43 +222,63 @@ def check_consistency(cfg: RunConfig):
 # --- error messages ------------------------------------------------------------------
 
 
+# "dt: expected ..." from a section's own checks: the key belongs to the path
+_KEY_PREFIX = re.compile(r"([A-Za-z_]\w*(?:\.\w+)*): (.+)", re.DOTALL)
+
+
 def format_errors(exc: ValidationError, raw) -> list[str]:
     lines = []
     for err in exc.errors(include_url=False):
-        path = _yaml_path(err["loc"], raw)
-        lines.append(f"{path or 'config'}: {_message(err)}")
+        loc, kind, message = tuple(err["loc"]), err["type"], _message(err)
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc += (str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'"),)
+        path = _yaml_path(loc, raw, kind in ("missing", "union_tag_not_found", "invalid_key"))
+        m = _KEY_PREFIX.fullmatch(message) if kind == "value_error" else None
+        if m:
+            path, message = ".".join(filter(None, (path, m[1]))), m[2]
+        lines.append(f"{path or 'config'}: {message}")
     return list(dict.fromkeys(lines))
 
 
-def _yaml_path(loc, raw) -> str:
-    """Dotted YAML path of an error location, dropping pydantic's union-member tags."""
+def _yaml_path(loc, raw, absent_key=False) -> str:
+    """Dotted YAML path of an error location, dropping pydantic's union-member tags.
+
+    A last key that is not in the file is named only when it is what the error is about
+    (absent_key: a missing or non-string key), not when a validator made it up.
+    """
     parts, node = [], raw
     for i, item in enumerate(loc):
         last = i == len(loc) - 1
+        if isinstance(node, dict) and not last and node.get("kind") == item:
+            continue  # the tag of a discriminated union (model.kind, initial.kind)
         if isinstance(node, dict) and item in node:
-            parts.append(str(item))
+            parts.append(_key(item))
             node = node[item]
         elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
             parts.append(str(item))
             node = node[item]
-        elif last and isinstance(item, str) and _is_key(item):
-            parts.append(item)
+        elif last and absent_key:
+            parts.append(_key(item))
     return ".".join(parts)
 
 
-def _is_key(item: str) -> bool:
-    return not any(c in item for c in "[]()',") and not item[:1].isupper()
+def _key(item) -> str:
+    """A key as written, or quoted when it would not read as one (blank, line breaks, control characters)."""
+    text = str(item)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def _message(err) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind == "extra_forbidden":
         return "unknown key"
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "required key is missing"
+    if kind == "invalid_key":
+        return "unknown key (keys are names)"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys, got {_short(value)}"
     ctx = err.get("ctx") or {}
-    if kind == "union_tag_not_found":
-        return f"missing '{ctx.get('discriminator', 'kind').strip(chr(39))}'"
     if kind == "union_tag_invalid":
         return f"unknown kind {_short(ctx.get('tag'))}; expected one of {ctx.get('expected_tags')}"
     for prefix in ("Value error, ", "Assertion failed, "):

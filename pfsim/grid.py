@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from .schema import Length, Section, quantity
 
@@ -35,12 +35,20 @@ def _side(value):
     raise ValueError(f"expected 'periodic', 'no_flux' or {{dirichlet: VALUE}}, got {value!r:.60}")
 
 
-Side = Annotated[Union[Literal["periodic", "no_flux"], Dirichlet], BeforeValidator(_side)]
+# callable discriminators pick the one union member that a value can be, so an error is
+# reported once, by that member (not also "input should be a valid list" for a bad number)
+Side = Annotated[
+    Union[Annotated[Literal["periodic", "no_flux"], Tag("name")], Annotated[Dirichlet, Tag("mapping")]],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "mapping"),
+    BeforeValidator(_side),
+]
 
 
 class AxisBoundaries(Section):
-    low: Side = "periodic"
-    high: Side = "periodic"
+    """Both walls of an axis: periodic, no_flux or {dirichlet: VALUE}; one value sets both."""
+
+    low: Side = Field("periodic", description="wall at the first node")
+    high: Side = Field("periodic", description="wall at the last node")
 
     @model_validator(mode="after")
     def _periodic_pairs(self):
@@ -51,14 +59,17 @@ class AxisBoundaries(Section):
 
 def _axis_boundaries(value):
     """Accept 'periodic', 'no_flux', {dirichlet: v} for both sides, or {low:, high:}."""
-    if isinstance(value, str) or (isinstance(value, dict) and "dirichlet" in value):
+    if isinstance(value, str) or (isinstance(value, dict) and "dirichlet" in value and not {"low", "high"} & set(value)):
         return {"low": value, "high": value}
     return value
 
 
 class GridConfig(Section):
     shape: list[int] = Field(min_length=2, max_length=3, description="nodes along x, y (, z)")
-    spacing: Length | list[Length] = Field(description="node spacing, one for all axes or one per axis")
+    spacing: Annotated[
+        Union[Annotated[Length, Tag("number")], Annotated[list[Length], Tag("list")]],
+        Discriminator(lambda v: "list" if isinstance(v, (list, tuple)) else "number"),
+    ] = Field(description="node spacing, one for all axes or one per axis")
     origin: list[quantity("length")] | None = Field(None, description="position of node 0 on each axis (default 0)")
     boundaries: dict[Literal["x", "y", "z"], AxisBoundaries] = Field(
         default_factory=dict, description="per axis; unspecified axes are periodic"

@@ -15,12 +15,12 @@ from .schema import Section
 
 class Constant(Section):
     kind: Literal["constant"]
-    value: float
+    value: float = Field(description="value everywhere")
 
 
 class Random(Section):
     kind: Literal["random"]
-    mean: float
+    mean: float = Field(description="mean value")
     amplitude: float = Field(ge=0, description="uniform noise in [-amplitude, amplitude]")
 
 
@@ -29,8 +29,8 @@ class PfhubBM1(Section):
     + cos(0.025x - 0.15y)cos(0.07x - 0.02y)], x and y in grid units."""
 
     kind: Literal["pfhub_bm1"]
-    c0: float = 0.5
-    epsilon: float = 0.01
+    c0: float = Field(0.5, description="mean composition")
+    epsilon: float = Field(0.01, description="amplitude of the cosine perturbation")
 
 
 class Manufactured(Section):

@@ -120,13 +120,13 @@ class Run:
                 sim.add_callback("event", SpecifiedTimes([t_event]), lambda s, a=action: a(s.state))
         sim.add_callback("nan_check", IterationInterval(cfg.monitor.nan_check_every), lambda s: s.check_finite())
         sim.add_callback("observables", TimeInterval(cfg.output.observables_every or stop / 200),
-                         self.write_observables, at_start=True, at_end=True)
+                         self.write_observables, at_start=True, at_end="finished")
         sim.add_callback("fields", TimeInterval(cfg.output.fields_every or stop / 20),
-                         self.write_fields, at_start=True, at_end=True)
+                         self.write_fields, at_start=True, at_end="finished")
         if cfg.checkpoint.every:
             sim.add_callback("checkpoint", TimeInterval(cfg.checkpoint.every), self.write_checkpoint)
         sim.add_callback("checkpoint_wall", WallTimeInterval(cfg.checkpoint.wall_every), self.write_checkpoint,
-                         at_end=True)
+                         at_start=True, at_end=True)
         self.progress = Progress(stop, cfg.monitor.progress_every)
         refresh = 0.5 if self.progress.live else cfg.monitor.progress_every
         sim.add_callback("progress", WallTimeInterval(refresh), self.progress.update)
@@ -164,7 +164,8 @@ class Run:
         started = now()
         self.progress.start(self.sim)
         try:
-            with _stop_on_signals(self.sim):
+            # overflow on the way to a blow-up is reported by the NaN check, not by NumPy warnings
+            with _stop_on_signals(self.sim), np.errstate(over="ignore", invalid="ignore"):
                 self.sim.run(resumed=self.resumed)
         except SimulationBlowUp as exc:
             self.progress.finish(self.sim)

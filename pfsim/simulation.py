@@ -85,7 +85,7 @@ class Callback:
     schedule: object
     func: object  # func(simulation)
     at_start: bool = False  # also run once before the first step (not on resume)
-    at_end: bool = False  # also run once after the last step
+    at_end: bool | str = False  # also run after the last step: True always, "finished" only at the stop time
 
 
 @dataclass
@@ -165,8 +165,9 @@ class Simulation:
             for cb in self.callbacks:
                 if cb.schedule.due(self.clock, last):
                     cb.func(self)
+        finished = self.stopped_reason == "stop time reached"
         for cb in self.callbacks:
-            if cb.at_end:
+            if cb.at_end is True or (cb.at_end == "finished" and finished):
                 cb.func(self)
 
     # --- checks ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ unit expression of names, powers with small integer exponents, * and /) before p
 sees them, so no config string can make pfsim compute anything expensive.
 """
 
+import math
 import re
 from functools import lru_cache
 
@@ -55,27 +56,43 @@ def _unit_factor(unit: str, dimension: str) -> tuple[float, float]:
     want = ureg.get_dimensionality(DIMENSIONS[dimension][0]) if DIMENSIONS[dimension][0] else ureg.dimensionless.dimensionality
     if u.dimensionality != want:
         raise QuantityError(f"unit '{unit}' is not a {dimension}")
-    si = ureg.Quantity(0.0, u).to_base_units()
-    one = ureg.Quantity(1.0, u).to_base_units()
+    try:
+        si = ureg.Quantity(0.0, u).to_base_units()
+        one = ureg.Quantity(1.0, u).to_base_units()
+    except (ArithmeticError, pint.PintError) as exc:  # e.g. "Ym^99/km^98" overflows
+        raise QuantityError(f"unit '{unit}' cannot be converted to {si_unit(dimension)}") from exc
     return float(one.magnitude - si.magnitude), float(si.magnitude)
 
 
 def to_si(value, dimension: str) -> float:
     """Convert a config value (bare number in SI, or "number unit" string) to SI."""
+    result = _to_si(value, dimension)
+    if not math.isfinite(result):
+        raise QuantityError(f"expected {_article(dimension)} {dimension} (a finite number), got {_short(value)}")
+    return result
+
+
+def _article(dimension: str) -> str:
+    return "an" if dimension[0] in "aeiou" else "a"
+
+
+def _to_si(value, dimension: str) -> float:
     if dimension not in DIMENSIONS:
         raise KeyError(dimension)
-    article = "an" if dimension[0] in "aeiou" else "a"
-    expected = f"expected {article} {dimension}"
+    expected = f"expected {_article(dimension)} {dimension}"
     if isinstance(value, bool):
         raise QuantityError(f"{expected}, got {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range
+            return math.inf
     if not isinstance(value, str):
         raise QuantityError(f"{expected}, got {_short(value)}")
-    m = _QUANTITY.match(value)
+    # the length check comes first: the lazy unit group is quadratic on long strings
+    m = _QUANTITY.match(value) if len(value) <= 80 else None
     if (
-        len(value) > 80
-        or m is None
+        m is None
         or not _UNIT_OK.match(m.group(2))
         or _BAD_POWER.search(m.group(2))
     ):
@@ -84,6 +101,8 @@ def to_si(value, dimension: str) -> float:
             f"'2 {si_unit(dimension)}'), got {_short(value)}"
         )
     number, unit = float(m.group(1)), m.group(2)
+    if not unit:  # a number written as a string (YAML 1.1 reads 1e-3 as one): SI
+        return number
     try:
         scale, offset = _unit_factor(unit, dimension)
     except QuantityError as exc:

@@ -25,6 +25,7 @@ class ManufacturedSource(Section):
     """PFHub BM7: alpha(x, t) = 1/4 + A1 t sin(B1 x) + A2 sin(B2 x + C2 t)."""
 
     kind: Literal["pfhub_bm7"]
+    # defaults are BM7a's; B1 = 8 pi, B2 = 22 pi, C2 = pi / 16
     A1: float = 0.0075
     B1: float = 8 * np.pi
     A2: float = 0.03
@@ -44,8 +45,8 @@ class AllenCahnParams(Section):
     gradient_coefficient: float = Field(gt=0, description="kappa")
     barrier: float = Field(1.0, gt=0, description="W of the double well")
     tilt: float = Field(0.0, description="constant driving force multiplying h(eta)")
-    source: ManufacturedSource | None = None
-    seeds: list[Seed] = Field(default_factory=list)
+    source: ManufacturedSource | None = Field(None, description="PFHub BM7 manufactured source term S")
+    seeds: list[Seed] = Field(default_factory=list, description="discs/spheres of eta = 1 planted at given times")
 
 
 def manufactured_solution(x, y, t, p: ManufacturedSource, kappa, xp=np):

@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+def _shared_dir() -> Path | None:
+    """The shared folder with the PFHub reference data: PFSIM_SHARED, or ../shared beside the repo."""
+    for c in (os.environ.get("PFSIM_SHARED"), ROOT.parent / "shared", ROOT / "shared"):
+        if c and (Path(c) / "pfhub" / "data").is_dir():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def pfhub_data() -> Path:
+    d = _shared_dir()
+    if d is None:
+        pytest.skip("PFHub reference data (shared/pfhub/data) not found")
+    return d / "pfhub" / "data"
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder so default run stores land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_cli(*args) -> int:
+    from pfsim.cli import main
+
+    return main([str(a) for a in args])
