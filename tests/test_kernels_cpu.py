@@ -4,14 +4,17 @@ Two levels: each kernel launched directly with the arguments the model passes, a
 models' own CUDA code paths (ShimBackend) against their NumPy paths, end to end.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 
 from cuda_shim import harness
-from pfsim.models.allen_cahn import ManufacturedSource
 from cuda_shim.cases import (
     GRIDS, PRECISIONS, SOURCE_GRIDS, allen_cahn, assert_close, cahn_hilliard, grid, numpy_backend, random_field,
 )
+from pfsim.backend import kernel_dir
+from pfsim.models.allen_cahn import ManufacturedSource
 
 harness.require_gxx()
 
@@ -87,6 +90,19 @@ def test_harness_rejects_wrong_argument_types():
             harness.launch("cahn_hilliard.cu", "ch_rate", g.size, good[:i] + (bad,) + good[i + 1:])
     with pytest.raises(TypeError):
         harness.launch("cahn_hilliard.cu", "ch_rate", g.size, good[:-1])
+
+
+def test_harness_catches_a_missing_bounds_check(tmp_path, monkeypatch):
+    shutil.copy(kernel_dir() / "stencil.cuh", tmp_path)
+    (tmp_path / "no_bounds_check.cu").write_text(
+        '#include "stencil.cuh"\n'
+        'extern "C" __global__ void fill(real* f, real v) { f[blockIdx.x * blockDim.x + threadIdx.x] = v; }\n'
+    )
+    monkeypatch.setenv("PFSIM_KERNEL_DIR", str(tmp_path))
+    f = np.zeros(300)
+    with pytest.raises(AssertionError, match="bounds check"):
+        harness.launch("no_bounds_check.cu", "fill", f.size, (f, np.float64(1.0)))
+    assert (f == 0).all()  # nothing copied back from a failed launch
 
 
 # --- the models' CUDA code paths, end to end ---------------------------------------------

@@ -11,7 +11,9 @@ so `ShimBackend` can stand in for the CuPy backend and run a model's own CUDA pa
 Arguments are checked strictly against the kernel's C signature: arrays must be
 C-contiguous of the REAL dtype, `int` takes np.int32 and `real` the REAL numpy scalar.
 CuPy would pass a Python int as 64 bits or a float64 into a float parameter and
-silently shift or garble the arguments; here that is a TypeError.
+silently shift or garble the arguments; here that is a TypeError. Arrays are run in
+copies followed by a guard region, so a write past the last node (a missing or wrong
+bounds check) is an AssertionError rather than silent heap corruption.
 """
 
 import ctypes
