@@ -1,7 +1,8 @@
 """Building blocks of the config schema shared by every section and model.
 
-Every section forbids unknown keys, rejects NaN, Inf and booleans as numbers, and takes physical quantities
-through `quantity(dimension)`: a bare number in SI or a string with units.
+Every section forbids unknown keys, rejects NaN and Inf (and booleans where a number belongs),
+and takes physical quantities through `quantity(dimension)`: a bare number in SI or a string
+with units.
 """
 
 from typing import Annotated
