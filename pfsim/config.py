@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from .drive import DriveConfig
 from .errors import ConfigError
 from .grid import GridConfig
 from .initial import InitialConfig
@@ -74,7 +75,8 @@ class RunConfig(Section):
     seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
     grid: GridConfig = Field(description="nodes, spacing and boundary conditions")
     model: ModelParams = Field(discriminator="kind", description="the equations and their parameters, by kind")
-    initial: InitialConfig = Field(discriminator="kind", description="initial condition of the model's field, by kind")
+    initial: InitialConfig | None = Field(None, discriminator="kind", description="initial condition of the model's field, by kind (generic models)")
+    drive: DriveConfig | None = Field(None, description="applied current, stack pressure, temperature (interface models)")
     time: TimeConfig = Field(description="stop time, time step, integrator")
     output: OutputConfig = Field(OutputConfig(), description="what the run store receives and how often")
     checkpoint: CheckpointConfig = Field(CheckpointConfig(), description="restart points inside the run store")
@@ -195,12 +197,17 @@ def check_consistency(cfg: RunConfig):
 
     grid = Grid.from_config(cfg.grid)
     try:
-        model = build_model(cfg.model, grid, Backend("numpy", np.dtype(cfg.precision), "validation"))
+        model = build_model(cfg.model, grid, Backend("numpy", np.dtype(cfg.precision), "validation"),
+                            drive=cfg.drive, seed=cfg.seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:
+    if model.needs_initial and cfg.initial is None:
+        raise ConfigError("initial: required key is missing")
+    if cfg.initial is None:
+        pass
+    elif cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:
         raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
-    if cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
+    if cfg.initial is not None and cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
         raise ConfigError("initial.kind: 'manufactured' needs model.source")
     try:
         limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)

@@ -64,8 +64,11 @@ class Run:
     def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command=""):
         grid, model = check_consistency(cfg)
         be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
-        model = type(model)(cfg.model, grid, be)
-        state = {name: be.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
+        model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
+        if model.needs_initial:
+            state = {name: be.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
+        else:
+            state = model.initial_state()
         model.enforce(state, 0.0)
         for t_event, action in model.events():
             if t_event == 0:
@@ -99,8 +102,9 @@ class Run:
             raise StoreError(f"{store_path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
                              "raise time.stop (or time.max_steps) with --set to continue")
         be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
-        model = type(model)(cfg.model, grid, be)
-        state = {name: be.asarray(state[name]) for name in model.fields}
+        model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
+        state = {name: be.asarray(state[name]) if name in model.fields else be.xp.asarray(state[name])
+                 for name in model.checkpoint_names}
         store.truncate(info["frames"], info["samples"])
         store.meta["config"] = cfg.model_dump(mode="json")
         say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']})")
@@ -148,7 +152,7 @@ class Run:
         if self.store.meta.get("checkpoint_time") == sim.clock.time and self.store.meta.get("checkpoint"):
             return
         sim.check_finite()
-        state = {n: self.backend.to_host(sim.state[n]) for n in self.model.fields}
+        state = {n: self.backend.to_host(sim.state[n]) for n in self.model.checkpoint_names}
         self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt})
 
     def _last_time(self, which):

@@ -2,14 +2,16 @@
 
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
+from .li_stripping import LiStripping, LiStrippingParams
 
 MODELS = {
     "cahn_hilliard": (CahnHilliardParams, CahnHilliard),
     "allen_cahn": (AllenCahnParams, AllenCahn),
+    "li_stripping": (LiStrippingParams, LiStripping),
 }
 
-ModelParams = CahnHilliardParams | AllenCahnParams
+ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams
 
 
-def build_model(params, grid, backend):
-    return MODELS[params.kind][1](params, grid, backend)
+def build_model(params, grid, backend, drive=None, seed=0):
+    return MODELS[params.kind][1](params, grid, backend, drive=drive, seed=seed)

@@ -16,9 +16,17 @@ class Model:
     # |value| beyond which a field is a blow-up even if still finite
     blowup_bound: float = 1e12
 
-    def __init__(self, params, grid, backend):
+    def __init__(self, params, grid, backend, drive=None, seed=0):
         self.params, self.grid, self.backend = params, grid, backend
         self.xp = backend.xp
+
+    # models whose state is more than fields built from `initial` override these
+    needs_initial = True
+
+    @property
+    def checkpoint_names(self) -> tuple[str, ...]:
+        """Everything a checkpoint must hold to continue exactly (fields and scalar ledgers)."""
+        return self.fields
 
     # --- evolution -------------------------------------------------------------------
     def rate(self, state, t):

@@ -1,0 +1,1 @@
+"""Physics blocks of the Li | solid-electrolyte interface (see docs/stripping.md)."""

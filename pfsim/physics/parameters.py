@@ -1,0 +1,48 @@
+"""Material parameters of Li and the SSE, with their sources (docs/physics parameter table).
+
+Each default below carries its source tag from the physics reference: [checked] read in the
+full text or a public input file, [memory] recalled and to be verified.
+"""
+
+from pydantic import Field
+
+from ..schema import Section, quantity
+
+
+class LithiumConfig(Section):
+    molar_volume: quantity("molar volume", gt=0) = Field(13.0e-6, description="Omega; 13.0 cm^3/mol [checked] Roy 2021")
+    tracer_diffusivity_prefactor: quantity("diffusivity", gt=0) = Field(
+        1.4e-5, description="D0 of the tracer self-diffusivity D* = D0 exp(-Q/kT); 0.14 cm^2/s [memory]")
+    tracer_activation_energy: quantity("energy", gt=0) = Field(
+        0.55 * 1.602176634e-19, description="Q of D*; 0.55 eV [memory]; gives D*(300 K) of order 1e-14 m^2/s ([checked] 8e-15)")
+    vacancy_formation_energy: quantity("energy", gt=0) = Field(
+        0.50 * 1.602176634e-19, description="E_f of the equilibrium vacancy fraction x_v0 = exp(-E_f/kT); 0.4-0.55 eV [memory]")
+    correlation_factor: float = Field(0.73, gt=0, le=1, description="f in D* = f D_v x_v0 (bcc) [memory]")
+    surface_energy: quantity("surface energy", gt=0) = Field(0.5, description="gamma of Li; 0.45-0.5 J/m^2 [memory]")
+    sink_length: quantity("length", gt=0) | None = Field(
+        None, description="mean distance to vacancy sinks in the bulk (dislocations); none = no bulk sinks")
+
+
+class CreepConfig(Section):
+    """Power-law creep of Li: strain rate = eps0 (sigma/sigma0)^m exp(-Q/R (1/T - 1/T_ref))."""
+
+    reference_stress: quantity("pressure", gt=0) = Field(1.0e6, description="sigma0; 1 MPa [checked] Roy 2021")
+    reference_strain_rate: quantity("rate", gt=0) = Field(0.01, description="eps0; 0.01 1/s [checked] Roy 2021")
+    exponent: float = Field(5.0, ge=1, le=10, description="m; 5 [checked] Roy 2021 (6.6 in Masias/LePage [memory])")
+    activation_energy: quantity("molar energy", ge=0) = Field(37e3, description="Q; 37 kJ/mol [memory] Masias 2019")
+    reference_temperature: quantity("temperature", gt=0) = Field(298.15, description="T at which eps0 holds")
+    length: quantity("length", gt=0) = Field(
+        1.0e-6, description="creep length l_c: metal velocity toward the interface = l_c * strain rate "
+                            "(coarse-grained: the size of the deforming zone under the contacts)")
+    enabled: bool = Field(True, description="switch creep off (checks against analytic limits)")
+
+
+class ElectrolyteConfig(Section):
+    conductivity: quantity("conductivity", gt=0) = Field(0.04, description="ionic; LLZO 0.4 mS/cm (seed 001; Roy 2021)")
+
+
+class KineticsConfig(Section):
+    exchange_current_density: quantity("current density", gt=0) = Field(
+        51.4, description="i0; 5.1 mA/cm^2 = RT/(F Z) for Z = 5 Ohm cm^2 [checked] Roy 2021")
+    alpha_anodic: float = Field(0.5, gt=0, lt=1)
+    alpha_cathodic: float = Field(0.5, gt=0, lt=1)

@@ -1,0 +1,532 @@
+"""Matrix-free solver for the linear elliptic problems of a time step.
+
+On all nodes of a 2D or 3D `Grid`:
+
+    (A u)_i = c_i u_i + sum_f K_f (u_i - u_nb(f))     active node i   (mask True)
+    (A u)_i = u_i                                      inactive node   (Dirichlet: u_i = b_i)
+
+f runs over the 2*ndim faces of node i, K_f = k_f / h_axis^2, and k_f is the harmonic mean
+2 k_i k_nb / (k_i + k_nb) of the node conductivities (0 when either is 0). Periodic axes wrap
+round; a bounded axis has no face across its walls (zero flux; a Dirichlet wall is a row of
+inactive nodes). Faces between active and inactive nodes are kept: the held values enter the
+active rows through them, and the active-node block of A is symmetric positive definite.
+An active node with no face (all K_f = 0) and c_i = 0 would make A singular; such nodes are
+made inactive automatically, i.e. held at u_i = b_i.
+
+Each connected group of active nodes must also touch an inactive node or have some c > 0, or
+A is singular. A wall node's row has no face beyond the wall and is not otherwise weighted:
+scale c and b there as the caller's discretisation requires.
+
+`EllipticProblem.solve` runs conjugate gradients on the active nodes, preconditioned by one
+V-cycle of a geometric multigrid built for high contrast (`_Hierarchy`), or by Jacobi. The
+matrix-vector product and the smoothers of the finest grid have CUDA forms
+(kernels/elliptic.cu) beside exactly equivalent NumPy forms; everything else is written for
+NumPy and CuPy alike.
+"""
+
+from dataclasses import dataclass
+from itertools import combinations, product
+
+import numpy as np
+
+KERNELS = "elliptic.cu"
+COARSEST_NODES = 400  # levels are added until one has at most this many nodes: solved densely
+JACOBI_WEIGHT = 0.8  # weighted Jacobi where Gauss-Seidel colours are not independent sets
+
+
+@dataclass
+class SolveInfo:
+    iterations: int
+    residual: float  # ||b - A u|| / ||b||, from the final u
+    converged: bool  # the residual of the chosen criterion is <= rtol
+    scaled_residual: float  # ||D^-1 (b - A u)|| / ||D^-1 b||, D = diag(A): the default criterion
+
+
+def _ratio(num, den, xp, fallback=0.0):
+    return xp.where(den > 0, num / xp.where(den > 0, den, 1), fallback)
+
+
+def _dot(a, b):
+    # a plain sum, not BLAS: on a busy CPU a threaded BLAS call can cost milliseconds
+    return float((a * b).sum())
+
+
+def _at(ndim, axis, index):
+    key = [slice(None)] * ndim
+    key[axis] = index
+    return tuple(key)
+
+
+def _shift(u, s, xp):
+    """u[i + s] at node i, wrapping round (s a tuple of -1, 0, 1)."""
+    axes = [a for a, d in enumerate(s) if d]
+    return xp.roll(u, [-s[a] for a in axes], axis=axes) if axes else u
+
+
+def face_conductivities(grid, k, xp=np):
+    """[K_a]: K_a[i] = harmonic mean of k over the face from node i to node i+1 along axis a,
+    divided by h_a^2. Wraps on periodic axes; K_a[n-1] = 0 on bounded ones (no face)."""
+    out = []
+    for a, (h, periodic) in enumerate(zip(grid.spacing, grid.periodic)):
+        nb = xp.roll(k, -1, axis=a)
+        K = _ratio(2 * k * nb, k + nb, xp) / h**2
+        if not periodic:
+            K[_at(grid.ndim, a, -1)] = 0
+        out.append(K)
+    return out
+
+
+# --- levels ------------------------------------------------------------------------------------
+class _Stencil:
+    """A level's operator as a stencil: (A u)_i = (centre_i + c_i) u_i + sum_s coeffs[s]_i u_{i+s}.
+
+    Only couplings between active nodes are stored; a node's couplings to held (inactive) nodes
+    are in its centre. Inactive nodes have zero rows and are never updated (their value is 0 in
+    the multigrid corrections). `centre` and `coeffs` are fixed; `c` may be replaced.
+    """
+
+    def __init__(self, xp, shape, periodic, coeffs, centre):
+        self.xp, self.shape, self.periodic = xp, tuple(shape), tuple(periodic)
+        self.coeffs, self.centre = coeffs, centre
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    def apply_coupling(self, u):
+        """The c-free part of A: centre u + sum_s coeffs[s] u(i+s)."""
+        out = self.centre * u
+        for s, a in self.coeffs.items():
+            out += a * _shift(u, s, self.xp)
+        return out
+
+
+class _CoarseLevel(_Stencil):
+    """A coarse grid: Galerkin stencil (3^d points), lumped c, multicolour Gauss-Seidel."""
+
+    def set_c(self, c):
+        xp = self.xp
+        self.c = c
+        self.diag = self.centre + c
+        self.active = self.diag > 0
+        self.inv_diag = _ratio(1.0, self.diag, xp)
+        # colours by parity on each axis are independent sets for a 3^d stencil if every
+        # periodic axis has an even node count; otherwise weighted Jacobi, with a weight from
+        # Gershgorin's bound on the largest eigenvalue of D^-1 A
+        self.colours = None
+        if all(n % 2 == 0 for n, p in zip(self.shape, self.periodic) if p):
+            idx = xp.indices(self.shape)
+            self.colours = [
+                xp.all(xp.stack([idx[a] % 2 == q[a] for a in range(len(self.shape))]), axis=0) & self.active
+                for q in product((0, 1), repeat=len(self.shape))
+            ]
+        else:
+            bound = self.diag + sum(xp.abs(a) for a in self.coeffs.values())
+            self.omega = 1.6 / max(float(xp.max(bound * self.inv_diag)), 1.0)
+
+    def apply(self, u):
+        return self.apply_coupling(u) + self.c * u
+
+    def smooth(self, u, b, sweeps, reverse):
+        xp = self.xp
+        for _ in range(sweeps):
+            if self.colours is None:
+                u = u + self.omega * (b - self.apply(u)) * self.inv_diag
+                continue
+            for on in (self.colours[::-1] if reverse else self.colours):
+                off = b
+                for s, a in self.coeffs.items():
+                    off = off - a * _shift(u, s, xp)
+                u = xp.where(on, off * self.inv_diag, u)
+        return u
+
+
+class _FineLevel(_Stencil):
+    """The problem's own grid: faces in the kernels' layout, the 5-/7-point stencil, and the
+    NumPy twins of the kernels in kernels/elliptic.cu (same sums in the same order)."""
+
+    def __init__(self, xp, faces, mask, periodic):
+        self.faces = faces
+        self.faces_down = [xp.roll(K, 1, axis=a) for a, K in enumerate(faces)]  # face i-1 -> i
+        ksum = None
+        for up, down in zip(faces, self.faces_down):  # the kernels' order: x up, x down, y up, ...
+            ksum = up if ksum is None else ksum + up
+            ksum = ksum + down
+        self.ksum, self.mask = ksum, mask
+        super().__init__(xp, mask.shape, periodic, {}, None)
+        # red-black Gauss-Seidel needs independent colours: even node counts on periodic axes
+        self.red_black = all(n % 2 == 0 for n, p in zip(self.shape, self.periodic) if p)
+        parity = xp.indices(self.shape).sum(axis=0) % 2
+        self.colours = [parity == 0, parity == 1]
+
+    def set_c(self, c):
+        """Set c; returns True if the set of active nodes changed (then the stencil is rebuilt)."""
+        xp = self.xp
+        active = self.mask & ((self.ksum > 0) | (c > 0))
+        changed = self.centre is None or not bool(xp.array_equal(active, self.active))
+        self.active = active
+        self.c = xp.where(active, c, 0)
+        self.cdiag = xp.ascontiguousarray(xp.where(active, c, -1))  # the kernels' form: -1 marks inactive
+        self.diag = xp.where(active, c + self.ksum, 1)  # of A; 1 on the identity rows
+        if changed:
+            self.centre = xp.where(active, self.ksum, 0)
+            self.coeffs = {}
+            for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
+                for step, K in ((1, up), (-1, down)):
+                    s = tuple(step if b == a else 0 for b in range(len(self.shape)))
+                    self.coeffs[s] = -K * active * _shift(active, s, xp)
+        return changed
+
+    def apply_numpy(self, u):
+        out = self.c * u
+        for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
+            out += up * (u - self.xp.roll(u, -1, axis=a))
+            out += down * (u - self.xp.roll(u, 1, axis=a))
+        return self.xp.where(self.active, out, u)
+
+    def _relaxed_numpy(self, u, b):
+        ku = None
+        for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
+            t = up * self.xp.roll(u, -1, axis=a)
+            ku = t if ku is None else ku + t
+            ku = ku + down * self.xp.roll(u, 1, axis=a)
+        return (b + ku) / self.diag
+
+    def relax_rb_numpy(self, u, b, colour):
+        """Gauss-Seidel on the nodes of one colour, in place."""
+        on = self.colours[colour]
+        new = self.xp.where(self.active, self._relaxed_numpy(u, b), b)
+        u[on] = new[on]
+
+    def relax_jacobi_numpy(self, u, b, omega):
+        new = u + omega * (self._relaxed_numpy(u, b) - u)
+        return self.xp.where(self.active, new, b)
+
+
+# --- grid transfers ------------------------------------------------------------------------------
+class _Axis:
+    """How one axis coarsens: the fine indices of the coarse nodes (`sel`: every other node,
+    plus the last node of a bounded axis) and of the nodes between them (`mid`)."""
+
+    def __init__(self, n, periodic, xp):
+        # a periodic axis keeps at least 3 nodes, so a coarse node's neighbours are distinct
+        self.coarsened = n >= (5 if periodic else 3)
+        sel = np.arange(0, n, 2) if self.coarsened else np.arange(n)
+        if self.coarsened and not periodic and sel[-1] != n - 1:
+            sel = np.append(sel, n - 1)
+        mid = np.setdiff1d(np.arange(n), sel)
+        self.n, self.nc, self.periodic = n, len(sel), periodic
+        self.sel, self.mid = xp.asarray(sel), xp.asarray(mid)
+        self.near = {-1: xp.asarray(mid - 1), 1: xp.asarray((mid + 1) % n)}  # a mid node's coarse neighbours
+        # probing colours: the 3 neighbours of a coarse node, across the wrap, differ mod m
+        self.colours = 3
+        if periodic:
+            self.colours = next(m for m in range(3, self.nc + 1) if self.nc % m == 0 or self.nc % m >= 3)
+
+
+class _Transfer:
+    """Operator-dependent interpolation from a coarse level to its fine level, and its transpose.
+
+    Coarse nodes are injected. A fine node between coarse nodes along the axes T (its 'type')
+    takes the mean of its neighbours offset along T (of types with fewer axes, so already
+    interpolated) weighted by its couplings to them, the stencil collapsed over the other axes:
+    u_i = sum_t w_t u_{i+t}, w_t = -a_t / a_0 (de Zeeuw / Dendy "black box" interpolation).
+    Across a high-contrast interface the weights follow the high-conductivity side, which is
+    what keeps the coarse correction accurate. Inactive fine nodes get 0; restriction is the
+    exact transpose.
+    """
+
+    def __init__(self, fine, axes, xp):
+        nd = len(axes)
+        self.coarse_ix = xp.ix_(*[ax.sel for ax in axes])
+        coarsened = [a for a in range(nd) if axes[a].coarsened]
+        self.types = []
+        for size in range(1, len(coarsened) + 1):
+            for T in combinations(coarsened, size):
+                idx = [axes[a].mid if a in T else axes[a].sel for a in range(nd)]
+                ix = xp.ix_(*idx)
+                # collapse the stencil over the axes outside T
+                centre = fine.centre[ix]
+                collapsed = {}
+                for s, a in fine.coeffs.items():
+                    t = tuple(s[b] if b in T else 0 for b in range(nd))
+                    if any(t):
+                        collapsed[t] = collapsed.get(t, 0) + a[ix]
+                    else:
+                        centre = centre + a[ix]
+                for a in collapsed.values():  # positive couplings (Galerkin stencils) go to the centre
+                    centre = centre + xp.maximum(a, 0)
+                on = (fine.centre[ix] > 0) & (centre > 0)  # inactive rows are zero
+                neighbours = []
+                for t, a in collapsed.items():
+                    nb = xp.ix_(*[axes[b].near[t[b]] if t[b] else idx[b] for b in range(nd)])
+                    neighbours.append((nb, xp.where(on, _ratio(xp.maximum(-a, 0), centre, xp), 0)))
+                self.types.append((ix, neighbours))
+
+    def prolong(self, ec, shape, xp):
+        e = xp.zeros(shape, dtype=ec.dtype)
+        e[self.coarse_ix] = ec
+        for ix, neighbours in self.types:
+            acc = 0
+            for nb, w in neighbours:
+                acc = acc + w * e[nb]
+            e[ix] = acc
+        return e
+
+    def restrict(self, r):
+        r = r.copy()
+        for ix, neighbours in reversed(self.types):
+            v = r[ix]
+            for nb, w in neighbours:
+                r[nb] += w * v
+        return r[self.coarse_ix]
+
+
+def _galerkin(fine, transfer, axes, xp):
+    """The coarse stencil P^T S P of the fine coupling operator S, by probing: one product per
+    colouring of the coarse nodes in which every node's 3^d neighbours differ in colour."""
+    nd = len(axes)
+    shape = tuple(ax.nc for ax in axes)
+    m = [ax.colours for ax in axes]
+    idx = xp.indices(shape)
+    offsets = list(product((-1, 0, 1), repeat=nd))
+    out = {s: xp.zeros(shape, dtype=fine.centre.dtype) for s in offsets}
+    for q in product(*[range(k) for k in m]):
+        e = xp.all(xp.stack([idx[a] % m[a] == q[a] for a in range(nd)]), axis=0).astype(fine.centre.dtype)
+        y = transfer.restrict(fine.apply_coupling(transfer.prolong(e, fine.shape, xp)))
+        for s in offsets:
+            nb = [(idx[a] + s[a]) % shape[a] if axes[a].periodic else idx[a] + s[a] for a in range(nd)]  # no wrap on a bounded axis
+            here = xp.all(xp.stack([nb[a] % m[a] == q[a] for a in range(nd)]), axis=0)
+            out[s] = xp.where(here, y, out[s])
+    centre = out.pop((0,) * nd)
+    coeffs = {}
+    for s, a in out.items():  # symmetrise: a_s(i) = a_-s(i+s)
+        neg = tuple(-d for d in s)
+        a = 0.5 * (a + _shift(out[neg], s, xp))
+        if bool(xp.any(a != 0)):
+            coeffs[s] = a
+    return _CoarseLevel(xp, shape, fine.periodic, coeffs, centre)
+
+
+# --- multigrid ---------------------------------------------------------------------------------
+class _Hierarchy:
+    """Geometric multigrid V-cycle on node-based grids, used as the CG preconditioner.
+
+    Coarsening by 2 on every axis that allows it (the last node of a bounded axis stays a coarse
+    node, so Dirichlet walls carry over), operator-dependent interpolation (`_Transfer`),
+    Galerkin coarse operators P^T S P for the couplings with c lumped (`_galerkin`; the
+    lumped diagonal only adds to the Galerkin operator, so the cycle never over-corrects),
+    Gauss-Seidel smoothing (red-black on the finest grid, multicolour on coarse ones; weighted
+    Jacobi where colours are not independent), and a dense inverse on the coarsest level.
+    The cycle is symmetric positive definite: a valid preconditioner for conjugate gradients.
+    """
+
+    def __init__(self, problem, finest, sweeps):
+        xp = problem.xp
+        self.problem, self.sweeps = problem, sweeps
+        self.levels, self.transfers, self.ones = [finest], [], []
+        while self.levels[-1].size > COARSEST_NODES:
+            fine = self.levels[-1]
+            axes = [_Axis(n, p, xp) for n, p in zip(fine.shape, fine.periodic)]
+            if not any(ax.coarsened for ax in axes):
+                break
+            transfer = _Transfer(fine, axes, xp)
+            coarse = _galerkin(fine, transfer, axes, xp)
+            self.transfers.append(transfer)
+            self.ones.append(transfer.prolong(xp.ones(coarse.shape, fine.centre.dtype), fine.shape, xp))  # P 1
+            self.levels.append(coarse)
+        self.set_c(finest.c)
+
+    def set_c(self, c):
+        """Lumped coarse diagonals: c_coarse = row sums of P^T diag(c) P = P^T (c P1)."""
+        for transfer, ones, coarse in zip(self.transfers, self.ones, self.levels[1:]):
+            c = transfer.restrict(c * ones)
+            coarse.set_c(c)
+        self.coarse_inverse = self.problem.xp.asarray(_dense_inverse(self.levels[-1], self.problem.backend))
+
+    def cycle(self, b, depth=0):
+        """Approximately solve A_depth e = b from e = 0."""
+        xp, level = self.problem.xp, self.levels[depth]
+        if depth == len(self.levels) - 1:
+            # einsum rather than a BLAS product: no thread start-up for a few hundred nodes
+            return xp.einsum("ij,j->i", self.coarse_inverse, b.reshape(-1)).reshape(b.shape)
+        if depth == 0:
+            smooth, apply = self.problem.smooth, self.problem.apply_level
+        else:
+            smooth, apply = level.smooth, level.apply
+        u = smooth(xp.zeros_like(b), b, self.sweeps, reverse=False)
+        r = b - apply(u)
+        rc = xp.where(self.levels[depth + 1].active, self.transfers[depth].restrict(r), 0)
+        u = u + self.transfers[depth].prolong(self.cycle(rc, depth + 1), level.shape, xp)
+        return smooth(u, b, self.sweeps, reverse=True)
+
+
+def _dense_inverse(level, backend):
+    """Inverse of the coarsest operator on its active nodes (0 elsewhere), in float64 on the host.
+
+    Gauss-Jordan sweeps of the diagonally scaled matrix (unit diagonal, so contrast does not
+    spoil the pivots); a pivot that has fallen to rounding level marks a node that depends on
+    the nodes already swept (a floating group with no held node and no c), and is left out.
+    """
+    h = backend.to_host
+    n = level.size
+    A = np.diag(h(level.centre + level.c).reshape(-1).astype(np.float64))
+    idx = np.arange(n).reshape(level.shape)
+    for s, a in level.coeffs.items():
+        np.add.at(A, (idx.reshape(-1), _shift(idx, s, np).reshape(-1)), h(a).reshape(-1))
+    active = h(level.active).reshape(-1)
+    scale = 1 / np.sqrt(np.diag(A)[active])
+    M = A[np.ix_(active, active)] * scale[:, None] * scale[None, :]
+    for k in range(len(M)):  # sweeping every pivot turns M into -M^-1
+        d = M[k, k]
+        if d <= 1e-13:
+            M[k, :] = M[:, k] = 0
+            continue
+        col = M[:, k] / d
+        M -= np.outer(M[:, k], col)
+        M[:, k] = M[k, :] = col
+        M[k, k] = -1 / d
+    out = np.zeros((n, n))
+    out[np.ix_(active, active)] = -M * scale[:, None] * scale[None, :]
+    return out.astype(backend.dtype)
+
+
+# --- the problem -------------------------------------------------------------------------------
+class EllipticProblem:
+    """A u = b for fixed conductivities k >= 0, diagonal c >= 0 and active mask (see module doc).
+
+    The face conductivities and the multigrid hierarchy are built once; `solve` may then be
+    called with any number of right-hand sides. `set_diagonal` replaces c (the 1/dt or
+    linearised Butler-Volmer terms) cheaply: it updates the coarse diagonals and the coarsest
+    inverse, and rebuilds the hierarchy only if the set of active nodes changes.
+
+    preconditioner: "multigrid" (default) or "jacobi"; sweeps: Gauss-Seidel sweeps before and
+    after the coarse correction on each level.
+    """
+
+    def __init__(self, grid, backend, k, c=0.0, mask=None, preconditioner="multigrid", sweeps=1):
+        if preconditioner not in ("multigrid", "jacobi"):
+            raise ValueError(f"preconditioner: expected 'multigrid' or 'jacobi', got {preconditioner!r}")
+        xp = backend.xp
+        self.grid, self.backend, self.xp = grid, backend, xp
+        self.preconditioner, self.sweeps, self.multigrid = preconditioner, sweeps, None
+        k = xp.broadcast_to(xp.asarray(k, dtype=np.float64), grid.shape)
+        if bool((k < 0).any()):
+            raise ValueError("k must be >= 0")
+        faces = [xp.ascontiguousarray(K.astype(backend.dtype)) for K in face_conductivities(grid, k, xp)]
+        mask = xp.ones(grid.shape, bool) if mask is None else xp.asarray(mask, bool)
+        self.level = _FineLevel(xp, faces, xp.broadcast_to(mask, grid.shape), grid.periodic)
+        self.set_diagonal(c)
+
+    @property
+    def active(self):
+        """The nodes solved for: mask, less nodes with neither a face nor c."""
+        return self.level.active
+
+    def set_diagonal(self, c):
+        """Replace c (>= 0, an array of the grid's shape or a scalar)."""
+        xp = self.xp
+        c = xp.broadcast_to(xp.asarray(c, dtype=self.backend.dtype), self.grid.shape)
+        if bool((c < 0).any()):
+            raise ValueError("c must be >= 0")
+        changed = self.level.set_c(c)
+        if self.preconditioner == "multigrid":
+            if changed or self.multigrid is None:
+                self.multigrid = _Hierarchy(self, self.level, self.sweeps)
+            else:
+                self.multigrid.set_c(self.level.c)
+
+    # --- finest-grid operator and smoothers: CUDA or NumPy form --------------------------------
+    def _kernel_args(self):
+        lv, nd = self.level, self.grid.ndim
+        f = lv.faces
+        shape = list(self.grid.shape) + [1] * (3 - nd)
+        kz = f[2] if nd == 3 else f[0]  # not read in 2D
+        return (f[0], f[1], kz, lv.cdiag, np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]))
+
+    def apply_level(self, u):
+        if not self.backend.is_gpu:
+            return self.level.apply_numpy(u)
+        out = self.xp.empty_like(u)
+        self.backend.launch(KERNELS, "elliptic_apply", u.size, (u, out) + self._kernel_args())
+        return out
+
+    def apply(self, u):
+        """A u on all nodes (identity rows on inactive nodes)."""
+        return self.apply_level(self.xp.ascontiguousarray(self.backend.asarray(u)))
+
+    def smooth(self, u, b, sweeps, reverse):
+        """`sweeps` red-black Gauss-Seidel sweeps (black first when reverse: the adjoint order,
+        for a symmetric cycle), or weighted-Jacobi sweeps. Returns u (may update in place)."""
+        gpu, launch, lv = self.backend.is_gpu, self.backend.launch, self.level
+        for _ in range(sweeps):
+            if lv.red_black:
+                for colour in ((1, 0) if reverse else (0, 1)):
+                    if gpu:
+                        launch(KERNELS, "elliptic_smooth_rb", u.size, (u, b) + self._kernel_args() + (np.int32(colour),))
+                    else:
+                        lv.relax_rb_numpy(u, b, colour)
+            elif gpu:
+                out = self.xp.empty_like(u)
+                weight = self.backend.scalar(JACOBI_WEIGHT)
+                launch(KERNELS, "elliptic_smooth_jacobi", u.size, (u, b, out) + self._kernel_args() + (weight,))
+                u = out
+            else:
+                u = lv.relax_jacobi_numpy(u, b, JACOBI_WEIGHT)
+        return u
+
+    def _precondition(self, r):
+        if self.multigrid is None:
+            return r / self.level.diag  # r is 0 on inactive nodes, where diag is 1
+        return self.multigrid.cycle(r)
+
+    # --- preconditioned conjugate gradients ----------------------------------------------------
+    def solve(self, b, x0=None, rtol=1e-10, maxiter=None, criterion="scaled"):
+        """(u, SolveInfo): conjugate gradients until the relative residual is <= rtol.
+
+        criterion "scaled" (default): ||D^-1 (b - A u)|| / ||D^-1 b||, D the diagonal of A,
+        i.e. each row's residual in units of u. It weighs a region of conductivity 1e-10 like
+        one of conductivity 1 and does not depend on the units of k, c and b. The plain
+        ||b - A u|| / ||b|| (criterion "plain") is dominated by the most conductive rows:
+        at high contrast it may stop while low-conductivity regions are still wrong, or never
+        get below the rounding floor of about 1e-16 max(K) |u| / |b|. Both are reported.
+
+        Inactive nodes are set to b and stay there; CG runs on the active block, which is
+        symmetric positive definite. The residual is recomputed from u before stopping (CG
+        restarts from it if the recursively updated one had drifted).
+        """
+        if criterion not in ("scaled", "plain"):
+            raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
+        xp, norm = self.xp, self._norm
+        if maxiter is None:
+            maxiter = 500 if self.multigrid is not None else 50 * max(self.grid.shape) + 500
+        b = xp.ascontiguousarray(xp.broadcast_to(self.backend.asarray(b), self.grid.shape))
+        u = xp.zeros_like(b) if x0 is None else self.backend.asarray(x0)
+        u = xp.ascontiguousarray(xp.where(self.active, u, b))
+        weight = 1 / self.level.diag if criterion == "scaled" else None
+        bnorm = norm(b, weight)
+        if bnorm == 0:
+            return xp.zeros_like(b), SolveInfo(0, 0.0, True, 0.0)
+        r = b - self.apply(u)
+        res, it, p, rz = norm(r, weight) / bnorm, 0, None, None
+        while res > rtol and it < maxiter:
+            z = self._precondition(r)
+            rz_new = _dot(r, z)
+            p = z if p is None else z + (rz_new / rz) * p
+            rz = rz_new
+            q = self.apply_level(p)
+            alpha = rz / _dot(p, q)
+            u += alpha * p
+            r -= alpha * q
+            it += 1
+            res = norm(r, weight) / bnorm
+            if res <= rtol:
+                r = b - self.apply_level(u)
+                res, p = norm(r, weight) / bnorm, None
+        plain = norm(r) / norm(b)
+        scaled = norm(r, 1 / self.level.diag) / norm(b, 1 / self.level.diag)
+        return u, SolveInfo(it, plain, res <= rtol, scaled)
+
+    def _norm(self, x, weight=None):
+        x = x if weight is None else x * weight
+        return _dot(x, x) ** 0.5

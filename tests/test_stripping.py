@@ -1,0 +1,149 @@
+"""Stripping model (li_stripping): analytic limits, balances and trends (docs/stripping.md)."""
+
+import numpy as np
+import pytest
+from scipy.special import erfc
+
+from conftest import CONFIGS, run_cli
+from pfsim.backend import Backend
+from pfsim.config import ConfigError, load_config, validate
+from pfsim.grid import Grid
+from pfsim.models import build_model
+from pfsim.physics.constants import FARADAY, GAS
+import pfsim.config as config_module
+
+
+def scenario(shape=(40, 40), spacing="0.2 um", sse="3 um", current="1 mA/cm^2", pressure="0.2 MPa",
+             nucleation=True, creep=True, width="0.5 um", extra_model=None, seed=1):
+    model = {
+        "kind": "li_stripping",
+        "geometry": {"electrolyte_thickness": sse},
+        "interface": {"width": width, "relaxation_time": "60 s"},
+        "nucleation": {"enabled": nucleation},
+        "creep": {"enabled": creep},
+    }
+    model.update(extra_model or {})
+    raw = {
+        "name": "t", "seed": seed, "grid": {"shape": list(shape), "spacing": spacing,
+                                            "boundaries": {"x": "periodic", "y": "no_flux"}},
+        "model": model, "drive": {"current_density": current, "stack_pressure": pressure},
+        "time": {"stop": 1.0},
+    }
+    cfg = validate(raw)
+    grid = Grid.from_config(cfg.grid)
+    m = build_model(cfg.model, grid, Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive, seed=cfg.seed)
+    return m, m.initial_state()
+
+
+def advance(m, state, dt, steps, t0=0.0):
+    t = t0
+    for _ in range(steps):
+        m.euler_step(state, t, dt)
+        t += dt
+    return t
+
+
+def test_flat_interface_overpotential_is_butler_volmer():
+    m, s = scenario(nucleation=False, creep=False)
+    advance(m, s, 0.1, 2)
+    obs = m.observables(s, 0.2)
+    j, i0 = 10.0, m.params.kinetics.exchange_current_density
+    eta = 2 * GAS * m.temperature / FARADAY * np.arcsinh(j / (2 * i0))
+    assert abs(obs["interface_overpotential"] - eta) / eta < 0.02
+    ohmic = j * 3e-6 / m.params.electrolyte.conductivity  # SSE from the counter electrode to the surface
+    assert abs(obs["cell_voltage"] - (eta + ohmic)) / (eta + ohmic) < 0.02
+
+
+def test_planar_front_moves_at_faraday_velocity():
+    # creep at high pressure replaces every stripped atom: a planar front, no vacancies
+    m, s = scenario(pressure="5 MPa", nucleation=False)
+    L0 = m.li_content(s) / m.lateral_area
+    t = advance(m, s, 10.0, 30)
+    velocity = (L0 - m.observables(s, t)["li_thickness"]) / t
+    expected = 10.0 * m.omega / FARADAY  # 4.85 um/h per mA/cm^2
+    assert abs(velocity - expected) / expected < 0.02
+    assert float(np.max(s["supersaturation"][m.backend.to_host(m.li_side)])) < 1 + 1e-6
+
+
+def test_constant_flux_vacancy_profile_matches_analytic():
+    # 1D: no sinks, no creep, no nucleation; a Li column much deeper than sqrt(D t)
+    m, s = scenario(shape=(3, 260), spacing="0.1 um", sse="1 um", nucleation=False, creep=False, width="0.2 um")
+    t_end, steps = 2e-6, 400
+    advance(m, s, t_end / steps, steps)
+    S = s["supersaturation"][0]
+    k0 = int(np.argmax(~m.backend.to_host(m.sse)[0]))
+    flux = 10.0 * m.omega / FARADAY / m.x_v0  # S * m/s through the interface
+    D, h = m.d_vac, 0.1e-6
+    depth = (np.arange(S.size - k0) + 0.5) * h  # the contact is the face below the first Li node
+    root = 2 * np.sqrt(D * t_end)
+    ierfc = np.exp(-(depth / root) ** 2) / np.sqrt(np.pi) - depth / root * erfc(depth / root)
+    analytic = 1 + 2 * flux / D * np.sqrt(D * t_end) * ierfc
+    near = depth < 2 * root
+    err = np.abs(S[k0:][near] - analytic[near]) / (analytic[0] - 1)
+    assert err.max() < 0.02, err.max()
+    # the surface value: x_v(0, t) - x_v0 = (2 j Omega / F) sqrt(t / (pi D))
+    assert abs((S[k0] - 1) - 2 * flux * np.sqrt(t_end / (np.pi * D))) / (S[k0] - 1) < 0.02
+
+
+def test_li_sites_balance_over_a_run_with_voids():
+    m, s = scenario()
+    t = advance(m, s, 2.0, 80)
+    obs = m.observables(s, t)
+    assert obs["void_volume_fraction"] > 0.01 and obs["void_count"] >= 1
+    assert obs["li_site_balance_error"] < 5e-3
+
+
+def test_higher_pressure_never_more_voids_and_contact_holds_longer():
+    voids, contacts = [], []
+    for p in ("0.1 MPa", "0.6 MPa", "2 MPa"):
+        m, s = scenario(pressure=p)
+        t = advance(m, s, 2.0, 60)
+        obs = m.observables(s, t)
+        voids.append(obs["void_volume_fraction"])
+        contacts.append(obs["contact_fraction"])
+    assert all(a >= b - 1e-12 for a, b in zip(voids, voids[1:])), voids
+    assert all(a <= b + 1e-12 for a, b in zip(contacts, contacts[1:])), contacts
+    assert voids[0] > 0.01 and voids[-1] < 1e-6
+
+
+def patch_current(width_um):
+    """Local current along the interface with one contact patch of the given width (um)."""
+    m, s = scenario(shape=(120, 40), spacing="0.25 um", nucleation=False, creep=False)
+    x = m.grid.coords(0)
+    void = np.abs(x - x.mean()) > width_um * 1e-6 / 2
+    li = m.backend.to_host(m.li_side)
+    k0 = int(np.argmax(li[0]))
+    s["xi"][void, k0:k0 + 4] = 0.0
+    V, j = m.solve_potential(s, 10.0)
+    jrow = j[:, k0 - 1][~void]
+    return jrow.max() / jrow[len(jrow) // 2]
+
+
+def test_current_crowds_at_patch_edges_more_for_wider_patches():
+    narrow, wide = patch_current(4.0), patch_current(20.0)
+    assert narrow > 1.0 and wide > narrow, (narrow, wide)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("model.electrolyte.conductivity", "-1 S/m", "model.electrolyte.conductivity"),
+    ("drive.stack_pressure", "5 mA/cm^2", "expected a pressure"),
+    ("model.geometry.pits", '[{center: ["50 um"], width: "1 um", depth: "0.5 um"}]', "outside the domain"),
+    ("model.interface.width", "0.1 um", "two grid spacings"),
+])
+def test_bad_physical_input_is_refused(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS / "void_stripping.yaml", [f"{key}={value}"])
+    assert message in str(err.value)
+
+
+def test_stripping_run_resumes_exactly(in_tmp):
+    cfg = CONFIGS / "void_stripping.yaml"
+    common = ["--backend", "numpy", "--set", "time.stop=120", "--set", "grid.shape=[50,30]", "--set", "seed=3"]
+    assert run_cli("run", cfg, "-o", "full.zarr", *common) == 0
+    assert run_cli("run", cfg, "-o", "part.zarr", *common, "--set", "time.max_steps=50") == 0
+    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
+    import xarray as xr
+
+    a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+    assert np.array_equal(a.xi.values, b.xi.values)
+    assert np.array_equal(a.cell_voltage.values, b.cell_voltage.values)
