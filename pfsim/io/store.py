@@ -86,7 +86,8 @@ class RunStore:
             arr.attrs.update({"units": units})
         group.create_group("checkpoints")
         store = cls(path, group)
-        store.meta = dict(meta, status="running", started=now(), checkpoint=None, frames=0, samples=0)
+        store.meta = dict(meta, status="running", started=now(), checkpoint=None, frames=0, samples=0,
+                          observables=list(observables))
         store._commit()
         return store
 
@@ -133,7 +134,7 @@ class RunStore:
             return
         n, k = self.samples, len(self._obs_buffer)
         self._grow("obs_time", n + k)[n : n + k] = [t for t, _ in self._obs_buffer]
-        for name in self._obs_buffer[0][1]:
+        for name in self.meta["observables"]:  # every series grows together; NaN where not defined yet
             self._grow(name, n + k)[n : n + k] = [v.get(name, np.nan) for _, v in self._obs_buffer]
         self._obs_buffer.clear()
         self.meta["samples"] = n + k

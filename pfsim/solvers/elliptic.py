@@ -11,11 +11,17 @@ round; a bounded axis has no face across its walls (zero flux; a Dirichlet wall 
 inactive nodes). Faces between active and inactive nodes are kept: the held values enter the
 active rows through them, and the active-node block of A is symmetric positive definite.
 An active node with no face (all K_f = 0) and c_i = 0 would make A singular; such nodes are
-made inactive automatically, i.e. held at u_i = b_i.
+made inactive automatically, i.e. held at u_i = b_i (`EllipticProblem.active` is the mask
+in effect).
 
-Each connected group of active nodes must also touch an inactive node or have some c > 0, or
-A is singular. A wall node's row has no face beyond the wall and is not otherwise weighted:
-scale c and b there as the caller's discretisation requires.
+A connected group of active nodes that touches no inactive node and has c = 0 throughout
+(e.g. a fully periodic grid with c = 0) makes A singular: CG then converges only if b sums to
+zero over the group, and u is fixed up to a constant there.
+
+No-flux walls: with no face beyond the wall and the wall node's c and b unweighted, the
+operator is first-order accurate there. (The symmetric form of pfsim.stencil's mirror rule,
+second order, would also halve c, b and the faces lying in the wall.) Dirichlet walls and
+periodic axes are second order.
 
 `EllipticProblem.solve` runs conjugate gradients on the active nodes, preconditioned by one
 V-cycle of a geometric multigrid built for high contrast (`_Hierarchy`), or by Jacobi. The
@@ -245,22 +251,23 @@ class _Transfer:
             for T in combinations(coarsened, size):
                 idx = [axes[a].mid if a in T else axes[a].sel for a in range(nd)]
                 ix = xp.ix_(*idx)
-                # collapse the stencil over the axes outside T
+                # positive couplings (Galerkin stencils have some) are lumped into the centre,
+                # then the stencil is collapsed over the axes outside T
                 centre = fine.centre[ix]
                 collapsed = {}
                 for s, a in fine.coeffs.items():
+                    a = a[ix]
+                    centre = centre + xp.maximum(a, 0)
                     t = tuple(s[b] if b in T else 0 for b in range(nd))
                     if any(t):
-                        collapsed[t] = collapsed.get(t, 0) + a[ix]
+                        collapsed[t] = collapsed.get(t, 0) + xp.minimum(a, 0)
                     else:
-                        centre = centre + a[ix]
-                for a in collapsed.values():  # positive couplings (Galerkin stencils) go to the centre
-                    centre = centre + xp.maximum(a, 0)
+                        centre = centre + xp.minimum(a, 0)
                 on = (fine.centre[ix] > 0) & (centre > 0)  # inactive rows are zero
                 neighbours = []
                 for t, a in collapsed.items():
                     nb = xp.ix_(*[axes[b].near[t[b]] if t[b] else idx[b] for b in range(nd)])
-                    neighbours.append((nb, xp.where(on, _ratio(xp.maximum(-a, 0), centre, xp), 0)))
+                    neighbours.append((nb, xp.where(on, _ratio(-a, centre, xp), 0)))
                 self.types.append((ix, neighbours))
 
     def prolong(self, ec, shape, xp):
@@ -523,9 +530,10 @@ class EllipticProblem:
             if res <= rtol:
                 r = b - self.apply_level(u)
                 res, p = norm(r, weight) / bnorm, None
-        plain = norm(r) / norm(b)
-        scaled = norm(r, 1 / self.level.diag) / norm(b, 1 / self.level.diag)
-        return u, SolveInfo(it, plain, res <= rtol, scaled)
+        r = b - self.apply_level(u)
+        inv_diag = 1 / self.level.diag
+        plain, scaled = norm(r) / norm(b), norm(r, inv_diag) / norm(b, inv_diag)
+        return u, SolveInfo(it, plain, (scaled if weight is not None else plain) <= rtol, scaled)
 
     def _norm(self, x, weight=None):
         x = x if weight is None else x * weight

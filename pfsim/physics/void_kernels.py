@@ -1,0 +1,217 @@
+"""Fused pointwise / stencil work of the stripping model's void step (li_stripping step 4).
+
+Each function has a NumPy form (`*_numpy`, also runs on CuPy arrays), a CUDA form (`*_cuda`,
+kernels/voids.cu) with the same operations in the same order, and a dispatcher choosing by
+`backend.is_gpu`. Arrays are full-grid arrays of the backend's dtype; the masks `li_side`
+(Li side of the interface) and `band` (closure band) are 0/1 arrays of that dtype (a bool or
+other-dtype mask is converted, at the cost of a copy per call).
+
+    void_rates(backend, grid, xi, li_side, kappa, barrier, mobility) -> (relax, q)
+        relax = M (kappa lap_Li(xi) - W g'(xi)) li_side,  g'(xi) = 2 xi (1 - xi)(1 - 2 xi)
+        q     = 16 xi^2 (1 - xi)^2
+    void_update(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange,
+                eps_dot, dt) -> (xi_new, exchange, closed)
+        the xi update and its exchange with the vacancy field; `lagrange` is
+        sum(relax) / max(sum(q), 1e-300) from the caller's reductions
+    contact_weight(backend, grid, xi, li_side) -> w
+        sum over the contact faces of xi(Li neighbour) / h at each electrolyte node (1/m)
+    masked_laplacian(backend, grid, f, li_side) -> lap_Li(f)
+
+lap_Li is the model's shape operator, -EllipticProblem(grid, backend, k=li_side, c=0,
+mask=li_side).apply(f): at a Li-side node, the sum over its faces whose neighbour is also on
+the Li side of (f_nb - f) / h^2. Faces to electrolyte nodes are dropped (zero flux into the
+SSE), and so are faces across a bounded wall: the finite-volume zero-flux rule of the elliptic
+solver, not the mirror rule of pfsim.stencil / stencil.cuh (which would count the face to the
+first interior node twice at a wall node). It is 0 off the Li side. One difference from the
+elliptic operator: a Li-side node with no Li-side neighbour at all is inactive there, so
+-apply gives -f at it, while lap_Li gives 0 (the zero-flux value); such a node is not
+produced by the model's geometries.
+"""
+
+import numpy as np
+
+KERNELS = "voids.cu"
+LAGRANGE_FLOOR = 1e-300  # the model's max(sum(q), 1e-300)
+
+
+# --- shared helpers ------------------------------------------------------------------------
+def stencil_args(backend, grid):
+    """nx, ny, nz, periodic, cx, cy, cz: the grid arguments of Model.stencil_args()."""
+    s = backend.scalar
+    shape = list(grid.shape) + [1] * (3 - grid.ndim)
+    inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
+    return (
+        np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
+        np.int32(grid.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
+    )
+
+
+def _field(backend, a):
+    """a as a C-contiguous array of the backend's dtype (no copy if it already is one)."""
+    return backend.xp.ascontiguousarray(backend.xp.asarray(a, dtype=backend.dtype))
+
+
+def _index(ndim, axis, i):
+    key = [slice(None)] * ndim
+    key[axis] = i
+    return tuple(key)
+
+
+def lagrange_multiplier(relax, q):
+    """sum(relax) / max(sum(q), 1e-300), the model's volume-conserving multiplier (a float)."""
+    return float(relax.sum()) / max(float(q.sum()), LAGRANGE_FLOOR)
+
+
+def closure_factor(eps_dot, dt):
+    """1 - exp(-1.5 eps_dot dt): the fraction of void closed by creep in a step, in float64."""
+    return 1 - np.exp(-1.5 * eps_dot * dt)
+
+
+# --- masked Laplacian ----------------------------------------------------------------------
+def _li_faces(backend, grid, li):
+    """[(K_up, K_down)] per axis: 1/h^2 on faces with both nodes on the Li side, else 0, in the
+    layout of pfsim.solvers.elliptic (K_up[i] couples i and i+1; 0 across a bounded wall)."""
+    xp, s = backend.xp, backend.scalar
+    out = []
+    for a, (h, periodic) in enumerate(zip(grid.spacing, grid.periodic)):
+        both = li * xp.roll(li, -1, axis=a)
+        if not periodic:
+            both[_index(grid.ndim, a, -1)] = 0
+        up = both * s(1.0 / h**2)
+        out.append((up, xp.roll(up, 1, axis=a)))
+    return out
+
+
+def masked_laplacian_numpy(backend, grid, f, li_side):
+    xp = backend.xp
+    f, li = _field(backend, f), _field(backend, li_side)
+    acc = xp.zeros_like(f)
+    for a, (up, down) in enumerate(_li_faces(backend, grid, li)):
+        acc += up * (f - xp.roll(f, -1, axis=a))
+        acc += down * (f - xp.roll(f, 1, axis=a))
+    return -acc
+
+
+def masked_laplacian_cuda(backend, grid, f, li_side):
+    f, li = _field(backend, f), _field(backend, li_side)
+    lap = backend.xp.empty_like(f)
+    backend.launch(KERNELS, "void_masked_laplacian", f.size, (f, li, lap) + stencil_args(backend, grid))
+    return lap
+
+
+def masked_laplacian(backend, grid, f, li_side):
+    if backend.is_gpu:
+        return masked_laplacian_cuda(backend, grid, f, li_side)
+    return masked_laplacian_numpy(backend, grid, f, li_side)
+
+
+# --- relaxation rate and interface indicator -----------------------------------------------
+def interface_indicator(xi):
+    """q(xi) = 16 xi^2 (1 - xi)^2, as the model writes it."""
+    return 16 * xi**2 * (1 - xi) ** 2
+
+
+def void_rates_numpy(backend, grid, xi, li_side, kappa, barrier, mobility):
+    s = backend.scalar
+    xi, li = _field(backend, xi), _field(backend, li_side)
+    lap = masked_laplacian_numpy(backend, grid, xi, li)
+    g_slope = 2 * xi * (1 - xi) * (1 - 2 * xi)
+    relax = s(mobility) * (s(kappa) * lap - s(barrier) * g_slope) * li
+    return relax, interface_indicator(xi)
+
+
+def void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility):
+    s = backend.scalar
+    xi, li = _field(backend, xi), _field(backend, li_side)
+    relax, q = backend.xp.empty_like(xi), backend.xp.empty_like(xi)
+    args = (xi, li, relax, q) + stencil_args(backend, grid) + (s(kappa), s(barrier), s(mobility))
+    backend.launch(KERNELS, "void_rates", xi.size, args)
+    return relax, q
+
+
+def void_rates(backend, grid, xi, li_side, kappa, barrier, mobility):
+    """(relax, q): the Allen-Cahn shape relaxation rate of xi (before the Lagrange multiplier)
+    and the interface indicator q(xi)."""
+    if backend.is_gpu:
+        return void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility)
+    return void_rates_numpy(backend, grid, xi, li_side, kappa, barrier, mobility)
+
+
+# --- the xi update -------------------------------------------------------------------------
+def void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
+    xp, s = backend.xp, backend.scalar
+    xi, S, li, band, relax = (_field(backend, a) for a in (xi, S, li_side, band, relax))
+    q = interface_indicator(xi)
+    condensed = s(condensation_rate) * q * (S - 1) * s(dt)
+    r = relax - q * s(lagrange)
+    closed = (1 - xi) * s(closure_factor(eps_dot, dt)) * band * li
+    kept = xi - s(x_v0) * condensed
+    raw = kept + s(dt) * r + closed
+    raw = xp.where(li != 0, raw, s(0))
+    xi_new = xp.clip(raw, s(0), s(1))
+    exchange = xi_new - (kept + closed)
+    return xi_new, exchange, closed
+
+
+def void_update_cuda(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
+    xp, s = backend.xp, backend.scalar
+    xi, S, li, band, relax = (_field(backend, a) for a in (xi, S, li_side, band, relax))
+    xi_new, exchange, closed = xp.empty_like(xi), xp.empty_like(xi), xp.empty_like(xi)
+    nx, ny, nz = (list(xi.shape) + [1, 1])[:3]
+    grid_args = (np.int32(nx), np.int32(ny), np.int32(nz), np.int32(0), s(0), s(0), s(0))
+    scalars = (s(x_v0), s(condensation_rate), s(lagrange), s(closure_factor(eps_dot, dt)), s(dt))
+    args = (xi, S, li, band, relax, xi_new, exchange, closed) + grid_args + scalars
+    backend.launch(KERNELS, "void_update", xi.size, args)
+    return xi_new, exchange, closed
+
+
+def void_update(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
+    """(xi_new, exchange, closed) of one step (all pointwise):
+
+        condensed = condensation_rate q(xi) (S - 1) dt            (S: the solved supersaturation)
+        closed    = (1 - xi) (1 - exp(-1.5 eps_dot dt)) band li_side
+        kept      = xi - x_v0 condensed
+        xi_new    = clip(kept + dt (relax - lagrange q(xi)) + closed on the Li side, else 0; 0, 1)
+        exchange  = xi_new - (kept + closed)
+
+    relax is void_rates' first output, lagrange = lagrange_multiplier(relax, q).
+    """
+    if backend.is_gpu:
+        return void_update_cuda(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt)
+    return void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt)
+
+
+# --- contact weight ------------------------------------------------------------------------
+def contact_weight_numpy(backend, grid, xi, li_side):
+    from .. import stencil
+
+    xp, s = backend.xp, backend.scalar
+    xi, li = _field(backend, xi), _field(backend, li_side)
+    sse = 1 - li
+    w = xp.zeros_like(xi)
+    for a in range(grid.ndim):
+        for step in (+1, -1):
+            m = sse * stencil.shifted(li, grid, a, step, xp)  # electrolyte node, Li-side neighbour
+            if not grid.periodic[a]:  # no contact across a bounded wall
+                m[_index(grid.ndim, a, -1 if step > 0 else 0)] = 0
+            w += m * stencil.shifted(xi, grid, a, step, xp) * s(1.0 / grid.spacing[a])
+    return w
+
+
+def contact_weight_cuda(backend, grid, xi, li_side):
+    s = backend.scalar
+    xi, li = _field(backend, xi), _field(backend, li_side)
+    w = backend.xp.empty_like(xi)
+    inv_h = [1.0 / h for h in grid.spacing] + [0.0] * (3 - grid.ndim)
+    args = (xi, li, w) + stencil_args(backend, grid) + tuple(s(v) for v in inv_h)
+    backend.launch(KERNELS, "void_contact_weight", xi.size, args)
+    return w
+
+
+def contact_weight(backend, grid, xi, li_side):
+    """LiStripping.contact_weight(xi) from the Li-side mask: at each electrolyte node, the sum
+    over its faces to Li-side nodes (none across a bounded wall) of xi(neighbour) / h (1/m).
+    Reduce with w.sum() for the total contact and contact_fraction."""
+    if backend.is_gpu:
+        return contact_weight_cuda(backend, grid, xi, li_side)
+    return contact_weight_numpy(backend, grid, xi, li_side)
