@@ -227,3 +227,12 @@ def test_3d_scenario_steps_and_conserves(in_tmp):
     assert ds.xi.dims == ("time", "x", "y", "z")
     assert float(ds.li_site_balance_error[-1]) < 5e-3
     assert 5.0 < float(ds.cell_voltage[-1]) * 1e3 < 50.0
+
+
+def test_first_voids_nucleate_at_the_surface_defect():
+    m, s = scenario(shape=(60, 40), extra_model={"geometry": {"electrolyte_thickness": "3 um",
+                    "pits": [{"center": ["4 um"], "width": "1 um", "depth": "0.6 um"}]}})
+    before = s["xi"].copy()
+    advance(m, s, 0.01, 1)
+    changed = np.argwhere((before - s["xi"]) > 0.5)
+    assert len(changed) and np.all(np.abs(m.grid.coords(0)[changed[:, 0]] - 4e-6) < 1.5e-6), changed[:, 0]

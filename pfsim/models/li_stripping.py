@@ -42,6 +42,8 @@ class NucleationConfig(Section):
     enabled: bool = True
     prefactor: quantity("rate", gt=0) = Field(
         1e13, description="attempt frequency per interface site, J0 = prefactor / (site area) [memory: atomic vibration]")
+    defect_contact_angle: float = Field(
+        40.0, gt=0, le=180, description="contact angle at surface defects (pits, scratches, deep roughness): easier nucleation [memory]")
     contact_angle: float = Field(60.0, gt=0, le=180, description="void contact angle on the SSE (deg): heterogeneous factor f = (2 + cos)(1 - cos)^2 / 4 [memory]")
     seed_radius: quantity("length", gt=0) | None = Field(None, description="radius of a planted void (default: the interface width)")
     max_seeds_per_step: int = Field(8, ge=1)
@@ -120,6 +122,14 @@ class LiStripping(Model):
         self.faces = self._contact_faces(sse)
         self._build_operators(sse)
         self.column_interface = self._column_interface_nodes(sse)
+        # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
+        def f(theta):
+            c = np.cos(np.radians(theta))
+            return (2 + c) * (1 - c) ** 2 / 4
+        flat = params.geometry.electrolyte_thickness + grid.origin[-1]
+        on_defect = self.height < flat - 0.5 * grid.spacing[-1]
+        self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
+                                       f(params.nucleation.contact_angle))
 
     # --- geometry helpers --------------------------------------------------------------
     def _contact_faces(self, sse):
@@ -323,8 +333,7 @@ class LiStripping(Model):
         stress = pressure / max(contact, 1e-3)
         drive = self.kT_per_volume * np.log(np.maximum(S_site, 1e-300)) - stress
         gamma = self.params.lithium.surface_energy
-        th = np.radians(p.contact_angle)
-        f_wet = (2 + np.cos(th)) * (1 - np.cos(th)) ** 2 / 4
+        f_wet = self.wetting_factor.ravel()
         with np.errstate(divide="ignore", over="ignore"):
             barrier = np.where(drive > 0, 16 * np.pi * gamma**3 * f_wet / (3 * drive**2), np.inf)
         site_area = float(np.prod(g.spacing[:-1])) * (g.spacing[0] if g.ndim == 2 else 1.0)
