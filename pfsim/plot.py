@@ -34,6 +34,9 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
         plt.close(fig)
 
     names = fields or [v for v in ds.data_vars if ds[v].dims[:1] == ("time",)]
+    # the electrolyte mask (interface models): Li-side fields are blank in the SSE and the
+    # potential is blank on the Li side
+    sse = ds["electrolyte"].values.astype(bool) if "electrolyte" in ds else None
     nt = ds.sizes.get("time", 0)
     if names and nt:
         if times:
@@ -44,9 +47,16 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
             fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.2), squeeze=False)
             for ax, k in zip(axes[0], picks):
                 frame = ds[name].isel(time=k)
-                if frame.ndim == 3:  # a mid-plane cut of a 3D field
-                    frame = frame.isel(z=frame.sizes["z"] // 2)
-                im = ax.pcolormesh(ds["x"], ds["y"], frame.values.T, shading="auto")
+                values = frame.values
+                if sse is not None:
+                    blank = ~sse if name == "potential" else sse
+                    values = np.where(blank, np.nan, values)
+                if values.ndim == 3:  # a cut through the middle of the first lateral axis
+                    values = values[values.shape[0] // 2]
+                    xc, yc = ds["y"], ds["z"]
+                else:
+                    xc, yc = ds["x"], ds["y"]
+                im = ax.pcolormesh(xc, yc, values.T, shading="auto")
                 ax.set_aspect("equal")
                 ax.set_title(f"{name}, t = {float(ds['time'][k]):.4g} s", fontsize=9)
                 fig.colorbar(im, ax=ax, shrink=0.8)

@@ -82,7 +82,7 @@ class Run:
         }
         store = RunStore.create(path, grid, cls._field_units(cfg, model), model.observable_units, meta,
                                 dtype=cfg.precision, overwrite=overwrite,
-                                compression_level=cfg.output.compression_level)
+                                compression_level=cfg.output.compression_level, static=model.static_fields())
         say(f"writing {path}")
         return cls(cfg, be, grid, model, state, Clock(), store, False, say)
 

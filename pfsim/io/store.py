@@ -53,7 +53,7 @@ class RunStore:
 
     # --- creation ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3):
+    def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3, static=None):
         """A new store. Refuses an existing path unless overwrite is given."""
         path = Path(path)
         if path.exists():
@@ -84,6 +84,9 @@ class RunStore:
         for name, units in observables.items():
             arr = group.create_array(name, shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
             arr.attrs.update({"units": units})
+        for name, data in (static or {}).items():
+            arr = group.create_array(name, data=np.asarray(data), dimension_names=dims, compressors=compressor)
+            arr.attrs.update({"units": "1", "long_name": f"{name} (time-independent)"})
         group.create_group("checkpoints")
         store = cls(path, group)
         store.meta = dict(meta, status="running", started=now(), checkpoint=None, frames=0, samples=0,

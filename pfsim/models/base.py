@@ -49,6 +49,10 @@ class Model:
         """[(time, action(state))]: discrete changes at given simulated times."""
         return []
 
+    def static_fields(self) -> dict:
+        """Time-independent maps written once to the run store (e.g. the electrolyte mask)."""
+        return {}
+
     # --- diagnostics -----------------------------------------------------------------
     def observables(self, state, t) -> dict[str, float]:
         return {}

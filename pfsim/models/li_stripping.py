@@ -166,6 +166,9 @@ class LiStripping(Model):
         self.shape_operator = EllipticProblem(
             g, self.backend, k=xp.where(ssex, 0.0, 1.0), c=xp.zeros(g.shape), mask=xp.asarray(~sse))
 
+    def static_fields(self):
+        return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
+
     # --- initial state -----------------------------------------------------------------
     def initial_state(self):
         xp = self.xp
@@ -338,11 +341,16 @@ class LiStripping(Model):
             barrier = np.where(drive > 0, 16 * np.pi * gamma**3 * f_wet / (3 * drive**2), np.inf)
         site_area = float(np.prod(g.spacing[:-1])) * (g.spacing[0] if g.ndim == 2 else 1.0)
         attempts = p.prefactor / self.omega_atom ** (2 / 3) * site_area
-        prob = 1 - np.exp(-attempts * np.exp(-barrier / (BOLTZMANN * self.temperature)) * dt)
+        rate = attempts * np.exp(-barrier / (BOLTZMANN * self.temperature))
         step = int(self.ledger(state, "steps"))
         stream = np.random.Generator(np.random.Philox(key=[self.seed, 2], counter=[0, 0, 0, step]))
-        draws = stream.uniform(size=prob.shape)
-        chosen = np.flatnonzero((draws < prob) & (xi_site > 0.5))[: p.max_seeds_per_step]
+        draws = stream.uniform(size=rate.shape)
+        # each site's waiting time to its first nucleation event; the earliest ones within the
+        # step nucleate, so likelier sites (defects) win when many could
+        with np.errstate(divide="ignore"):
+            wait = np.where((rate > 0) & (xi_site > 0.5), -np.log(draws) / rate, np.inf)
+        order = np.argsort(wait, kind="stable")
+        chosen = order[wait[order] < dt][: p.max_seeds_per_step]
         planted = sum(self._plant_void(state, int(sites[k])) for k in chosen)
         self._add(state, "nucleation_events", planted)
 
