@@ -302,7 +302,8 @@ def _galerkin(fine, transfer, axes, xp):
         e = xp.all(xp.stack([idx[a] % m[a] == q[a] for a in range(nd)]), axis=0).astype(fine.centre.dtype)
         y = transfer.restrict(fine.apply_coupling(transfer.prolong(e, fine.shape, xp)))
         for s in offsets:
-            nb = [(idx[a] + s[a]) % shape[a] if axes[a].periodic else idx[a] + s[a] for a in range(nd)]  # no wrap on a bounded axis
+            # the colour of node i + s (no wrap on a bounded axis)
+            nb = [(idx[a] + s[a]) % shape[a] if axes[a].periodic else idx[a] + s[a] for a in range(nd)]
             here = xp.all(xp.stack([nb[a] % m[a] == q[a] for a in range(nd)]), axis=0)
             out[s] = xp.where(here, y, out[s])
     centre = out.pop((0,) * nd)
@@ -340,7 +341,7 @@ class _Hierarchy:
             transfer = _Transfer(fine, axes, xp)
             coarse = _galerkin(fine, transfer, axes, xp)
             self.transfers.append(transfer)
-            self.ones.append(transfer.prolong(xp.ones(coarse.shape, fine.centre.dtype), fine.shape, xp))  # P 1
+            self.ones.append(transfer.prolong(xp.ones(coarse.shape, fine.centre.dtype), fine.shape, xp))  # P1
             self.levels.append(coarse)
         self.set_c(finest.c)
 
@@ -470,13 +471,15 @@ class EllipticProblem:
             if lv.red_black:
                 for colour in ((1, 0) if reverse else (0, 1)):
                     if gpu:
-                        launch(KERNELS, "elliptic_smooth_rb", u.size, (u, b) + self._kernel_args() + (np.int32(colour),))
+                        args = (u, b) + self._kernel_args() + (np.int32(colour),)
+                        launch(KERNELS, "elliptic_smooth_rb", u.size, args)
                     else:
                         lv.relax_rb_numpy(u, b, colour)
             elif gpu:
                 out = self.xp.empty_like(u)
                 weight = self.backend.scalar(JACOBI_WEIGHT)
-                launch(KERNELS, "elliptic_smooth_jacobi", u.size, (u, b, out) + self._kernel_args() + (weight,))
+                args = (u, b, out) + self._kernel_args() + (weight,)
+                launch(KERNELS, "elliptic_smooth_jacobi", u.size, args)
                 u = out
             else:
                 u = lv.relax_jacobi_numpy(u, b, JACOBI_WEIGHT)
