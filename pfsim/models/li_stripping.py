@@ -24,6 +24,7 @@ from pydantic import Field
 from .. import stencil
 from ..physics.constants import BOLTZMANN, FARADAY, GAS
 from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
+from ..physics import void_kernels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..protocol import Protocol
@@ -59,10 +60,6 @@ class LiStrippingParams(Section):
     interface: InterfaceConfig
     nucleation: NucleationConfig = NucleationConfig()
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
-
-
-def _g_slope(xi):
-    return 2 * xi * (1 - xi) * (1 - 2 * xi)
 
 
 class LiStripping(Model):
@@ -163,8 +160,11 @@ class LiStripping(Model):
         self.potential_problem = EllipticProblem(
             g, self.backend, k=xp.where(ssex, p.electrolyte.conductivity, 0.0),
             c=xp.zeros(g.shape), mask=xp.asarray(sse & ~bottom))
-        self.shape_operator = EllipticProblem(
-            g, self.backend, k=xp.where(ssex, 0.0, 1.0), c=xp.zeros(g.shape), mask=xp.asarray(~sse))
+        # vacancies diffuse with D_v over the whole Li side, voids included: D_v is so large that
+        # S is uniform across a cell either way, and a fixed operator serves the whole run
+        self.vacancy_problem = EllipticProblem(
+            g, self.backend, k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape), mask=xp.asarray(~sse))
+        self.li_float = self.backend.asarray(~sse)
 
     def static_fields(self):
         return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
@@ -255,36 +255,26 @@ class LiStripping(Model):
         self._add(state, "creep_volume", float(by_creep.sum()) * self.node_volume * self.omega / FARADAY * dt)
         injection = (faradaic - by_creep) * self.omega / FARADAY / self.x_v0  # S per s
 
-        # 3. vacancies: (1/dt + k_s^2 D xi + k_c q(xi)) S - div(D H(xi) grad S) = S/dt + (sinks) 1 + injection
-        q = 16 * xi**2 * (1 - xi) ** 2
+        # 3. vacancies: (1/dt + k_s^2 D xi + k_c q(xi)) S - div(D grad S) = S/dt + (sinks + k_c q) 1 + injection
+        be, li = self.backend, self.li_float
+        relax, q = void_kernels.void_rates(be, self.grid, xi, li, self.kappa, self.barrier, self.mobility)
         sink = self.sink_k2 * self.d_vac * xi
         cond = self.condensation_rate * q
-        hxi = xi**3 * (6 * xi**2 - 15 * xi + 10)
-        prob = EllipticProblem(self.grid, self.backend, k=xp.where(self.li_side, self.d_vac * (1e-3 + (1 - 1e-3) * hxi), 0.0),
-                               c=xp.where(self.li_side, 1 / dt + sink + cond, 1.0), mask=self.li_side)
+        self.vacancy_problem.set_diagonal(xp.where(self.li_side, 1 / dt + sink + cond, 1.0))
         rhs = xp.where(self.li_side, S / dt + sink + cond + injection, 0.0)
-        S_new, _ = prob.solve(rhs, x0=S, rtol=p.potential_tolerance)
-        excess = S_new - 1.0
-        self._add(state, "sink_volume", float((sink * excess).sum()) * dt * self.x_v0 * self.node_volume)
-        condensed = cond * excess * dt  # S units; > 0 condenses into voids
+        S_new, _ = self.vacancy_problem.solve(rhs, x0=S, rtol=p.potential_tolerance)
+        self._add(state, "sink_volume", float((sink * (S_new - 1.0)).sum()) * dt * self.x_v0 * self.node_volume)
 
-        # 4. voids: condensation, shape relaxation, creep closure; exchange with vacancies
-        # shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier on the
-        # interfaces): curved voids trade sites through the vacancy field, which equilibrates
-        # within a step, so only the void shape changes here, never the void volume
-        lap = -self.shape_operator.apply(xi)
-        relax = self.mobility * (self.kappa * lap - self.barrier * _g_slope(xi)) * self.li_side
-        relax -= q * (float(relax.sum()) / max(float(q.sum()), 1e-300))
-        # creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band, integrated exactly
-        closed = (1 - xi) * (1 - np.exp(-1.5 * eps_dot * dt)) * self.closure_band(xi) * self.li_side
-        xi_new = xi - self.x_v0 * condensed + dt * relax + closed
-        xi_new = xp.where(self.li_side, xi_new, 0.0)
-        clipped = xp.clip(xi_new, 0.0, 1.0)
+        # 4. voids (kernels in physics/void_kernels.py): condensation of what left S in the
+        # solve; shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier
+        # on the interfaces: curved voids trade sites through the vacancy field, which
+        # equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in
+        # the band, integrated exactly; clipping to [0, 1]. What clipping trades with the
+        # vacancy field is spread uniformly over the Li side (D_v dt >> cell size^2).
+        lagrange = void_kernels.lagrange_multiplier(relax, q)
+        clipped, exchange, closed = void_kernels.void_update(
+            be, xi, S_new, li, self.closure_band(xi), self.x_v0, self.condensation_rate, relax, lagrange, eps_dot, dt)
         self._add(state, "creep_volume", float(closed.sum()) * self.node_volume)
-        # condensed vacancies already left S in the solve. Relaxation and clipping trade lattice
-        # sites with the vacancy field; vacancies equilibrate across the cell within a step
-        # (D_v dt >> cell size^2), so the trade is spread uniformly over the Li side.
-        exchange = clipped - (xi - self.x_v0 * condensed + closed)
         S_new = S_new + float(exchange.sum()) / (self.x_v0 * self.li_nodes)
         state["xi"][...] = clipped
         state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
