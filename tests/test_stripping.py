@@ -236,3 +236,18 @@ def test_first_voids_nucleate_at_the_surface_defect():
     advance(m, s, 0.01, 1)
     changed = np.argwhere((before - s["xi"]) > 0.5)
     assert len(changed) and np.all(np.abs(m.grid.coords(0)[changed[:, 0]] - 4e-6) < 1.5e-6), changed[:, 0]
+
+
+def void_growth(dt, t_end=24.0):
+    """Contact fraction after t_end with one planted void, nucleation off (no random draws)."""
+    m, s = scenario(shape=(40, 30), nucleation=False)
+    m._plant_void(s, int(m.column_interface.ravel()[20]))
+    advance(m, s, dt, int(round(t_end / dt)))
+    return m.observables(s, t_end)["contact_fraction"]
+
+
+def test_void_growth_converges_under_time_step_refinement():
+    c = [void_growth(dt) for dt in (2.0, 1.0, 0.5)]
+    e1, e2 = c[0] - c[1], c[1] - c[2]
+    order = np.log2(abs(e1 / e2))
+    assert abs(e2) < abs(e1) and 0.7 < order < 1.5, (c, order)  # first order (operator splitting)
