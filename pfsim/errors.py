@@ -40,3 +40,12 @@ class SimulationBlowUp(PfsimError):
             f"field '{field}' became NaN or Inf at step {iteration} (t = {time:.6g} s); "
             "the run stopped and the store keeps the last good checkpoint"
         )
+
+
+class StopRun(Exception):
+    """Raised by a model when the cell reaches an end state (contact lost, short circuit):
+    the loop stops cleanly after recording it, and the run counts as finished."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)

@@ -97,6 +97,8 @@ class Run:
                 raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
         cfg = validate(apply_overrides(store.meta["config"], overrides or []))
         grid, model = check_consistency(cfg)
+        if store.meta.get("status") == "ended":
+            raise StoreError(f"{store_path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
         state, info = store.read_checkpoint()
         if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
             raise StoreError(f"{store_path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
@@ -177,8 +179,12 @@ class Run:
             self._record(started, "blew_up", str(exc))
             raise
         self.progress.finish(self.sim)
-        status = "interrupted" if self.sim.stop_requested else (
-            "finished" if self.sim.stopped_reason == "stop time reached" else "stopped")
+        if self.sim.stop_requested:
+            status = "interrupted"
+        elif self.sim.ended_by_model:
+            status = "ended"  # the cell reached an end state (contact lost, short circuit)
+        else:
+            status = "finished" if self.sim.stopped_reason == "stop time reached" else "stopped"
         self._record(started, status, self.sim.stopped_reason)
         return status
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SimulationBlowUp
+from .errors import SimulationBlowUp, StopRun
 
 # a step that lands within this fraction of dt of an actuation time lands on it
 _SNAP = 1e-6
@@ -100,6 +100,7 @@ class Simulation:
     callbacks: list = field(default_factory=list)
     stopped_reason: str = ""
     stop_requested: str = ""
+    ended_by_model: bool = False
 
     def add_callback(self, name, schedule, func, at_start=False, at_end=False):
         self.callbacks.append(Callback(name, schedule, func, at_start, at_end))
@@ -159,13 +160,19 @@ class Simulation:
             for cb in self.callbacks:
                 if cb.at_start:
                     cb.func(self)
+        ended = False
         while not self.done():
             last = self.clock.time
-            self.time_step(*self.next_step())
+            try:
+                self.time_step(*self.next_step())
+            except StopRun as end:  # the state is that of the last completed step
+                self.stopped_reason, ended = end.reason, True
+                self.ended_by_model = True
+                break
             for cb in self.callbacks:
                 if cb.schedule.due(self.clock, last):
                     cb.func(self)
-        finished = self.stopped_reason == "stop time reached"
+        finished = ended or self.stopped_reason == "stop time reached"
         for cb in self.callbacks:
             if cb.at_end is True or (cb.at_end == "finished" and finished):
                 cb.func(self)

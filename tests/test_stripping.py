@@ -251,3 +251,17 @@ def test_void_growth_converges_under_time_step_refinement():
     e1, e2 = c[0] - c[1], c[1] - c[2]
     order = np.log2(abs(e1 / e2))
     assert abs(e2) < abs(e1) and 0.7 < order < 1.5, (c, order)  # first order (operator splitting)
+
+
+def test_contact_failure_ends_the_run_cleanly(in_tmp, capsys):
+    # a high current at no pressure: voids spread until the voltage limit is reached
+    assert run_cli("run", CONFIGS / "void_stripping.yaml", "--backend", "numpy", "-o", "s.zarr",
+                   "--set", "grid.shape=[40,30]", "--set", "drive.current_density=10 mA/cm^2",
+                   "--set", "drive.stack_pressure=0", "--set", "model.voltage_limit=0.05 V",
+                   "--set", "time.stop=600") == 0
+    import xarray as xr
+
+    meta = xr.open_zarr("s.zarr").attrs["pfsim"]
+    assert meta["status"] == "ended" and "contact failure" in meta["stop_reason"]
+    assert meta["time"] < 600
+    assert run_cli("run", "--resume", "s.zarr") == 2

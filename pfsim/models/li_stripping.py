@@ -27,6 +27,7 @@ from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
 from ..physics import void_kernels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
+from ..errors import StopRun
 from ..protocol import Protocol
 from ..schema import Section, quantity
 from ..solvers.elliptic import EllipticProblem
@@ -60,6 +61,8 @@ class LiStrippingParams(Section):
     interface: InterfaceConfig
     nucleation: NucleationConfig = NucleationConfig()
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
+    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
 
 
 class LiStripping(Model):
@@ -117,6 +120,7 @@ class LiStripping(Model):
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
         self.faces = self._contact_faces(sse)
+        self.full_contact = float(self.contact_weight(xp.ones(grid.shape)).sum())
         self._build_operators(sse)
         self.column_interface = self._column_interface_nodes(sse)
         # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
@@ -205,9 +209,9 @@ class LiStripping(Model):
         xp, bv, prob = self.xp, self.kinetics, self.potential_problem
         phi, V = state["potential"], self.ledger(state, "voltage")
         w = self.contact_weight(state["xi"])
-        wsum = float(w.sum())
-        if wsum <= 0:
-            raise _ContactLost()
+        contact = float(w.sum()) / self.full_contact
+        if contact < self.params.failure_contact_fraction:
+            raise StopRun(f"contact failure: contact fraction {contact:.3g} under {self.params.failure_contact_fraction:g}")
         # phi_b starts from zero every step, so a resumed run repeats the same iterations
         phi_b = None
         tol = self.params.potential_tolerance
@@ -223,6 +227,8 @@ class LiStripping(Model):
             per_volt = float((c - c * phi_b).sum()) * self.node_volume
             V_new = (j_applied * self.lateral_area - base) / per_volt
             phi = phi_a + V_new * phi_b
+            if abs(V_new) > self.params.voltage_limit:
+                raise StopRun(f"contact failure: cell voltage {V_new:.3g} V beyond the limit {self.params.voltage_limit:g} V")
             done = abs(V_new - V) <= 1e-10 + 1e-8 * abs(V_new)
             V = V_new
             if done:
@@ -288,9 +294,7 @@ class LiStripping(Model):
     # --- creep and closure -------------------------------------------------------------
     def contact_fraction(self, xi):
         """Area fraction of the SSE surface wetted by metal (xi-weighted contact faces)."""
-        w = self.contact_weight(xi)
-        full = self.contact_weight(self.xp.ones_like(xi))
-        return float(w.sum() / full.sum())
+        return float(self.contact_weight(xi).sum()) / self.full_contact
 
     def contact_area_density(self, xi):
         """Contact area per volume at Li-side nodes (1/m), xi-weighted."""
@@ -439,10 +443,6 @@ class LiStripping(Model):
 
     def stability_limit(self):
         return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
-
-
-class _ContactLost(Exception):
-    pass
 
 
 def _merge_periodic(labels, axes):
