@@ -1,4 +1,4 @@
-"""pfsim's command line: run | validate | info | plot.
+"""pfsim's command line: run | validate | info | plot | sweep.
 
 Exit codes: 0 done, 1 the run blew up (NaN/Inf), 2 bad input (config, backend, store),
 3 the run was interrupted by a signal and can be resumed.
@@ -63,6 +63,34 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import DONE, Sweep, collect, phase_diagram, run_member
+
+    sweep = Sweep(args.sweep)
+    members = sweep.members()
+    sweep.validate()  # every member, before anything is written
+    if not args.collect_only:
+        picks = [args.member] if args.member is not None else [i for i, _ in members]
+        for i in picks:
+            if not 0 <= i < len(members):
+                raise UsageError(f"--member {i}: the sweep has members 0 to {len(members) - 1}")
+            run_member(sweep, i, say=_say, backend=args.backend)
+    table = collect(sweep)
+    states = {}
+    for i, _ in members:
+        states.setdefault(sweep.state(i), []).append(i)
+    for state, ids in sorted(states.items()):
+        print(f"{state:>12}: {len(ids)} member(s) {ids if len(ids) <= 12 else ''}")
+    print(f"results: {table}")
+    plot = phase_diagram(sweep, table, args.metric)
+    if plot:
+        print(f"phase diagram: {plot}")
+    bad = [s for s in states if s not in DONE and s != "not started"]
+    if args.member is None and not args.collect_only and bad:
+        return EXIT_INTERRUPTED if bad == ["interrupted"] else 1
+    return 0
+
+
 class UsageError(PfsimError):
     exit_code = 2
 
@@ -93,6 +121,14 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, backend, device and kernel compilation")
     i.set_defaults(func=cmd_info)
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep (all members, or one with --member)")
+    sw.add_argument("sweep", help="sweep YAML file")
+    sw.add_argument("--member", type=int, help="run only this member (e.g. one task of a job array)")
+    sw.add_argument("--collect-only", action="store_true", help="only gather results.csv and the phase diagram")
+    sw.add_argument("--metric", default="void_volume_fraction", help="observable coloured in the phase diagram")
+    sw.add_argument("--backend", choices=["auto", "numpy", "cupy"])
+    sw.set_defaults(func=cmd_sweep)
 
     pl = sub.add_parser("plot", help="PNG figures of a run store's fields and observables")
     pl.add_argument("store")

@@ -1,0 +1,221 @@
+"""Parameter sweeps: a base scenario, axes over any config keys, one run store per member.
+
+    name: pressure-current
+    base: ../void_stripping.yaml          # relative to this file
+    set: {time.stop: "10 min"}            # fixed overrides for every member (optional)
+    axes:                                 # Cartesian product, first axis slowest
+      drive.stack_pressure: ["0.1 MPa", "0.5 MPa", "2 MPa"]
+      drive.current_density: {log_range: ["0.5 mA/cm^2", "4 mA/cm^2", 4]}
+      seed: {seeds: 2}                    # seeds 0, 1
+    output: runs/sweeps/pressure-current  # default runs/sweeps/NAME
+
+Every member is validated before anything runs. Members are numbered (member-0000.zarr, ...)
+so one can run as one task of a job array (`pfsim sweep FILE --member K`). Running a sweep
+again skips finished members, resumes interrupted ones from their checkpoint and reruns
+members that failed or never started; `results.csv` lists every member with its state.
+"""
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import Field
+
+from .config import load_config, read_config_file
+from .errors import ConfigError
+from .schema import Section
+from .units import QuantityError, to_si
+
+DONE = ("finished", "ended")
+
+
+class SweepConfig(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    base: str = Field(description="scenario file, relative to the sweep file")
+    set: dict[str, object] = Field(default_factory=dict, description="overrides for every member")
+    axes: dict[str, object] = Field(min_length=1, description="config key -> list | {range} | {log_range} | {seeds}")
+    output: str | None = None
+
+
+def _axis_values(key, spec):
+    """Values of one axis as YAML-ready items (strings with units are kept as given)."""
+    if isinstance(spec, list) and spec:
+        return spec
+    if isinstance(spec, dict) and len(spec) == 1:
+        (kind, arg), = spec.items()
+        if kind == "seeds" and isinstance(arg, int) and arg > 0:
+            return list(range(arg))
+        if kind in ("range", "log_range") and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[2], int) and arg[2] > 1:
+            start, stop = (_number(v, key) for v in arg[:2])
+            if kind == "log_range" and (start <= 0 or stop <= 0):
+                raise ConfigError(f"axes.{key}: log_range needs positive ends")
+            values = np.geomspace(start, stop, arg[2]) if kind == "log_range" else np.linspace(start, stop, arg[2])
+            return [float(v) for v in values]
+    raise ConfigError(f"axes.{key}: expected a list of values, {{range: [start, stop, n]}}, "
+                      f"{{log_range: [start, stop, n]}} or {{seeds: n}}, got {spec!r:.60}")
+
+
+def _number(v, key):
+    """A range end: a number, or a quantity string whose SI value is taken."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        from .units import DIMENSIONS
+
+        for dim in DIMENSIONS:
+            try:
+                return to_si(v, dim)
+            except QuantityError:
+                continue
+    raise ConfigError(f"axes.{key}: range ends must be numbers or quantities, got {v!r:.40}")
+
+
+class Sweep:
+    def __init__(self, path):
+        self.path = Path(path)
+        raw = read_config_file(self.path)
+        try:
+            self.cfg = SweepConfig.model_validate(raw)
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            from .config import format_errors
+
+            if isinstance(exc, ValidationError):
+                raise ConfigError(format_errors(exc, raw)) from None
+            raise
+        self.base = (self.path.parent / self.cfg.base).resolve()
+        self.axes = {k: _axis_values(k, v) for k, v in self.cfg.axes.items()}
+        self.root = Path(self.cfg.output) if self.cfg.output else Path("runs") / "sweeps" / self.cfg.name
+
+    def members(self):
+        """[(index, {key: value})] in a fixed order (first axis slowest)."""
+        keys = list(self.axes)
+        return [(i, dict(zip(keys, combo))) for i, combo in enumerate(itertools.product(*self.axes.values()))]
+
+    def overrides(self, values) -> list[str]:
+        fixed = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+                 for k, v in self.cfg.set.items()]
+        return fixed + [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+                        for k, v in values.items()]
+
+    def store(self, index) -> Path:
+        return self.root / f"member-{index:04d}.zarr"
+
+    def validate(self):
+        """Every member's config, checked before anything runs (raises ConfigError)."""
+        configs = []
+        for i, values in self.members():
+            try:
+                configs.append(load_config(self.base, self.overrides(values)))
+            except ConfigError as exc:
+                raise ConfigError([f"member {i} ({values}): {p}" for p in exc.problems]) from None
+        return configs
+
+    def state(self, index) -> str:
+        """not started | running | interrupted | stopped | blew_up | finished | ended."""
+        path = self.store(index)
+        if not (path / "zarr.json").is_file():
+            return "not started"
+        from .io.store import RunStore
+
+        try:
+            return RunStore.open(path, mode="r").meta.get("status", "unknown")
+        except Exception:
+            return "unreadable"
+
+
+def run_member(sweep: Sweep, index: int, say=print, backend=None) -> str:
+    """Run (or resume, or skip) one member; returns its final state."""
+    from .runner import Run
+
+    (_, values), = [m for m in sweep.members() if m[0] == index]
+    state = sweep.state(index)
+    if state in DONE:
+        say(f"member {index}: {state}, skipped")
+        return state
+    path = sweep.store(index)
+    from .io.store import RunStore
+
+    resumable = state in ("interrupted", "stopped", "running") and RunStore.open(path, mode="r").meta.get("checkpoint")
+    if resumable:
+        run = Run.resume(path, backend=backend, say=say)
+    else:
+        cfg, raw = load_config(sweep.base, sweep.overrides(values))
+        run = Run.new(cfg, raw, store_path=path, overwrite=state != "not started", backend=backend, say=say,
+                      command=f"pfsim sweep {sweep.path} --member {index}")
+    try:
+        return run.execute()
+    except Exception as exc:  # a member's failure is recorded, never fatal to the sweep
+        say(f"member {index} failed: {exc}")
+        return sweep.state(index)
+
+
+def collect(sweep: Sweep) -> Path:
+    """results.csv: member, state, axis values (SI), final observables."""
+    import xarray as xr
+
+    rows, columns = [], []
+    for i, values in sweep.members():
+        row = {"member": i, "state": sweep.state(i)}
+        cfg, _ = load_config(sweep.base, sweep.overrides(values))
+        resolved = cfg.model_dump(mode="json")
+        for key in values:
+            node = resolved
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            row[key] = node
+        if row["state"] not in ("not started", "unreadable"):
+            ds = xr.open_zarr(sweep.store(i))
+            row["time"] = float(ds.obs_time[-1]) if ds.sizes.get("obs_time") else np.nan
+            for name in ds.data_vars:
+                if ds[name].dims == ("obs_time",) and ds.sizes["obs_time"]:
+                    row[f"final_{name}"] = float(ds[name][-1])
+        rows.append(row)
+        columns += [c for c in row if c not in columns]
+    sweep.root.mkdir(parents=True, exist_ok=True)
+    out = sweep.root / "results.csv"
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def phase_diagram(sweep: Sweep, table: Path, metric: str) -> Path | None:
+    """A scatter of the first two numeric axes coloured by the mean of `metric` over the rest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(table) as f:
+        rows = list(csv.DictReader(f))
+    axes = [k for k in sweep.axes if k != "seed"][:2]
+    if len(axes) < 2 or not rows or f"final_{metric}" not in rows[0]:
+        return None
+    points = {}
+    for r in rows:
+        try:
+            key, value = (float(r[axes[0]]), float(r[axes[1]])), float(r[f"final_{metric}"])
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            points.setdefault(key, []).append(value)
+    if not points:
+        return None
+    xs, ys = zip(*points)
+    cs = [float(np.mean(v)) for v in points.values()]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    sc = ax.scatter(xs, ys, c=cs, s=160, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label=metric)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(f"{sweep.cfg.name}: final {metric}", fontsize=9)
+    fig.tight_layout()
+    out = sweep.root / f"phase_diagram_{metric}.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
