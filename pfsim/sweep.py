@@ -211,8 +211,8 @@ def phase_diagram(sweep: Sweep, table: Path, metric: str) -> Path | None:
     fig, ax = plt.subplots(figsize=(5, 4))
     sc = ax.scatter(xs, ys, c=cs, s=160, cmap="viridis")
     fig.colorbar(sc, ax=ax, label=metric)
-    ax.set_xlabel(axes[0])
-    ax.set_ylabel(axes[1])
+    ax.set_xlabel(f"{axes[0]} (SI)")
+    ax.set_ylabel(f"{axes[1]} (SI)")
     ax.set_title(f"{sweep.cfg.name}: final {metric}", fontsize=9)
     fig.tight_layout()
     out = sweep.root / f"phase_diagram_{metric}.png"
