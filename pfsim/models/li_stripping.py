@@ -321,7 +321,7 @@ class LiStripping(Model):
 
     # --- nucleation --------------------------------------------------------------------
     def nucleate(self, state, t, dt, pressure, contact):
-        p, xp, g = self.params.nucleation, self.xp, self.grid
+        p, g = self.params.nucleation, self.grid
         S = state["supersaturation"].ravel()
         xi = state["xi"].ravel()
         sites = self.column_interface.ravel()
@@ -434,12 +434,10 @@ class LiStripping(Model):
         labels, n = ndimage.label(void)
         labels = _merge_periodic(labels, [a for a in range(void.ndim - 1)])
         ids, counts = np.unique(labels[labels > 0], return_counts=True)
-        vol = counts.max() * self.node_volume
-        d = self.grid.ndim
-        size = (vol / np.pi) ** 0.5 * 2 if d == 2 else (6 * vol / np.pi) ** (1 / 3)
-        if d == 2:  # per unit depth: a disc of the same area
-            size = 2 * np.sqrt(counts.max() * np.prod(self.grid.spacing) / np.pi)
-        return len(ids), float(size)
+        measure = counts.max() * self.node_volume  # an area in 2D (per unit depth), a volume in 3D
+        if self.grid.ndim == 2:  # diameter of the disc of the same area
+            return len(ids), float(2 * np.sqrt(measure / np.pi))
+        return len(ids), float((6 * measure / np.pi) ** (1 / 3))
 
     def stability_limit(self):
         return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
