@@ -5,7 +5,6 @@
 A test checks that the committed file matches, so the reference cannot drift.
 """
 
-import types
 import typing
 
 from pydantic import BaseModel

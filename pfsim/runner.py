@@ -1,11 +1,9 @@
 """From a validated config to a finished run store: backend, grid, model, initial state,
 the simulation and its callbacks; and the same from a store's checkpoint (resume)."""
 
-import json
 import signal
 import socket
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -4,7 +4,6 @@ The same comparisons as tests/test_kernels_cpu.py's end-to-end tests, with NVRTC
 kernels; tolerances allow for the GPU's fused multiply-adds.
 """
 
-import numpy as np
 import pytest
 
 from cuda_shim.cases import (

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from conftest import CONFIGS, run_cli
+from conftest import run_cli
 
 SMALL_CH = """
 name: small-ch

@@ -10,7 +10,6 @@ from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
 from pfsim.physics.constants import FARADAY, GAS
-import pfsim.config as config_module
 
 
 def scenario(shape=(40, 40), spacing="0.2 um", sse="3 um", current="1 mA/cm^2", pressure="0.2 MPa",
