@@ -8,6 +8,8 @@ in-place update (the CUDA paths do), `enforce` re-applies constraints after an u
 
 import numpy as np
 
+from ..stencil import kernel_grid_args
+
 
 class Model:
     fields: tuple[str, ...] = ()
@@ -60,13 +62,7 @@ class Model:
     # --- helpers for kernels ---------------------------------------------------------
     def stencil_args(self):
         """Grid arguments shared by every stencil kernel: nx, ny, nz, periodic, cx, cy, cz."""
-        g, s = self.grid, self.backend.scalar
-        shape = list(g.shape) + [1] * (3 - g.ndim)
-        inv = [1.0 / h**2 for h in g.spacing] + [0.0] * (3 - g.ndim)
-        return (
-            np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
-            np.int32(g.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
-        )
+        return kernel_grid_args(self.backend, self.grid)
 
     def laplacian_eigen_max(self) -> float:
         """Largest |eigenvalue| of the discrete Laplacian: 4 sum(1/h^2)."""

@@ -116,6 +116,7 @@ class LiStripping(Model):
         sse = electrolyte_mask(grid, self.height)
         self.sse = xp.asarray(sse)
         self.li_side = xp.asarray(~sse)
+        self.li_float = self.backend.asarray(~sse)
         self.li_nodes = int((~sse).sum())
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
@@ -168,7 +169,6 @@ class LiStripping(Model):
         # S is uniform across a cell either way, and a fixed operator serves the whole run
         self.vacancy_problem = EllipticProblem(
             g, self.backend, k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape), mask=xp.asarray(~sse))
-        self.li_float = self.backend.asarray(~sse)
 
     def static_fields(self):
         return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
@@ -199,10 +199,7 @@ class LiStripping(Model):
     # --- 1. potential ------------------------------------------------------------------
     def contact_weight(self, xi):
         """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m)."""
-        w = self.xp.zeros(self.grid.shape, dtype=xi.dtype)
-        for a, step, inv_h, m in self.faces:
-            w += m * stencil.shifted(xi, self.grid, a, step, self.xp) * inv_h
-        return w
+        return void_kernels.contact_weight(self.backend, self.grid, xi, self.li_float)
 
     def solve_potential(self, state, j_applied):
         """Newton on the Butler-Volmer contact with the galvanostatic constraint (superposition in V)."""

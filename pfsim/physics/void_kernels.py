@@ -30,6 +30,8 @@ produced by the model's geometries.
 
 import numpy as np
 
+from ..stencil import kernel_grid_args
+
 KERNELS = "voids.cu"
 LAGRANGE_FLOOR = 1e-300  # the model's max(sum(q), 1e-300)
 
@@ -37,13 +39,7 @@ LAGRANGE_FLOOR = 1e-300  # the model's max(sum(q), 1e-300)
 # --- shared helpers ------------------------------------------------------------------------
 def stencil_args(backend, grid):
     """nx, ny, nz, periodic, cx, cy, cz: the grid arguments of Model.stencil_args()."""
-    s = backend.scalar
-    shape = list(grid.shape) + [1] * (3 - grid.ndim)
-    inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
-    return (
-        np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
-        np.int32(grid.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
-    )
+    return kernel_grid_args(backend, grid)
 
 
 def _field(backend, a):
