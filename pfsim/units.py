@@ -32,6 +32,7 @@ DIMENSIONS = {
     "molar energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol"),
     "rate": ("1 / [time]", "1/s"),
     "mobility": ("[length] ** 3 * [time] / [mass]", "m^3/(J s)"),
+    "fracture toughness": ("[mass] / [length] ** 0.5 / [time] ** 2", "Pa*m^(1/2)"),
 }
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?"

@@ -69,6 +69,22 @@ def _shift(u, s, xp):
     return xp.roll(u, [-s[a] for a in axes], axis=axes) if axes else u
 
 
+def _shifter(u, xp):
+    """s -> _shift(u, s): one wrapped copy of u with a ghost layer, then a view per shift."""
+    n = u.shape
+    padded = xp.empty(tuple(m + 2 for m in n), dtype=u.dtype)
+    padded[tuple(slice(1, m + 1) for m in n)] = u
+    for a, m in enumerate(n):  # wrap axis by axis; later axes copy the earlier ghosts too
+        lo = [slice(None)] * len(n)
+        hi = [slice(None)] * len(n)
+        src_lo, src_hi = list(lo), list(hi)
+        lo[a], src_lo[a] = 0, m
+        hi[a], src_hi[a] = m + 1, 1
+        padded[tuple(lo)] = padded[tuple(src_lo)]
+        padded[tuple(hi)] = padded[tuple(src_hi)]
+    return lambda s: padded[tuple(slice(1 + d, 1 + d + m) for d, m in zip(s, n))]
+
+
 def face_conductivities(grid, k, xp=np):
     """[K_a]: K_a[i] = harmonic mean of k over the face from node i to node i+1 along axis a,
     divided by h_a^2. Wraps on periodic axes; K_a[n-1] = 0 on bounded ones (no face)."""
@@ -102,8 +118,9 @@ class _Stencil:
     def apply_coupling(self, u):
         """The c-free part of A: centre u + sum_s coeffs[s] u(i+s)."""
         out = self.centre * u
+        shift = _shifter(u, self.xp)
         for s, a in self.coeffs.items():
-            out += a * _shift(u, s, self.xp)
+            out += a * shift(s)
         return out
 
 
@@ -141,8 +158,9 @@ class _CoarseLevel(_Stencil):
                 continue
             for on in (self.colours[::-1] if reverse else self.colours):
                 off = b
+                shift = _shifter(u, xp)
                 for s, a in self.coeffs.items():
-                    off = off - a * _shift(u, s, xp)
+                    off = off - a * shift(s)
                 u = xp.where(on, off * self.inv_diag, u)
         return u
 
@@ -385,6 +403,11 @@ def _dense_inverse(level, backend):
     active = h(level.active).reshape(-1)
     scale = 1 / np.sqrt(np.diag(A)[active])
     M = A[np.ix_(active, active)] * scale[:, None] * scale[None, :]
+    inverse = _cholesky_inverse(M)
+    if inverse is not None:
+        out = np.zeros((n, n))
+        out[np.ix_(active, active)] = inverse * scale[:, None] * scale[None, :]
+        return out.astype(backend.dtype)
     for k in range(len(M)):  # sweeping every pivot turns M into -M^-1
         d = M[k, k]
         if d <= 1e-13:
@@ -397,6 +420,22 @@ def _dense_inverse(level, backend):
     out = np.zeros((n, n))
     out[np.ix_(active, active)] = -M * scale[:, None] * scale[None, :]
     return out.astype(backend.dtype)
+
+
+def _cholesky_inverse(M):
+    """M^-1 by Cholesky when every pivot stays above the rounding level (the usual case, and
+    fast); None when one falls to it (a floating group), left to the Gauss-Jordan sweeps."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    if len(M) == 0:
+        return np.zeros((0, 0))
+    try:
+        factor = cho_factor(M, lower=True, check_finite=False)
+    except LinAlgError:
+        return None
+    if np.min(np.diag(factor[0])) ** 2 <= 1e-13:
+        return None
+    return cho_solve(factor, np.eye(len(M)), check_finite=False)
 
 
 # --- the problem -------------------------------------------------------------------------------

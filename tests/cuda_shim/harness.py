@@ -115,6 +115,13 @@ def _build(cu: Path, real: str, launcher: str) -> Path:
     return lib
 
 
+_INTEGERS = {
+    "int": (ctypes.c_int, np.int32),
+    "long long": (ctypes.c_longlong, np.int64),
+    "unsigned long long": (ctypes.c_ulonglong, np.uint64),
+}
+
+
 class ShimKernel:
     """One kernel, called like a CuPy RawKernel: f(grid, block, args)."""
 
@@ -128,8 +135,8 @@ class ShimKernel:
     def _ctype(self, t, real_ctype):
         if t.endswith("*"):
             return ctypes.c_void_p
-        if t == "int":
-            return ctypes.c_int
+        if t in _INTEGERS:
+            return _INTEGERS[t][0]
         if t in ("real", self.real):
             return real_ctype
         raise TypeError(f"{self.name}: no mapping for parameter type {t!r}")
@@ -142,7 +149,7 @@ class ShimKernel:
             if not t.startswith("const") and not a.flags.writeable:
                 raise TypeError(f"{where}: array is read-only")
             return
-        expected = np.int32 if t == "int" else self.dtype
+        expected = _INTEGERS[t][1] if t in _INTEGERS else self.dtype
         if type(a) is not expected:
             raise TypeError(f"{where}: expected {expected.__name__}, got {_describe(a)}")
 
