@@ -37,6 +37,9 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
     # the electrolyte mask (interface models): Li-side fields are blank in the SSE and the
     # potential is blank on the Li side
     sse = ds["electrolyte"].values.astype(bool) if "electrolyte" in ds else None
+    # the plating model's fields live everywhere: outline the SSE and its grain boundaries instead
+    plating = "damage" in ds
+    grains = ds["grain_boundaries"].values.astype(float) if "grain_boundaries" in ds else None
     nt = ds.sizes.get("time", 0)
     if names and nt:
         if times:
@@ -48,15 +51,22 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
             for ax, k in zip(axes[0], picks):
                 frame = ds[name].isel(time=k)
                 values = frame.values
-                if sse is not None:
+                if sse is not None and not plating:
                     blank = ~sse if name == "potential" else sse
                     values = np.where(blank, np.nan, values)
+                overlays = []
+                if plating and sse is not None:
+                    overlays = [(sse.astype(float), "k", 0.8)] + ([(grains, "w", 0.4)] if grains is not None else [])
                 if values.ndim == 3:  # a cut through the middle of the first lateral axis
                     values = values[values.shape[0] // 2]
+                    overlays = [(o[o.shape[0] // 2], c, lw) for o, c, lw in overlays]
                     xc, yc = ds["y"], ds["z"]
                 else:
                     xc, yc = ds["x"], ds["y"]
                 im = ax.pcolormesh(xc, yc, values.T, shading="auto")
+                for o, colour, lw in overlays:
+                    if o.min() < 0.5 < o.max():
+                        ax.contour(xc, yc, o.T, levels=[0.5], colors=colour, linewidths=lw)
                 ax.set_aspect("equal")
                 ax.set_title(f"{name}, t = {float(ds['time'][k]):.4g} s", fontsize=9)
                 fig.colorbar(im, ax=ax, shrink=0.8)

@@ -350,3 +350,22 @@ def test_cupy_matches_numpy(name):
     (u, info), (v, _) = dev.solve(b), ref.solve(b)
     assert info.converged
     np.testing.assert_allclose(gpu.to_host(u), v, rtol=0, atol=1e-9 * np.abs(v).max())
+
+
+@pytest.mark.parametrize("ratio", [1e2, 1e6, 1e10, 1e13])
+def test_plating_contrast(ratio):
+    """The plating model's potential problem: a metal anode with a filament into the SSE, the
+    counter electrode and the collector held; converges at every metal/SSE conductivity ratio
+    up to beyond the physical one (docs/plating.md)."""
+    shape = (96, 64)
+    g = make_grid(shape, (0.25e-6, 0.25e-6), ("periodic", "no_flux"))
+    x, z = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    metal = (z > 38) | ((np.abs(x - 48) < 3) & (z > 19))
+    k = np.where(metal, 0.04 * ratio, 0.04)
+    mask = np.ones(shape, bool)
+    mask[:, 0] = mask[:, -1] = False
+    b = np.zeros(shape)
+    b[:, -1] = 1.0
+    u, info = EllipticProblem(g, F64, k=k, c=np.zeros(shape), mask=mask).solve(b, rtol=1e-9)
+    assert info.converged and info.scaled_residual <= 1e-9 and info.iterations <= 20
+    assert 0 <= u.min() and u.max() <= 1 + 1e-9  # maximum principle

@@ -2,15 +2,17 @@
 
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
+from .li_plating import LiPlating, LiPlatingParams
 from .li_stripping import LiStripping, LiStrippingParams
 
 MODELS = {
     "cahn_hilliard": (CahnHilliardParams, CahnHilliard),
     "allen_cahn": (AllenCahnParams, AllenCahn),
     "li_stripping": (LiStrippingParams, LiStripping),
+    "li_plating": (LiPlatingParams, LiPlating),
 }
 
-ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams
+ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams | LiPlatingParams
 
 
 def build_model(params, grid, backend, drive=None, seed=0):

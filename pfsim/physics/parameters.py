@@ -19,6 +19,7 @@ class LithiumConfig(Section):
         0.50 * 1.602176634e-19, description="E_f of the equilibrium vacancy fraction x_v0 = exp(-E_f/kT); 0.4-0.55 eV [memory]")
     correlation_factor: float = Field(0.73, gt=0, le=1, description="f in D* = f D_v x_v0 (bcc) [memory]")
     surface_energy: quantity("surface energy", gt=0) = Field(0.5, description="gamma of Li; 0.45-0.5 J/m^2 [memory]")
+    electronic_conductivity: quantity("conductivity", gt=0) = Field(1.1e7, description="of Li metal; 1.1e7 S/m at 25 C [memory]")
     sink_length: quantity("length", gt=0) | None = Field(
         None, description="mean distance to vacancy sinks in the bulk (dislocations); none = no bulk sinks")
 

@@ -1,0 +1,541 @@
+"""Li plating at a Li | solid-electrolyte interface: filament growth into a polycrystalline SSE
+with current focusing, grain boundaries, electronic leakage and fracture ("crack then fill").
+
+Nonlinear Butler-Volmer phase-field electrodeposition (the structure of Chen et al. 2015 and
+Hong & Viswanathan 2018) adapted to a single-ion-conducting ceramic. The derivation, the
+assumptions and the parameter table are in docs/plating.md. One time step, in this order:
+  1. electrons: the electron potential phi_e over the whole cell (conductivity interpolated
+     between Li and the SSE's electronic conductivity map), lagged by one step; only when the
+     SSE conducts electrons anywhere (otherwise the metal is at V);
+  2. ions: the Li+ potential phi (conductivity interpolated between the SSE map and ~0 in the
+     metal) with the Butler-Volmer source w i(eta), eta = phi_e - phi, at the interface
+     delta w = |grad xi|; V (the cell voltage) found so that the reaction current is the
+     applied one (Newton with superposition in V);
+  3. metal: xi moves by the reaction (d xi/dt = -(Omega/F) w i) where the SSE has opened or
+     gives way (the gate), and keeps its profile by a curvature-free Allen-Cahn term; plated
+     Li that the intact SSE holds back thickens the anode;
+  4. damage: the SSE ahead of a Li-filled flaw opens when the flaw's stress intensity
+     Y p sqrt(pi a), with the Li pressure p = F |eta| / Omega, exceeds the local toughness;
+  5. nucleation: Li nuclei inside the SSE where electrons leak in and eta is cathodic
+     (classical nucleation theory, a counter-based random stream keyed by (seed, step));
+  6. short circuit: metal connected from the anode to the counter electrode ends the run
+     (or is recorded, if the config says continue).
+Sign convention as the stripping model: current density > 0 strips, < 0 plates.
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from .. import stencil
+from ..errors import StopRun
+from ..physics import plating_kernels as pk
+from ..physics.constants import BOLTZMANN, FARADAY
+from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
+from ..physics.kinetics import ButlerVolmer
+from ..physics.microstructure import MicrostructureConfig, boundary_map
+from ..physics.parameters import KineticsConfig, LithiumConfig
+from ..protocol import Protocol
+from ..schema import Length, Section, quantity
+from ..solvers.elliptic import EllipticProblem
+from .base import Model
+from .li_stripping import _merge_periodic
+
+ELEMENTARY_CHARGE = 1.602176634e-19
+AVOGADRO = 6.02214076e23
+NEWTON_STEP = 0.05  # V: the largest change of the cell voltage per Newton iteration
+ION_FLOOR = 1e-10  # ionic conductivity of the metal relative to the SSE (the ionic potential
+#                    in the metal is a harmless harmonic extension; the solver converges at this contrast)
+
+
+class PlatingElectrolyte(Section):
+    conductivity: quantity("conductivity", gt=0) = Field(0.04, description="Li+ conductivity of the grains; LLZO 0.4 mS/cm (seed 001; Roy 2021)")
+    electronic_conductivity: quantity("conductivity", ge=0) = Field(
+        0.0, description="electronic conductivity of the grains; LLZO 1e-9 to 1e-7 S/cm [memory] Han 2019; 0 = no leakage")
+    toughness: quantity("fracture toughness", gt=0) = Field(1.25e6, description="K_IC; LLZO 1.25 MPa m^1/2 [checked] Singh 2022 (LPSCl 0.23)")
+    youngs_modulus: quantity("pressure", gt=0) = Field(175e9, description="E; LLZO 175 GPa [checked] Singh 2022 (LPSCl 22): reported with G_c = K_IC^2/E")
+
+
+class PlatingInterface(Section):
+    width: Length = Field(description="diffuse-interface width delta of the metal (>= 2 grid spacings)")
+    relaxation_time: quantity("time", gt=0) | None = Field(
+        None, description="time over which the metal's interface profile is restored (numerical; default: a tenth of "
+                          "the time a planar front at the largest applied current needs to cross the width)")
+
+
+class MechanicsConfig(Section):
+    enabled: bool = Field(True, description="false: the SSE gives way wherever Li plates (the liquid-electrolyte limit)")
+    geometry_factor: float = Field(1.12, gt=0, description="Y in K = Y p sqrt(pi a) (edge crack)")
+    lateral_factor: float = Field(0.5, ge=0, le=1, description="K on the flanks of a flaw relative to its tip")
+    damage_time: quantity("time", gt=0) = Field(1.0, description="time for the SSE to open at twice the critical G (numerical: fast)")
+
+
+class PlatingNucleation(Section):
+    enabled: bool = True
+    prefactor: quantity("rate", gt=0) = Field(1e13, description="attempt frequency per Li site [memory: atomic vibration]")
+    contact_angle: float = Field(90.0, gt=0, le=180, description="Li on SSE grains (deg) [estimate]")
+    boundary_contact_angle: float = Field(30.0, gt=0, le=180, description="Li at grain boundaries (deg) [estimate]")
+    electron_mobility: quantity("diffusivity", gt=0) = Field(
+        1e-6, description="mobility of electrons in the SSE, m^2/(V s) (sets the electron site fraction "
+                          "sigma_e / (e n_Li mu_e) that scales the rate) [estimate]")
+
+
+class InterfaceVoid(Section):
+    """A void at the interface left from before (e.g. by stripping): Li side, no metal."""
+
+    center: list[quantity("length")] = Field(min_length=1, max_length=2, description="lateral position (m)")
+    width: Length
+    height: Length = Field(description="extent into the metal from the SSE surface (m)")
+
+
+class LiPlatingParams(Section):
+    kind: Literal["li_plating"]
+    geometry: GeometryConfig
+    voids: list[InterfaceVoid] = Field(default_factory=list, description="pre-existing voids at the interface")
+    microstructure: MicrostructureConfig | None = Field(None, description="polycrystalline SSE (none: uniform)")
+    lithium: LithiumConfig = LithiumConfig()
+    electrolyte: PlatingElectrolyte = PlatingElectrolyte()
+    kinetics: KineticsConfig = KineticsConfig()
+    interface: PlatingInterface
+    mechanics: MechanicsConfig = MechanicsConfig()
+    nucleation: PlatingNucleation = PlatingNucleation()
+    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate (symmetry breaking)")
+    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    voltage_limit: quantity("voltage", gt=0) = Field(2.0, description="the run ends when |cell voltage| exceeds this")
+    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
+
+
+def h_of(xi):
+    return xi * xi * xi * (xi * (6 * xi - 15) + 10)
+
+
+class LiPlating(Model):
+    fields = ("xi", "potential", "electron_potential", "damage")
+    field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
+    observable_units = {
+        "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa",
+        "penetration_depth_max": "m", "penetration_depth_mean": "m", "li_volume_in_sse": "m^3",
+        "isolated_nuclei": "1", "damaged_volume": "m^3", "peak_local_current_density": "A/m^2",
+        "time_to_short_circuit": "s", "li_thickness": "m", "charge_passed": "C/m^2",
+        "li_site_balance_error": "1", "charge_balance_error": "1", "nucleation_events": "1",
+    }
+    ledger_names = ("voltage", "faradaic_charge", "ionic_charge", "nucleated_charge", "displaced_volume",
+                    "initial_li", "steps", "nucleation_events", "short_time", "initial_sse_li")
+    blowup_bound = 1e30
+    needs_initial = False
+
+    def __init__(self, params, grid, backend, drive=None, seed=0):
+        super().__init__(params, grid, backend)
+        if drive is None:
+            raise ValueError("drive: li_plating needs a drive section (current_density, stack_pressure, temperature)")
+        if grid.periodic[-1] or any(not p for p in grid.periodic[:-1]):
+            raise ValueError("grid.boundaries: li_plating needs periodic lateral axes and a bounded last (normal) axis")
+        h_min = min(grid.spacing)
+        if params.interface.width < 2 * h_min * (1 - 1e-9):
+            raise ValueError(f"model.interface.width: {params.interface.width:.3g} m is under two grid spacings ({2 * h_min:.3g} m)")
+        xp, be = self.xp, backend
+        self.seed = seed
+        self.current = Protocol(drive.current_density)
+        self.pressure = Protocol(drive.stack_pressure)
+        T = self.temperature = drive.temperature
+        li = params.lithium
+        self.omega = li.molar_volume
+        self.omega_atom = li.molar_volume / AVOGADRO
+        self.kT = BOLTZMANN * T
+        self.kinetics = ButlerVolmer(params.kinetics.exchange_current_density, params.kinetics.alpha_anodic,
+                                     params.kinetics.alpha_cathodic, T)
+        self.node_volume = grid.node_volume
+        self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
+        # geometry and microstructure
+        self.height = surface_height(params.geometry, grid, seed)
+        self.flat = params.geometry.electrolyte_thickness + grid.origin[-1]
+        sse = electrolyte_mask(grid, self.height)
+        self.sse_host = sse
+        voids = self._void_mask(params.voids, grid)
+        gb = (boundary_map(params.microstructure, grid, sse, seed) if params.microstructure is not None
+              else np.zeros(grid.shape))
+        self.gb_host = gb
+        self._build_maps(sse, gb)
+        self.sse = xp.asarray(sse)
+        self.metal0 = ~sse & ~voids
+        z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
+        self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
+        self.leakage = bool(self.sigma_e_host.max() > 0)
+        self.bottom = xp.asarray(self._wall(0))
+        self.top = xp.asarray(self._wall(-1))
+        self.j_max = max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints())
+        delta = params.interface.width
+        self.tau = params.interface.relaxation_time or (
+            0.1 * delta * FARADAY / (self.omega * self.j_max) if self.j_max > 0 else 10.0)
+        self._ops_xi = None
+
+    # --- set-up helpers ---------------------------------------------------------------------
+    def _wall(self, index):
+        m = np.zeros(self.grid.shape, bool)
+        m[..., index] = True
+        return m
+
+    def _void_mask(self, voids, grid):
+        lat = grid.ndim - 1
+        coords = np.meshgrid(*[grid.coords(a) for a in range(grid.ndim)], indexing="ij")
+        out = np.zeros(grid.shape, bool)
+        for i, v in enumerate(voids):
+            if len(v.center) != lat:
+                raise ValueError(f"model.voids.{i}.center: expected {lat} lateral coordinate(s)")
+            r2 = np.zeros(grid.shape)
+            for a, c in enumerate(v.center):
+                L = grid.shape[a] * grid.spacing[a]
+                d = (coords[a] - c + L / 2) % L - L / 2
+                r2 += (d / (v.width / 2)) ** 2
+            above = coords[-1] - self.height[..., None]
+            r2 += ((above) / v.height) ** 2
+            out |= (r2 < 1) & (above > 0)
+        return out
+
+    def _build_maps(self, sse, gb):
+        p, be = self.params, self.backend
+        e, b = p.electrolyte, (p.microstructure.boundaries if p.microstructure is not None else None)
+
+        def mix(grain, key):
+            val = getattr(b, key) if b is not None else None
+            return grain if val is None else grain * (1 - gb) + val * gb
+
+        kappa = mix(e.conductivity, "ionic_conductivity") * np.ones(self.grid.shape)
+        sigma_e = np.where(sse, mix(e.electronic_conductivity, "electronic_conductivity"), 0.0)
+        i0 = mix(p.kinetics.exchange_current_density, "exchange_current_density") * np.ones(self.grid.shape)
+        kic = mix(e.toughness, "toughness") * np.ones(self.grid.shape)
+        self.sigma_e_host = sigma_e
+        self.kappa_map = be.asarray(kappa)
+        self.sigma_e_map = be.asarray(sigma_e)
+        self.i0_ratio = be.asarray(i0 / p.kinetics.exchange_current_density)
+        self.toughness_map = be.asarray(kic)
+        theta = np.where(gb > 0.5, p.nucleation.boundary_contact_angle, p.nucleation.contact_angle)
+        c = np.cos(np.radians(theta))
+        self.wetting = be.asarray((2 + c) * (1 - c) ** 2 / 4)
+
+    def static_fields(self):
+        out = {"electrolyte": self.sse_host.astype(np.int8)}
+        if self.params.microstructure is not None:
+            out["grain_boundaries"] = (self.gb_host > 0.5).astype(np.int8)
+        return out
+
+    # --- initial state ----------------------------------------------------------------------
+    def initial_state(self):
+        from scipy import ndimage
+
+        g, be, xp = self.grid, self.backend, self.xp
+        metal = self.metal0
+        # signed distance to the metal surface, with the interface half a cell from each node
+        inside = ndimage.distance_transform_edt(metal, sampling=g.spacing)
+        outside = ndimage.distance_transform_edt(~metal, sampling=g.spacing)
+        hn = g.spacing[-1] / 2
+        s = np.where(metal, inside - hn, -(outside - hn))
+        xi = 0.5 * (1 + np.tanh(s / self.params.interface.width))
+        state = {
+            "xi": be.asarray(xi),
+            "potential": be.asarray(np.zeros(g.shape)),
+            "electron_potential": be.asarray(np.zeros(g.shape)),
+            "damage": be.asarray(np.zeros(g.shape)),
+            "xi_operator": be.asarray(xi.copy()),
+            "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
+        }
+        state["ledger"][self.ledger_names.index("short_time")] = -1.0
+        state["ledger"][self.ledger_names.index("initial_li")] = self.li_content(state)
+        state["ledger"][self.ledger_names.index("initial_sse_li")] = float((state["xi"] * self.sse).sum()) * self.node_volume
+        return state
+
+    @property
+    def checkpoint_names(self):
+        return self.fields + ("xi_operator", "ledger")
+
+    def ledger(self, state, name):
+        return float(state["ledger"][self.ledger_names.index(name)])
+
+    def _add(self, state, name, value):
+        state["ledger"][self.ledger_names.index(name)] += value
+
+    def _set(self, state, name, value):
+        state["ledger"][self.ledger_names.index(name)] = value
+
+    def li_content(self, state):
+        """Metal volume in the cell plus what plating has added to the anode (m^3; per unit depth in 2D)."""
+        return float(state["xi"].sum()) * self.node_volume + self.ledger(state, "displaced_volume")
+
+    def gate(self, state):
+        """Where the metal may change: 1 off the SSE, the damage inside it (1 everywhere without mechanics)."""
+        if not self.params.mechanics.enabled:
+            return self.xp.ones(self.grid.shape, dtype=state["xi"].dtype)
+        return self.xp.where(self.sse, state["damage"], 1.0)
+
+    # --- operators ---------------------------------------------------------------------------
+    def _operators(self, state):
+        """Ionic (and electronic) problems, rebuilt when h(xi) has moved by operator_refresh."""
+        xp = self.xp
+        ref = state["xi_operator"]  # checkpointed: a resumed run rebuilds exactly when this one does
+        moved = float(xp.max(xp.abs(h_of(state["xi"]) - h_of(ref))))
+        if moved > self.params.operator_refresh:
+            ref[...] = state["xi"]
+            self._ops_xi = None
+        if self._ops_xi is None:
+            h = h_of(ref)
+            kappa = self.kappa_map * ((1 - h) + ION_FLOOR * h)
+            self.ionic = EllipticProblem(self.grid, self.backend, k=kappa, c=0.0, mask=~self.bottom)
+            if self.leakage:
+                # metal joined to the anode is at V (Li conducts ~1e15 times better than the SSE);
+                # isolated metal is a conductor 1e6 times the SSE's best, floating
+                labels, anode = self.metal_components(ref, threshold=0.01)  # with its diffuse rim
+                held = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
+                self.anode_metal = xp.asarray(held)
+                top = float(self.sigma_e_host.max())
+                sig = 1e6 * top * h + self.sigma_e_map * (1 - h) + 1e-6 * top
+                self.electronic = EllipticProblem(self.grid, self.backend, k=sig, c=0.0,
+                                                  mask=~(self.bottom | self.top | self.anode_metal))
+            self._ops_xi = True
+
+    # --- 1-2. potentials ---------------------------------------------------------------------
+    def reaction_current(self, eta):
+        bv = self.kinetics
+        return self.i0_ratio * bv.current(eta, self.xp)
+
+    def solve_electrons(self, state, w):
+        """phi_e with the previous step's reaction as its source; V lagged on the collector."""
+        xp, bv = self.xp, self.kinetics
+        V = self.ledger(state, "voltage")
+        phi_e0 = state["electron_potential"]
+        eta = phi_e0 - state["potential"] + self.stress_shift
+        # electrons released by the anodic reaction, linearised in phi_e (stable for any sigma_e)
+        slope = w * self.i0_ratio * bv.slope(eta, xp)
+        source = -w * self.reaction_current(eta) + slope * phi_e0
+        held = self.top | self.anode_metal
+        self.electronic.set_diagonal(xp.where(held | self.bottom, 0.0, slope))
+        b = xp.where(held, V, xp.where(self.bottom, 0.0, source))
+        phi_e, _ = self.electronic.solve(b, x0=phi_e0, rtol=self.params.potential_tolerance)
+        state["electron_potential"][...] = phi_e
+        # the anode and its rim follow V within the step; elsewhere phi_e is as solved
+        return xp.where(held, 0.0, phi_e), held.astype(phi_e.dtype)
+
+    def solve_ions(self, state, w, E, coupled, j_applied):
+        """Newton on the Butler-Volmer source with the galvanostatic constraint. The slope (the
+        operator's diagonal, and V's response phi_b) is kept while V converges fast (chord
+        steps, one solve each) and refreshed when it does not."""
+        xp, bv, prob = self.xp, self.kinetics, self.ionic
+        phi, V = state["potential"], self.ledger(state, "voltage")
+        active = ~self.bottom
+        shift = E + self.stress_shift
+        tol = self.params.potential_tolerance
+        change, refresh = np.inf, True
+        for _ in range(200):
+            eta0 = shift + coupled * V - phi
+            if refresh:
+                slope = self.i0_ratio * bv.slope(eta0, xp)
+                c = xp.where(active, w * slope, 0.0)
+                prob.set_diagonal(c)
+                phi_b, _ = prob.solve(c * coupled, rtol=tol)
+                per_volt = float((c * coupled - c * phi_b).sum()) * self.node_volume
+                if per_volt <= 0:
+                    raise StopRun("the anode gets no Li+ (no contact, or metal spans the electrolyte)")
+            i_k = self.i0_ratio * bv.current(eta0, xp)
+            b_a = xp.where(active, w * (i_k + slope * (shift - eta0)), 0.0)
+            phi_a, _ = prob.solve(b_a, x0=phi - V * phi_b, rtol=tol)
+            base = float((b_a - c * phi_a).sum()) * self.node_volume
+            V_new = (j_applied * self.lateral_area - base) / per_volt
+            damped = abs(V_new - V) > NEWTON_STEP
+            if damped:  # far from the root of an exponential: small steps, fresh slopes
+                V_new = V + np.copysign(NEWTON_STEP, V_new - V)
+                phi_a, _ = prob.solve(b_a + c * coupled * V_new, x0=phi, rtol=tol)
+                phi, phi_a = phi_a, None
+            else:
+                phi = phi_a + V_new * phi_b
+            done = not damped and abs(V_new - V) <= 1e-10 + 1e-8 * abs(V_new)
+            refresh = damped or abs(V_new - V) > 0.25 * change
+            change, V = abs(V_new - V), V_new
+            if done:
+                break
+        if abs(V) > self.params.voltage_limit:
+            raise StopRun(f"cell voltage {V:.3g} V beyond the limit {self.params.voltage_limit:g} V")
+        state["potential"][...] = phi
+        self._set(state, "voltage", V)
+        return V
+
+    def ionic_flux_to_counter(self, phi):
+        """Ionic current from the counter electrode into the SSE (A; per unit depth in 2D), with the
+        sign of the Faradaic current: the flux through the faces of the Dirichlet row."""
+        K = self.ionic.level.faces[-1][..., 0]  # k_face / h^2 between the first two rows
+        return float((K * (phi[..., 1] - phi[..., 0])).sum()) * self.node_volume
+
+    # --- one step ------------------------------------------------------------------------------
+    def euler_step(self, state, t, dt):
+        xp, p, be = self.xp, self.params, self.backend
+        if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
+            raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s")
+        self.stress_shift = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
+        j_app = self.current(t)
+        self._operators(state)
+        xi = state["xi"]
+        delta, tau = p.interface.width, self.tau
+        w, relax = pk.interface_terms(be, self.grid, xi, delta, tau)
+
+        # 1-2. potentials
+        E, coupled = self.solve_electrons(state, w) if self.leakage else (0.0, 1.0)
+        V = self.solve_ions(state, w, E, coupled, j_app)
+        eta = E + coupled * V - state["potential"] + self.stress_shift
+        current = self.reaction_current(eta)
+        self._add(state, "ionic_charge", self.ionic_flux_to_counter(state["potential"]) * dt / self.lateral_area)
+
+        # 3. metal: noise with zero current-weighted mean keeps the total current
+        gate = self.gate(state)
+        if p.noise > 0:
+            zeta = pk.uniform_noise(be, 2 * self.seed, int(self.ledger(state, "steps")), self.grid.shape)
+            wi = xp.abs(w * current)
+            mean = float((wi * zeta).sum()) / max(float(wi.sum()), 1e-300)
+            noise = 1 + p.noise * (zeta - mean)
+        else:
+            noise = xp.ones_like(xi)
+        # the reaction acts with the step's interface weight (so the Faradaic current is the
+        # applied one); the profile-restoring term is sub-cycled within its stability limit
+        scale = self.omega / FARADAY
+        n_sub = max(1, int(np.ceil(dt / self.relax_limit())))
+        new, moved = xi, 0.0
+        for k in range(n_sub):
+            if k:
+                _, relax = pk.interface_terms(be, self.grid, new, delta, tau)
+            lagrange = float((gate * relax).sum()) / max(float((gate * pk.q_of(new)).sum()), 1e-300)
+            new, displaced = pk.metal_update(be, new, w, relax, lagrange, current, gate, noise, scale, dt / n_sub)
+            moved += float(displaced.sum())
+        faradaic = float((w * current * noise).sum()) * self.node_volume
+        self._add(state, "faradaic_charge", faradaic * dt / self.lateral_area)
+        self._add(state, "displaced_volume", moved * self.node_volume)
+        state["xi"][...] = new
+        self._last = {"w": w, "current": current, "eta": eta - self.stress_shift}  # the electrical part
+
+        # 4. damage
+        if p.mechanics.enabled:
+            self.grow_damage(state, eta, dt)
+        # 5. nucleation
+        if self.leakage and p.nucleation.enabled:
+            self.nucleate(state, eta, dt)
+        self._add(state, "steps", 1)
+        # 6. short circuit (the run stops at the next step, with this state written)
+        if self.ledger(state, "short_time") < 0 and self.shorted(state["xi"]):
+            self._set(state, "short_time", t + dt)
+
+    # --- 4. damage -----------------------------------------------------------------------------
+    def grow_damage(self, state, eta, dt):
+        xp, g, m = self.xp, self.grid, self.params.mechanics
+        # metal in open space: against an intact wall the profile's last open node sits near
+        # xi = 0.4 (the wall holds the tail of the diffuse interface), so 0.3 marks the surface
+        metal = ((state["xi"] > 0.3) & (self.gate(state) > 0.5)).astype(state["xi"].dtype)
+        nz = g.ndim - 1
+        tip = stencil.shifted(metal, g, nz, +1, xp)  # metal right above: ahead of a downward flaw
+        flank = xp.zeros_like(metal)
+        for a in range(nz):
+            flank = xp.maximum(flank, xp.maximum(stencil.shifted(metal, g, a, +1, xp), stencil.shifted(metal, g, a, -1, xp)))
+        reach = xp.maximum(tip, m.lateral_factor * flank) * (self.depth > 0) * self.sse * (state["damage"] < 1)
+        pressure = xp.maximum(-eta, 0.0) * (FARADAY / self.omega)
+        K = m.geometry_factor * pressure * xp.sqrt(np.pi * self.depth) * reach
+        rate = xp.maximum((K / self.toughness_map) ** 2 - 1, 0.0) / m.damage_time
+        state["damage"][...] = xp.minimum(state["damage"] + rate * dt, 1.0)
+
+    # --- 5. nucleation -------------------------------------------------------------------------
+    def nucleate(self, state, eta, dt):
+        xp, g, p = self.xp, self.grid, self.params.nucleation
+        xi = state["xi"]
+        metal = (xi > 0.01).astype(xi.dtype)  # metal with its diffuse rim: nuclei form away from it
+        near = metal.copy()
+        for a in range(g.ndim):
+            near = xp.maximum(near, xp.maximum(stencil.shifted(metal, g, a, +1, xp), stencil.shifted(metal, g, a, -1, xp)))
+        drive = xp.maximum(-eta, 0.0) * (FARADAY / self.omega)  # J/m^3
+        gamma = self.params.lithium.surface_energy
+        barrier = 16 * np.pi * gamma**3 * self.wetting / (3 * xp.maximum(drive, 1e-30) ** 2)
+        n_sites = 1 / self.omega_atom
+        electrons = self.sigma_e_map / (ELEMENTARY_CHARGE * n_sites * p.electron_mobility)
+        depth = g.spacing[0] if g.ndim == 2 else 1.0  # a 2D cell is a slab one spacing thick
+        rate = p.prefactor * electrons * n_sites * xp.exp(-xp.minimum(barrier / self.kT, 700.0))
+        prob = -xp.expm1(-rate * self.node_volume * depth * dt)
+        u = 0.5 * (1 + pk.uniform_noise(self.backend, 2 * self.seed + 1, int(self.ledger(state, "steps")), g.shape))
+        hit = self.sse & (near < 0.5) & (drive > 0) & (u < prob)
+        n = int(hit.sum())
+        if n == 0:
+            return
+        added = float(((1 - xi) * hit).sum()) * self.node_volume
+        xi[...] = xp.where(hit, 1.0, xi)
+        state["damage"][...] = xp.where(hit, 1.0, state["damage"])
+        charge = -added * FARADAY / self.omega / self.lateral_area
+        self._add(state, "faradaic_charge", charge)
+        self._add(state, "nucleated_charge", charge)
+        self._add(state, "nucleation_events", n)
+
+    # --- 6. connectivity ----------------------------------------------------------------------
+    def metal_components(self, xi, threshold=0.5):
+        """(labels, ids connected to the anode) of the metal (xi > threshold), lateral walls joined."""
+        from scipy import ndimage
+
+        metal = self.backend.to_host(xi > threshold)
+        labels, n = ndimage.label(metal)
+        labels = _merge_periodic(labels, list(range(metal.ndim - 1)))
+        anode = set(np.unique(labels[..., -1])) - {0}
+        return labels, anode
+
+    def shorted(self, xi):
+        if not bool((xi[..., :2] > 0.5).any()):
+            return False
+        labels, anode = self.metal_components(xi)
+        return bool(anode & (set(np.unique(labels[..., :2])) - {0}))
+
+    # --- diagnostics ---------------------------------------------------------------------------
+    def observables(self, state, t):
+        xp, g = self.xp, self.grid
+        xi = state["xi"]
+        labels, anode = self.metal_components(xi)
+        connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
+        nuclei = len(set(np.unique(labels)) - anode - {0})
+        z = g.coords(g.ndim - 1)
+        lowest = np.where(connected.any(axis=-1), z[np.argmax(connected, axis=-1)], np.inf)
+        pen = np.clip(self.flat - lowest, 0, None)
+        pen = np.where(np.isfinite(pen), pen, 0.0)
+        faradaic = self.ledger(state, "faradaic_charge")
+        ionic = self.ledger(state, "ionic_charge") + self.ledger(state, "nucleated_charge")
+        gained = self.li_content(state) - self.ledger(state, "initial_li")
+        expected = -faradaic * self.lateral_area * self.omega / FARADAY
+        ref = max(abs(expected), 1e-300)
+        sse = self.sse
+        short = self.ledger(state, "short_time")
+        out = {
+            "cell_voltage": self.ledger(state, "voltage"),
+            "current_density": self.current(t),
+            "stack_pressure": self.pressure(t),
+            "penetration_depth_max": float(pen.max()),
+            "penetration_depth_mean": float(pen.mean()),
+            "li_volume_in_sse": float((xi * sse).sum()) * self.node_volume - self.ledger(state, "initial_sse_li"),
+            "isolated_nuclei": float(nuclei),
+            "damaged_volume": float((state["damage"] * sse).sum()) * self.node_volume,
+            "time_to_short_circuit": short if short >= 0 else float("nan"),
+            "li_thickness": self.li_content(state) / self.lateral_area,
+            "charge_passed": faradaic,
+            "li_site_balance_error": abs(gained - expected) / ref if faradaic != 0 else 0.0,
+            "charge_balance_error": abs(ionic - faradaic) / max(abs(faradaic), 1e-300) if faradaic != 0 else 0.0,
+            "nucleation_events": self.ledger(state, "nucleation_events"),
+        }
+        last = getattr(self, "_last", None)
+        if last is not None:
+            wi = last["w"] * xp.abs(last["current"])
+            if float(wi.sum()) > 0:
+                out["interface_overpotential"] = float((wi * last["eta"]).sum() / wi.sum())
+                band = last["w"] * max(g.spacing) > 0.1
+                out["peak_local_current_density"] = float(xp.max(xp.abs(last["current"]) * band))
+        return out
+
+    def events(self):
+        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()))
+        return [(t, lambda state: None) for t in times if t > 0]
+
+    def relax_limit(self):
+        """Half the forward-Euler limit of the profile-restoring term (it is sub-cycled)."""
+        return self.tau / (self.params.interface.width**2 * self.laplacian_eigen_max() + 4)
+
+    def stability_limit(self):
+        # a front under up to 5x current focusing crosses at most a fifth of a cell per step
+        v = 5 * self.j_max * self.omega / FARADAY
+        return 0.2 * min(self.grid.spacing) / v if v > 0 else 100 * self.relax_limit()

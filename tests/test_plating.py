@@ -1,0 +1,308 @@
+"""Plating model (li_plating): analytic limits, balances and trends (docs/plating.md)."""
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, run_cli
+from pfsim.backend import Backend
+from pfsim.config import ConfigError, load_config, validate
+from pfsim.grid import Grid
+from pfsim.models import build_model
+from pfsim.physics.constants import FARADAY, GAS
+
+H = 0.25e-6
+
+
+def scenario(shape=(8, 40), sse="6 um", current="-1 mA/cm^2", mechanics=True, extra=None, seed=1, spacing=H,
+             width="0.5 um", pressure=0.0):
+    model = {
+        "kind": "li_plating",
+        "geometry": {"electrolyte_thickness": sse},
+        "interface": {"width": width, "relaxation_time": "10 s"},
+        "mechanics": {"enabled": mechanics},
+    }
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(model.get(key), dict):
+            model[key] = {**model[key], **value}
+        else:
+            model[key] = value
+    raw = {
+        "name": "t", "seed": seed,
+        "grid": {"shape": list(shape), "spacing": spacing, "boundaries": {"x": "periodic", "y": "no_flux"}},
+        "model": model, "drive": {"current_density": current, "stack_pressure": pressure},
+        "time": {"stop": 1.0},
+    }
+    cfg = validate(raw)
+    grid = Grid.from_config(cfg.grid)
+    m = build_model(cfg.model, grid, Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive, seed=cfg.seed)
+    return m, m.initial_state()
+
+
+def advance(m, state, dt, steps, t0=0.0):
+    t = t0
+    for _ in range(steps):
+        m.euler_step(state, t, dt)
+        t += dt
+    return t
+
+
+def front_position(xi, h=H):
+    """Height of the xi = 1/2 crossing of the lateral mean profile (m above the first node)."""
+    col = xi.mean(axis=tuple(range(xi.ndim - 1)))
+    k = int(np.argmax(col > 0.5))
+    return (k - 1 + (0.5 - col[k - 1]) / (col[k] - col[k - 1])) * h
+
+
+def interface_length(xi, h=H):
+    """Length of the xi = 1/2 contour per lateral width (1 for a flat front), 2D."""
+    m = xi > 0.5
+    edges = np.count_nonzero(m != np.roll(m, 1, axis=0)) + np.count_nonzero(m[:, 1:] != m[:, :-1])
+    return edges / xi.shape[0]
+
+
+# --- analytic limits ---------------------------------------------------------------------------
+def test_planar_front_moves_at_faraday_velocity():
+    # the SSE gives way (mechanics off): a flat front advances into it at j Omega / F
+    m, s = scenario(shape=(4, 40), mechanics=False)
+    z0 = front_position(s["xi"])
+    t = advance(m, s, 4.0, 150)
+    velocity = (z0 - front_position(s["xi"])) / t
+    expected = 10.0 * m.omega / FARADAY  # 4.85 um/h per mA/cm^2
+    assert abs(velocity - expected) / expected < 0.02
+
+
+def test_flat_interface_overpotential_is_butler_volmer():
+    m, s = scenario()
+    advance(m, s, 1.0, 3)
+    obs = m.observables(s, 3.0)
+    j, i0 = 10.0, m.params.kinetics.exchange_current_density
+    eta = 2 * GAS * m.temperature / FARADAY * np.arcsinh(j / (2 * i0))
+    assert obs["interface_overpotential"] < 0  # cathodic
+    assert abs(-obs["interface_overpotential"] - eta) / eta < 0.02
+    ohmic = j * 6e-6 / m.params.electrolyte.conductivity
+    assert abs(-obs["cell_voltage"] - (eta + ohmic)) / (eta + ohmic) < 0.02
+    # with an intact SSE the plated Li thickens the anode: Li thickness grows at j Omega / F
+    assert obs["li_thickness"] - m.ledger(s, "initial_li") / m.lateral_area == pytest.approx(
+        3.0 * j * m.omega / FARADAY, rel=1e-6)
+
+
+def test_stack_pressure_shifts_the_overpotential_by_omega_p_over_f():
+    etas = []
+    for p in ("0 MPa", "20 MPa"):
+        m, s = scenario(pressure=p)
+        advance(m, s, 1.0, 2)
+        etas.append(m.observables(s, 2.0)["interface_overpotential"])
+    # the current fixes eta + Omega p / F (Li under pressure plates harder): eta drops by Omega p / F
+    assert etas[0] - etas[1] == pytest.approx(13.0e-6 * 20e6 / FARADAY, rel=0.02)
+
+
+# --- balances ----------------------------------------------------------------------------------
+def flaw_run(toughness="0.2 MPa*m^(1/2)", current="-5 mA/cm^2", steps=240, dt=0.5, extra=None, shape=(32, 40)):
+    model_extra = {
+        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "0.75 um", "depth": "2 um"}]},
+        "electrolyte": {"toughness": toughness},
+        "noise": 0.2,
+    }
+    model_extra.update(extra or {})
+    m, s = scenario(shape=shape, current=current, extra=model_extra)
+    t = advance(m, s, dt, steps)
+    return m, s, m.observables(s, t)
+
+
+def test_site_and_charge_balance_over_a_filament_run():
+    m, s, obs = flaw_run(steps=120, dt=1.0)
+    assert obs["damaged_volume"] > 0 and obs["penetration_depth_max"] > 2.2e-6  # the flaw grew
+    assert obs["li_site_balance_error"] < 5e-3
+    assert obs["charge_balance_error"] < 5e-3
+    assert obs["charge_passed"] == pytest.approx(-50.0 * 120 * 1.0, rel=1e-6)
+
+
+# --- mechanics -----------------------------------------------------------------------------------
+def test_griffith_onset_of_damage():
+    # a Li-filled flaw of depth a opens where Y p sqrt(pi a) > K_IC, p = F |eta| / Omega
+    m, s = scenario(shape=(16, 40), extra={
+        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["2 um"], "width": "0.5 um", "depth": "2 um"}]}})
+    xi, be = s["xi"], m.backend
+    tip = int(np.argmax(s["xi"][8] > 0.5)) - 1  # the SSE node under the flaw
+    a = m.flat - m.grid.coords(1)[tip]
+    K_ic = m.params.electrolyte.toughness
+    eta_c = K_ic / (1.12 * np.sqrt(np.pi * a)) * m.omega / FARADAY
+    for factor, opens in ((0.97, False), (1.03, True)):
+        s["damage"][...] = 0
+        m.grow_damage(s, np.full(xi.shape, -factor * eta_c), 0.1)
+        assert (float(s["damage"][8, tip]) > 0) == opens
+    assert float(be.to_host(s["damage"])[:, -5:].max()) == 0  # nothing opens above the SSE
+
+
+def test_tougher_electrolyte_delays_or_prevents_opening():
+    opened = {}  # step at which the SSE first opens fully at some node
+    for k in ("0.3 MPa*m^(1/2)", "0.35 MPa*m^(1/2)", "1.25 MPa*m^(1/2)"):
+        m, s = scenario(shape=(32, 40), current="-5 mA/cm^2", extra={
+            "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "0.75 um", "depth": "2 um"}]},
+            "electrolyte": {"toughness": k}, "mechanics": {"damage_time": "10 s"}})
+        opened[k] = None
+        for i in range(120):
+            m.euler_step(s, i * 0.5, 0.5)
+            if float(s["damage"].max()) >= 1:
+                opened[k] = i
+                break
+    assert opened["0.3 MPa*m^(1/2)"] is not None and opened["0.35 MPa*m^(1/2)"] is not None
+    assert opened["0.35 MPa*m^(1/2)"] > opened["0.3 MPa*m^(1/2)"]
+    assert opened["1.25 MPa*m^(1/2)"] is None  # LLZO's toughness holds at this current
+
+
+def test_filament_follows_weak_grain_boundaries(tmp_path):
+    # a boundary channel (read from a file) beside the flaw, through grains of LLZO's toughness
+    gb = np.zeros((32, 40), bool)
+    gb[17:19, :24] = True
+    path = tmp_path / "boundaries.npy"
+    np.save(path, gb)
+    extra = {"microstructure": {"file": str(path), "boundaries": {"toughness": "0.3 MPa*m^(1/2)"}}}
+    m, s, obs = flaw_run(toughness="1.25 MPa*m^(1/2)", current="-10 mA/cm^2", steps=240, extra=extra)
+    sse = m.sse_host
+    grown = (s["xi"] > 0.5) & sse
+    assert grown.sum() >= 4, "the filament did not grow"
+    on_boundaries = (grown & gb).sum() / grown.sum()
+    area = gb[sse].mean()
+    assert on_boundaries > 5 * area, (on_boundaries, area)
+    assert obs["li_site_balance_error"] < 5e-3 and obs["charge_balance_error"] < 5e-3
+
+
+# --- morphology ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_morphology_stable_at_low_and_branched_at_high_driving_force():
+    # the liquid-electrolyte limit (mechanics off), a slow-kinetics interface, the same plated
+    # capacity (1 mAh/cm^2, about 5 um of Li) at 0.2 and 20 mA/cm^2
+    lengths = {}
+    for j in (0.2, 20.0):
+        m, s = scenario(shape=(40, 52), sse="11 um", current=f"-{j} mA/cm^2", mechanics=False,
+                        extra={"kinetics": {"exchange_current_density": "0.5 mA/cm^2"},
+                               "electrolyte": {"conductivity": "0.05 mS/cm"}, "noise": 0.5,
+                               "interface": {"relaxation_time": None}})
+        total = 1.0 * 3.6 / (j * 1e-3)
+        advance(m, s, total / 100, 100)
+        lengths[j] = interface_length(s["xi"])
+    assert lengths[0.2] < 1.2  # nearly planar
+    assert lengths[20.0] > 1.6 * lengths[0.2], lengths
+
+
+# --- leakage and nucleation ------------------------------------------------------------------------
+def leakage_run(sigma_e, tmp_path, steps=40):
+    # electrons leak along one grain-boundary channel (grains are electronic insulators), which
+    # Li wets well: where it runs under the anode, eta turns cathodic inside the SSE
+    gb = np.zeros((24, 40), bool)
+    gb[6:8, :] = True
+    path = tmp_path / "channel.npy"
+    np.save(path, gb)
+    m, s = scenario(shape=(24, 40), current="-10 mA/cm^2", extra={
+        "microstructure": {"file": str(path), "boundaries": {"electronic_conductivity": sigma_e}},
+        "nucleation": {"boundary_contact_angle": 20}})
+    t = advance(m, s, 0.5, steps)
+    return m, s, m.observables(s, t)
+
+
+def test_no_isolated_nuclei_without_electronic_conductivity(tmp_path):
+    m, s, obs = leakage_run(0.0, tmp_path)
+    assert not m.leakage
+    assert obs["nucleation_events"] == 0 and obs["isolated_nuclei"] == 0
+
+
+def test_isolated_nuclei_above_an_electronic_conductivity_threshold(tmp_path):
+    counts = {}
+    for sigma in ("1e-16 S/m", "1e-3 S/m"):
+        m, s, obs = leakage_run(sigma, tmp_path)
+        counts[sigma] = obs["nucleation_events"]
+        if sigma == "1e-3 S/m":
+            assert obs["isolated_nuclei"] > 0
+            assert obs["li_site_balance_error"] < 5e-3 and obs["charge_balance_error"] < 5e-3
+            nuclei = (s["xi"] > 0.5) & m.sse_host & ~(np.arange(40) >= 22)[None, :]
+            assert nuclei[6:8].sum() == nuclei.sum() > 0  # on the leaking boundary only
+    assert counts["1e-16 S/m"] == 0 and counts["1e-3 S/m"] > 0
+
+
+# --- short circuit ---------------------------------------------------------------------------------
+def test_short_circuit_ends_the_run_with_a_final_frame(in_tmp):
+    cfg = in_tmp / "short.yaml"
+    cfg.write_text("""
+name: short
+grid: {shape: [16, 24], spacing: "0.25 um", boundaries: {x: periodic, y: no_flux}}
+model:
+  kind: li_plating
+  geometry: {electrolyte_thickness: "2.5 um", pits: [{center: ["2 um"], width: "1 um", depth: "1.5 um"}]}
+  interface: {width: "0.5 um"}
+  mechanics: {enabled: false}
+drive: {current_density: "-20 mA/cm^2"}
+time: {stop: "30 min"}
+output: {fields_every: "10 min", observables_every: "10 s"}
+""")
+    assert run_cli("run", cfg, "-o", in_tmp / "s.zarr") == 0
+    import xarray as xr
+
+    ds = xr.open_zarr(in_tmp / "s.zarr")
+    short = ds["time_to_short_circuit"].values
+    t_short = float(short[np.isfinite(short)][0])
+    assert 0 < t_short < 1800
+    assert float(ds["time"].values[-1]) >= t_short  # the final frame is written
+    assert float(ds["time"].values[-1]) < 1800
+
+
+# --- convergence -----------------------------------------------------------------------------------
+def penetration(dt, spacing=H, shape=(32, 40), width="0.5 um"):
+    m, s = scenario(shape=shape, spacing=spacing, current="-5 mA/cm^2", mechanics=False, width=width, extra={
+        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "1 um", "depth": "2 um"}]}})
+    t_end = 120.0
+    advance(m, s, dt, int(round(t_end / dt)))
+    return m.observables(s, t_end)["penetration_depth_max"], front_position(s["xi"][shape[0] // 2 - 1:shape[0] // 2 + 1], spacing)
+
+
+def test_time_step_convergence_of_the_filament_tip():
+    tips = [penetration(dt)[1] for dt in (2.0, 1.0, 0.5)]
+    d1, d2 = abs(tips[0] - tips[1]), abs(tips[1] - tips[2])
+    assert d2 < d1 and d2 < 0.01 * H  # converging, and already far below a cell
+
+
+# --- runs --------------------------------------------------------------------------------------------
+def test_plating_run_resumes_exactly(in_tmp):
+    # leakage, nucleation, damage, noise and operator rebuilds all in play across the restart
+    cfg = CONFIGS / "filament_leakage.yaml"
+    common = ["--backend", "numpy", "--set", "time.stop=40", "--set", "grid.shape=[32,40]",
+              "--set", "output.observables_every=5"]
+    assert run_cli("run", cfg, "-o", "full.zarr", *common) == 0
+    assert run_cli("run", cfg, "-o", "part.zarr", *common, "--set", "time.max_steps=15") == 0
+    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
+    import xarray as xr
+
+    a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+    for name in ("xi", "potential", "electron_potential", "damage"):
+        assert np.array_equal(a[name].values, b[name].values), name
+    assert np.array_equal(a.cell_voltage.values, b.cell_voltage.values)
+    assert float(a.damaged_volume.values[-1]) > 0
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("model.microstructure.grain_size", "100 um", "larger than the domain"),
+    ("model.electrolyte.toughness", "-1 MPa*m^(1/2)", "greater than 0"),
+    ("model.microstructure", "{file: missing.npy}", "cannot read"),
+    ("model.microstructure", "{file: grains.txt}", "neither .npy nor .png"),
+    ("model.microstructure", "{grain_size: 4 um}", "boundary_width: required"),
+    ("model.microstructure.boundary_width", "0.1 um", "under one grid spacing"),
+    ("model.interface.width", "0.5 um", "two grid spacings"),
+])
+def test_bad_plating_input_is_refused(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS / "filament_plating.yaml", [f"{key}={value}"])
+    assert message in str(err.value)
+
+
+def test_microstructure_file_of_wrong_shape_is_refused(tmp_path):
+    path = tmp_path / "g.npy"
+    np.save(path, np.zeros((3, 3), dtype=np.int32))
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS / "filament_plating.yaml", [f"model.microstructure={{file: {path}}}"])
+    assert "has shape (3, 3)" in str(err.value)
+
+
+def test_bad_plating_config_exits_2_and_writes_nothing(in_tmp):
+    assert run_cli("run", CONFIGS / "filament_plating.yaml", "--set", "model.microstructure.grain_size=1 mm",
+                   "-o", "x.zarr") == 2
+    assert not (in_tmp / "x.zarr").exists()
