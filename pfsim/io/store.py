@@ -53,8 +53,10 @@ class RunStore:
 
     # --- creation ----------------------------------------------------------------------
     @classmethod
-    def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3, static=None):
-        """A new store. Refuses an existing path unless overwrite is given."""
+    def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3, static=None,
+               spatial_chunks=None):
+        """A new store. Refuses an existing path unless overwrite is given. spatial_chunks: the
+        chunk shape of one field frame (default: whole frames, split along x when large)."""
         path = Path(path)
         if path.exists():
             if not overwrite:
@@ -72,7 +74,7 @@ class RunStore:
         t = group.create_array("time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("time",), fill_value=np.nan)
         t.attrs.update({"units": "s", "long_name": "simulated time of field frames"})
         shape = (0,) + tuple(grid.shape)
-        chunks = (1,) + _spatial_chunks(grid.shape, np.dtype(dtype).itemsize)
+        chunks = (1,) + tuple(spatial_chunks or _spatial_chunks(grid.shape, np.dtype(dtype).itemsize))
         for name, units in fields.items():
             arr = group.create_array(
                 name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressor,
@@ -169,12 +171,16 @@ class RunStore:
         self.meta["checkpoint_time"] = clock.time
         self._commit()
 
-    def read_checkpoint(self):
+    def checkpoint_group(self):
+        """(the group of the last complete checkpoint, its info: time, iteration, frames, ...)."""
         slot = self.meta.get("checkpoint")
         if slot is None:
             raise StoreError(f"{self.path}: has no checkpoint to resume from")
         g = self.group["checkpoints"][slot]
-        info = dict(g.attrs["pfsim_checkpoint"])
+        return g, dict(g.attrs["pfsim_checkpoint"])
+
+    def read_checkpoint(self):
+        g, info = self.checkpoint_group()
         state = {name: arr[...] for name, arr in g.arrays()}
         return state, info
 

@@ -1,0 +1,107 @@
+"""EllipticProblem's A u = b on a slab decomposition: preconditioned conjugate gradients.
+
+Each rank holds an EllipticProblem on its padded slab (one ghost row per neighbour) whose ghost
+rows are inactive. Its operator, applied after a halo exchange of u, gives the whole grid's
+A u on every owned node (the faces to ghost nodes are kept, as faces to held nodes are); its
+multigrid V-cycle, with ghost rows held at zero, is the preconditioner: block Jacobi over the
+slabs, each block inverted approximately by its own multigrid. Dot products are summed in rank
+order (comm.global_sums), so every rank takes the same CG steps. The stopping rule and the
+reported residuals are those of EllipticProblem.solve.
+"""
+
+import numpy as np
+
+from ..solvers.elliptic import EllipticProblem, SolveInfo
+from .comm import global_sums
+from .decomp import Domain, LocalGrid, SlabLayout
+
+
+class SlabEllipticProblem:
+    """k, c and mask: this rank's rows (`rows(comm, grid)`) of the whole-grid arrays, or scalars."""
+
+    def __init__(self, comm, grid, backend, k, c=0.0, mask=None, sweeps=1):
+        xp = backend.xp
+        self.domain = d = Domain(comm, grid, self.layout(comm, grid), backend)
+        self.xp, self.backend, self.comm = xp, backend, comm
+        shape = (d.count,) + tuple(grid.shape[1:])
+        k_pad = d.pad(xp.broadcast_to(xp.asarray(k, dtype=np.float64), shape).copy())
+        c_pad = d.pad(xp.broadcast_to(xp.asarray(c, dtype=backend.dtype), shape).copy())
+        d.exchange([k_pad])  # the faces to the neighbours' first rows
+        mask_pad = xp.zeros(d.padded_shape, bool)
+        mask_pad[d.owned] = True if mask is None else xp.broadcast_to(xp.asarray(mask, bool), shape)
+        # x bounded on the slab: no face wraps from one ghost row to the other
+        local = LocalGrid.slab(grid, d.layout.rows(d.rank), x_side="no_flux")
+        self.problem = EllipticProblem(local, backend, k_pad, c_pad, mask_pad, "multigrid", sweeps)
+
+    @staticmethod
+    def layout(comm, grid) -> SlabLayout:
+        return SlabLayout.balanced(grid.shape[0], comm.size, 1, grid.periodic[0], row_bytes=0)
+
+    @classmethod
+    def rows(cls, comm, grid) -> slice:
+        """The rows of the whole grid that this rank holds."""
+        lay = cls.layout(comm, grid)
+        return slice(lay.starts[comm.rank], lay.starts[comm.rank] + lay.counts[comm.rank])
+
+    @property
+    def active(self):
+        """This rank's rows of the active mask."""
+        return self.problem.active[self.domain.owned]
+
+    def _apply(self, u):
+        """A u on owned rows (ghost rows of the result zero); fills u's ghost rows."""
+        self.domain.exchange([u])
+        out = self.problem.apply_level(u)
+        self._zero_ghosts(out)
+        return out
+
+    def _zero_ghosts(self, a):
+        d = self.domain
+        a[: d.lo] = 0
+        a[d.lo + d.count :] = 0
+
+    def _dots(self, *pairs):
+        own = self.domain.owned
+        return global_sums(self.comm, [float((a[own] * b[own]).sum()) for a, b in pairs])
+
+    def _norm(self, x, weight=None):
+        x = x if weight is None else x * weight
+        return float(self._dots((x, x))[0]) ** 0.5
+
+    def solve(self, b, x0=None, rtol=1e-10, maxiter=500, criterion="scaled"):
+        """(this rank's rows of u, SolveInfo): as EllipticProblem.solve, for the whole grid."""
+        if criterion not in ("scaled", "plain"):
+            raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
+        xp, d, lv = self.xp, self.domain, self.problem.level
+        shape = (d.count,) + tuple(d.whole.shape[1:])
+        b = d.pad(xp.broadcast_to(self.backend.asarray(b), shape).copy())
+        u = xp.zeros_like(b) if x0 is None else d.pad(self.backend.asarray(x0))
+        u = xp.where(lv.active, u, b)
+        inv_diag = 1 / lv.diag
+        weight = inv_diag if criterion == "scaled" else None
+        bnorm = self._norm(b, weight)
+        if bnorm == 0:
+            return xp.zeros(shape, b.dtype), SolveInfo(0, 0.0, True, 0.0)
+        r = b - self._apply(u)
+        self._zero_ghosts(r)
+        res, it, p, rz = self._norm(r, weight) / bnorm, 0, None, None
+        while res > rtol and it < maxiter:
+            z = self.problem.multigrid.cycle(r)  # r is 0 on ghost rows: they are held at 0
+            rz_new = float(self._dots((r, z))[0])
+            p = z if p is None else z + (rz_new / rz) * p
+            rz = rz_new
+            q = self._apply(p)
+            alpha = rz / float(self._dots((p, q))[0])
+            u += alpha * p
+            r -= alpha * q
+            it += 1
+            res = self._norm(r, weight) / bnorm
+            if res <= rtol:  # recompute from u; restart if the recursive residual drifted
+                r = b - self._apply(u)
+                self._zero_ghosts(r)
+                res, p = self._norm(r, weight) / bnorm, None
+        r = b - self._apply(u)
+        self._zero_ghosts(r)
+        plain, scaled = self._norm(r) / self._norm(b), self._norm(r, inv_diag) / self._norm(b, inv_diag)
+        info = SolveInfo(it, plain, (scaled if weight is not None else plain) <= rtol, scaled)
+        return u[d.owned].copy(), info

@@ -1,0 +1,128 @@
+"""One run store written by every rank of a decomposed run.
+
+The layout is the single-process one (pfsim.io.store), with field arrays chunked along x by
+the slab layout's chunk: each rank writes the chunks of its own rows of every frame and
+checkpoint, and rank 0 alone resizes arrays and writes times, observables and metadata. The
+crash-safety order is kept: data first, then the consolidated metadata (after every rank has
+written). Every method is collective (see comm.collective).
+"""
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from ..io.store import RunStore, now
+from .comm import collective
+
+
+class SlabStore(RunStore):
+    def __init__(self, path, group, domain):
+        super().__init__(path, group)
+        self.domain = domain
+        self.comm = domain.comm
+        self._buffered = 0
+
+    def _root(self, fn):
+        return collective(self.comm, fn, root_only=True)
+
+    def _all(self, fn):
+        return collective(self.comm, fn)
+
+    def _owned(self, data):
+        return np.ascontiguousarray(data[self.domain.owned])
+
+    def _rows(self):
+        return slice(self.domain.start, self.domain.start + self.domain.count)
+
+    @classmethod
+    def create(cls, domain, path, grid, fields, observables, meta, **options):
+        chunks = (domain.layout.chunk,) + tuple(grid.shape[1:])
+        made = collective(domain.comm, lambda: RunStore.create(path, grid, fields, observables, meta,
+                                                                spatial_chunks=chunks, **options), root_only=True)
+        group = made.group if domain.rank == 0 else zarr.open_group(str(path), mode="r+", use_consolidated=False)
+        return cls(path, group, domain)
+
+    @classmethod
+    def open_for(cls, domain, path):
+        return cls(path, RunStore.open(path).group, domain)
+
+    # --- appends -----------------------------------------------------------------------
+    def append_frame(self, time, fields: dict):
+        n = self.frames
+
+        def grow():
+            self._grow("time", n + 1)[n] = time
+            for name in fields:
+                arr = self.group[name]
+                arr.resize((n + 1,) + arr.shape[1:])
+
+        def write():  # group[name] reads the array's metadata afresh: the new shape on every rank
+            for name, data in fields.items():
+                self.group[name][n, self._rows()] = self._owned(data)
+
+        def commit():
+            RunStore.flush_observables(self, commit=False)
+            self._commit()
+
+        self._root(grow)
+        self._all(write)
+        self.meta["frames"], self._buffered = n + 1, 0
+        self._root(commit)
+
+    def append_observables(self, time, values: dict):
+        self._buffered += 1  # counted on every rank, buffered on rank 0
+        if self.domain.rank == 0:
+            self._obs_buffer.append((time, values))
+        if self._buffered >= 256:
+            self.flush_observables()
+
+    def flush_observables(self, commit=True):
+        self._buffered = 0
+        self._root(lambda: RunStore.flush_observables(self, commit=commit))
+
+    # --- checkpoints -------------------------------------------------------------------
+    def write_checkpoint(self, state: dict, clock, extra=None):
+        slot = "b" if self.meta.get("checkpoint") == "a" else "a"
+        chunks = (self.domain.layout.chunk,) + tuple(self.domain.whole.shape[1:])
+
+        def make():
+            RunStore.flush_observables(self, commit=False)
+            ckpts = self.group["checkpoints"]
+            if slot in ckpts:
+                del ckpts[slot]
+            g = ckpts.create_group(slot)
+            for name, data in state.items():
+                g.create_array(name, shape=self.domain.whole.shape, chunks=chunks, dtype=data.dtype,
+                               compressors=ZstdCodec(level=1))
+
+        def write():
+            g = self.group["checkpoints"][slot]
+            for name, data in state.items():
+                g[name][self._rows()] = self._owned(data)
+
+        def commit():
+            info = {"time": clock.time, "iteration": clock.iteration, "frames": self.frames,
+                    "samples": self.samples, "written": now(), **(extra or {})}
+            self.group["checkpoints"][slot].attrs.update({"pfsim_checkpoint": info})
+            self._commit()
+
+        self._root(make)
+        self._buffered = 0
+        self._all(write)
+        self.meta["checkpoint"], self.meta["checkpoint_time"] = slot, clock.time
+        self._root(commit)
+
+    def read_slab(self):
+        """(this rank's rows of the last checkpoint, its info)."""
+        g, info = self.checkpoint_group()
+        return {name: arr[self._rows()] for name, arr in g.arrays()}, info
+
+    def truncate(self, frames: int, samples: int):
+        self._root(lambda: RunStore.truncate(self, frames, samples))
+        self.meta["frames"], self.meta["samples"] = frames, samples
+
+    # --- metadata ----------------------------------------------------------------------
+    def update_meta(self, **values):
+        self.meta.update(values)
+        self._root(self._commit)
+

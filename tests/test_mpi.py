@@ -1,0 +1,273 @@
+"""Decomposed runs (pfsim.parallel) against single-process ones: 2- and 4-rank runs equal
+the single-process run to round-off on every field and observable, a decomposed store opens as
+one dataset and resumes on another number of ranks (or on one process), the distributed
+elliptic solve matches the serial one on a contrast-1e10 problem, and li_stripping is refused.
+
+Runs go through `mpirun ... python -m pfsim run`; they are skipped when mpirun or mpi4py is
+missing. The slab layout and local grids are also tested without MPI.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from conftest import CONFIGS, run_cli
+from pfsim.errors import PfsimError
+from pfsim.grid import Grid
+from pfsim.parallel.decomp import LocalGrid, SlabLayout
+
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "OMPI_MCA_mpi_yield_when_idle": "1"}  # more ranks than cores: do not spin while waiting
+
+CH = """
+name: mpi-ch
+backend: numpy
+grid: {shape: [40, 36], spacing: 1.0, origin: [1.0, 1.0]}
+model: {kind: cahn_hilliard, mobility: 5.0, gradient_coefficient: 2.0, barrier: 5.0}
+initial: {kind: pfhub_bm1, c0: 0.5, epsilon: 0.01}
+time: {stop: 1.0, dt: 1.0e-3}
+output: {fields_every: 0.25, observables_every: 0.05}
+checkpoint: {every: 0.5}
+"""
+
+AC_BM7 = """
+name: mpi-ac-bm7
+backend: numpy
+grid:
+  shape: [40, 21]
+  spacing: 0.025
+  boundaries: {x: periodic, y: {low: {dirichlet: 1.0}, high: {dirichlet: 0.0}}}
+model: {kind: allen_cahn, gradient_coefficient: 4.0e-4, source: {kind: pfhub_bm7}}
+initial: {kind: manufactured}
+time: {stop: 0.5, dt: 2.0e-3, integrator: rk4}
+output: {fields_every: 0.25, observables_every: 0.05}
+"""
+
+AC_WALLS = """
+name: mpi-ac-walls
+backend: numpy
+seed: 3
+grid:
+  shape: [18, 12, 10]
+  spacing: 1.0
+  boundaries: {x: {low: {dirichlet: 1.0}, high: no_flux}, y: no_flux, z: periodic}
+model:
+  kind: allen_cahn
+  gradient_coefficient: 2.0
+  tilt: -0.2
+  seeds: [{position: [12.0, 6.0, 5.0], radius: 4.0, time: 0.5}]
+initial: {kind: random, mean: 0.1, amplitude: 0.05}
+time: {stop: 3.0}
+output: {fields_every: 1.0, observables_every: 0.25}
+"""
+
+
+# --- without MPI: layouts and local grids -------------------------------------------------------
+@pytest.mark.parametrize("n, ranks, halo, periodic", [(40, 4, 2, True), (30, 4, 1, False), (200, 3, 2, True),
+                                                      (10, 4, 2, False), (11, 4, 2, True), (100, 8, 1, True)])
+def test_layout_covers_the_axis_in_whole_chunks(n, ranks, halo, periodic):
+    lay = SlabLayout.balanced(n, ranks, halo, periodic, row_bytes=8 * 36)
+    assert lay.ranks == ranks and sum(lay.counts) == n and min(lay.counts) >= halo
+    assert lay.starts[0] == 0 and all(s + c == t for s, c, t in zip(lay.starts, lay.counts, lay.starts[1:]))
+    assert all(s % lay.chunk == 0 for s in lay.starts)  # each rank writes whole chunks
+    assert max(lay.counts) - min(lay.counts) <= 2 * lay.chunk
+
+
+def test_layout_refuses_slabs_thinner_than_the_halo():
+    with pytest.raises(PfsimError, match="cannot be shared by 4 ranks"):
+        SlabLayout.balanced(7, 4, 2, True, row_bytes=8)
+    assert SlabLayout.from_chunk(40, 4, 40, 2, True) is None  # a single-process store's whole-frame chunks
+
+
+def test_large_slabs_are_split_into_smaller_chunks():
+    lay = SlabLayout.balanced(4096, 2, 2, True, row_bytes=8 * 4096)  # 64 MiB per slab
+    assert lay.chunk * 8 * 4096 <= 32 << 20 and all(s % lay.chunk == 0 for s in lay.starts)
+
+
+def test_local_grid_coordinates_are_those_of_the_whole_grid():
+    whole = Grid((10, 4), (0.1, 0.3), (0.7, 0.0), (("periodic",) * 2, ("no_flux",) * 2))
+    lay = SlabLayout.balanced(10, 3, 2, True, row_bytes=32)
+    for r in range(3):
+        rows = lay.rows(r)
+        local = LocalGrid.slab(whole, rows, first=lay.starts[r] - 2)
+        assert np.array_equal(local.coords(0), whole.coords(0)[rows])  # bit for bit, ghosts wrapped
+        assert local.shape == (lay.counts[r] + 4, 4) and local.periodic == whole.periodic
+        # the origin of kernels that compute x from the local index: the first owned row's x
+        assert np.isclose(local.origin[0] + 2 * 0.1, whole.coords(0)[lay.starts[r]], rtol=0, atol=1e-12)
+
+
+# --- with MPI -------------------------------------------------------------------------------------
+def _mpi_problem():
+    """Why decomposed runs cannot be tested here, or None."""
+    if shutil.which("mpirun") is None:
+        return "mpirun not found"
+    if importlib.util.find_spec("mpi4py") is None:
+        return "mpi4py not installed"
+    try:
+        probe = subprocess.run(_mpirun(1) + ["-c", "from mpi4py import MPI; MPI.COMM_WORLD.Barrier()"],
+                               capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "mpirun -n 1 did not start within 60 s"
+    return None if probe.returncode == 0 else f"mpirun cannot run mpi4py: {probe.stderr[-300:]}"
+
+
+def _mpirun(ranks):
+    version = subprocess.run(["mpirun", "--version"], capture_output=True, text=True).stdout
+    flags = ["--allow-run-as-root", "--oversubscribe"] if "Open MPI" in version else []
+    return ["mpirun", *flags, "-n", str(ranks), sys.executable]
+
+
+@pytest.fixture(scope="module")
+def mpi():
+    problem = _mpi_problem()
+    if problem:
+        pytest.skip(problem)
+    return _mpirun
+
+
+def mpi_run(mpi, ranks, *args, cwd, expect=0):
+    out = subprocess.run(mpi(ranks) + ["-m", "pfsim", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                         timeout=120, env=ENV)
+    assert out.returncode == expect, out.stderr[-3000:]
+    return out
+
+
+def assert_same_run(serial, decomposed):
+    """Every field frame and observable sample of two stores, to round-off."""
+    a, b = xr.open_zarr(serial), xr.open_zarr(decomposed)
+    assert set(a.data_vars) == set(b.data_vars) and a.sizes == b.sizes
+    assert np.array_equal(a.time, b.time) and np.array_equal(a.obs_time, b.obs_time)
+    for name in a.data_vars:
+        x, y = a[name].values, b[name].values
+        assert np.isfinite(x).all() or np.isnan(x).all(), name  # all NaN: not defined for this config
+        if "x" in a[name].dims:
+            np.testing.assert_allclose(y, x, rtol=0, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def ch_runs(mpi, tmp_path_factory):
+    """The Cahn-Hilliard config run on one process, 2 and 4 ranks."""
+    d = tmp_path_factory.mktemp("mpi-ch")
+    (d / "ch.yaml").write_text(CH)
+    assert run_cli("run", d / "ch.yaml", "-o", d / "serial.zarr") == 0
+    for ranks in (2, 4):
+        mpi_run(mpi, ranks, "run", "ch.yaml", "-o", f"ranks{ranks}.zarr", cwd=d)
+    return d
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_cahn_hilliard_decomposed_equals_single_process(ch_runs, ranks):
+    store = ch_runs / f"ranks{ranks}.zarr"
+    assert_same_run(ch_runs / "serial.zarr", store)
+    ds = xr.open_zarr(store)  # one dataset, field chunks one slab each
+    assert ds.c.encoding["chunks"] == (1, 40 // ranks, 36) and ds.sizes["time"] == 5
+    meta = ds.attrs["pfsim"]
+    assert meta["status"] == "finished" and meta["parallel"]["rows_per_rank"] == [40 // ranks] * ranks
+    assert meta["history"][-1]["ranks"] == ranks
+    # the field evolved, so equality is not trivial
+    assert np.abs(ds.c.values[-1] - ds.c.values[0]).max() > 0.01 and ds.free_energy[-1] < ds.free_energy[0]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("config, ranks", [(AC_BM7, 2), (AC_WALLS, 4)], ids=["bm7-2", "walls-4"])
+def test_allen_cahn_decomposed_equals_single_process(mpi, tmp_path, config, ranks):
+    (tmp_path / "ac.yaml").write_text(config)
+    assert run_cli("run", tmp_path / "ac.yaml", "-o", tmp_path / "serial.zarr") == 0
+    mpi_run(mpi, ranks, "run", "ac.yaml", "-o", "decomposed.zarr", cwd=tmp_path)
+    assert_same_run(tmp_path / "serial.zarr", tmp_path / "decomposed.zarr")
+    ds = xr.open_zarr(tmp_path / "decomposed.zarr")
+    if config is AC_WALLS:  # the seed planted at t = 0.5 grows: the run is not trivial
+        assert ds.mean_eta.values[-1] > ds.mean_eta.values[1] + 0.02
+        assert np.all(ds.eta.values[:, 0] == 1.0)  # the Dirichlet wall on rank 0's side
+
+
+@pytest.mark.mpi
+def test_resume_on_other_rank_counts(mpi, ch_runs, tmp_path):
+    """A 4-rank store extended to t = 2 on 2 ranks, and on one process, equals a run straight to t = 2."""
+    for name in ("on2", "serial"):
+        shutil.copytree(ch_runs / "ranks4.zarr", tmp_path / f"{name}.zarr")
+    mpi_run(mpi, 2, "run", "--resume", "on2.zarr", "--set", "time.stop=2.0", cwd=tmp_path)
+    assert run_cli("run", "--resume", tmp_path / "serial.zarr", "--set", "time.stop=2.0") == 0
+    (tmp_path / "ch.yaml").write_text(CH)
+    assert run_cli("run", tmp_path / "ch.yaml", "-o", tmp_path / "straight.zarr", "--set", "time.stop=2.0") == 0
+    for name in ("on2", "serial"):
+        assert_same_run(tmp_path / "straight.zarr", tmp_path / f"{name}.zarr")
+    meta = xr.open_zarr(tmp_path / "on2.zarr").attrs["pfsim"]
+    assert [h["ranks"] for h in meta["history"]] == [4, 2] and meta["status"] == "finished"
+    assert zarr.open_group(str(tmp_path / "on2.zarr"))["checkpoints"][meta["checkpoint"]].attrs["pfsim_checkpoint"]["time"] == 2.0
+
+
+@pytest.mark.mpi
+def test_interrupted_run_resumes_on_other_rank_count(mpi, tmp_path):
+    """SIGUSR1 to mpirun: every rank stops at the same step with a checkpoint (exit code 3); the
+    4-rank store, resumed on 3 ranks (2, 1 and 1 chunks), ends equal to a single-process run
+    straight to the same time."""
+    (tmp_path / "ch.yaml").write_text(CH)
+    store = tmp_path / "cut.zarr"
+    cmd = mpi(4) + ["-m", "pfsim", "run", "ch.yaml", "-o", "cut.zarr", "--set", "time.stop=1000",
+                    "--set", "output.fields_every=0.2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while _frames(store) < 2:  # past the first steps: signal handlers are in place
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGUSR1)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err[-2000:]
+    meta = xr.open_zarr(store).attrs["pfsim"]
+    assert meta["status"] == "interrupted" and "SIGUSR1" in meta["stop_reason"]
+    stop = round(meta["checkpoint_time"] + 0.3, 3)
+    mpi_run(mpi, 3, "run", "--resume", "cut.zarr", "--set", f"time.stop={stop}", cwd=tmp_path)
+    assert run_cli("run", tmp_path / "ch.yaml", "-o", tmp_path / "straight.zarr", "--set", f"time.stop={stop}",
+                   "--set", "output.fields_every=0.2") == 0
+    assert_same_run(tmp_path / "straight.zarr", store)
+
+
+def _frames(store):
+    try:
+        return json.loads((store / "zarr.json").read_text())["attributes"]["pfsim"]["frames"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_elliptic_solve_across_ranks_matches_serial(mpi, tmp_path, ranks):
+    out = tmp_path / "elliptic.json"
+    run = subprocess.run(mpi(ranks) + [str(HERE / "mpi_elliptic.py"), str(out)], capture_output=True, text=True,
+                         timeout=120, env=ENV)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    print(f"\n{ranks} ranks: " + ", ".join(f"{k}: {v['iterations']} iterations (serial {v['serial_iterations']})"
+                                         for k, v in results.items()))
+    for name, r in results.items():
+        assert r["converged"] and r["scaled_residual"] <= 1e-10, name
+        assert r["residual_by_serial_operator"] <= 1.001e-10, name  # the same criterion, judged by the serial operator
+        assert r["max_abs_difference"] <= 1e-7 * r["max_abs_u"], name
+        assert r["iterations"] <= 100, name
+
+
+@pytest.mark.mpi
+def test_stripping_model_is_refused(mpi, tmp_path):
+    out = mpi_run(mpi, 2, "run", CONFIGS / "void_stripping.yaml", "-o", "strip.zarr", "--set", "time.stop=1 s",
+                  cwd=tmp_path, expect=2)
+    assert "li_stripping runs on one process only" in out.stderr
+    assert out.stderr.count("pfsim: error") == 1  # reported once, by rank 0
+    assert not (tmp_path / "strip.zarr").exists()
