@@ -5,12 +5,12 @@ Boundary rules are those of pfsim.grid: wrap on periodic axes, mirror the first 
 node (zero gradient) on bounded ones.
 """
 
+import numpy as np
+
 
 def kernel_grid_args(backend, grid):
     """The grid arguments of every stencil kernel: nx, ny, nz, periodic bitmask, cx, cy, cz
     (nz = 1 and cz = 0 in 2D; c = 1/h^2), typed as kernels/stencil.cuh expects."""
-    import numpy as np
-
     s = backend.scalar
     shape = list(grid.shape) + [1] * (3 - grid.ndim)
     inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
@@ -39,27 +39,73 @@ def shifted(f, grid, axis, step, xp):
     return out
 
 
-def laplacian(f, grid, out=None):
-    """Second-order 5-point (2D) / 7-point (3D) Laplacian, summed in the kernels' order."""
-    nd = f.ndim
+def laplacian(f, grid, out=None, work=None):
+    """Second-order 5-point (2D) / 7-point (3D) Laplacian, summed in the kernels' order.
+
+    out: the result array (not f); work: a scratch array of f's shape and dtype. With both,
+    nothing is allocated. Every term is rounded as in `acc += (1/h^2) f_nb` (a factor of
+    exactly 1 is skipped, which changes no bit).
+    """
     c = [1.0 / h**2 for h in grid.spacing]
-    if out is None:
-        out = f * (-2.0 * sum(c))
-    else:
-        if out is f:
-            raise ValueError("laplacian: out must not be the input array")
-        out[...] = f
-        out *= -2.0 * sum(c)
-    for a in range(nd):
-        n = f.shape[a]
-        up_lo, up_hi = (0, n - 1), (1, n)
-        # f[i+1]: interior part, then the last node's neighbour across the wall
-        out[_index(nd, a, slice(*up_lo))] += c[a] * f[_index(nd, a, slice(*up_hi))]
-        out[_index(nd, a, n - 1)] += c[a] * f[_index(nd, a, 0 if grid.periodic[a] else n - 2)]
-        # f[i-1]
-        out[_index(nd, a, slice(*up_hi))] += c[a] * f[_index(nd, a, slice(*up_lo))]
-        out[_index(nd, a, 0)] += c[a] * f[_index(nd, a, n - 1 if grid.periodic[a] else 1)]
+    if out is f:
+        raise ValueError("laplacian: out must not be the input array")
+    out = f * (-2.0 * sum(c)) if out is None else _multiply(f, -2.0 * sum(c), out)
+    for a in range(f.ndim):
+        _add_axis(out, f, a, c[a], grid.periodic[a], work)
     return out
+
+
+def laplacian_rows(f, grid, i0, i1, out, work):
+    """Rows i0:i1 (along axis 0) of laplacian(f, grid) into out and work (arrays of i1 - i0
+    rows): per node the same operations in the same order, so the same bits. Working on
+    cache-sized blocks of rows keeps the NumPy passes out of main memory."""
+    c = [1.0 / h**2 for h in grid.spacing]
+    n, m = f.shape[0], i1 - i0
+    _multiply(f[i0:i1], -2.0 * sum(c), out)
+    periodic = grid.periodic[0]
+    if m > 1:
+        _add_scaled(out[: m - 1], f[i0 + 1 : i1], c[0], work[: m - 1])  # f[i+1]
+    _add_scaled(out[m - 1], f[i1 if i1 < n else (0 if periodic else n - 2)], c[0], work[m - 1])
+    if m > 1:
+        _add_scaled(out[1:], f[i0 : i1 - 1], c[0], work[1:])  # f[i-1]
+    _add_scaled(out[0], f[i0 - 1 if i0 > 0 else (n - 1 if periodic else 1)], c[0], work[0])
+    for a in range(1, f.ndim):
+        _add_axis(out, f[i0:i1], a, c[a], grid.periodic[a], work)
+    return out
+
+
+def row_blocks(shape, nodes=65536):
+    """[(i0, i1)]: blocks of whole rows along axis 0 of about `nodes` nodes (512 KiB in float64)."""
+    rows = max(1, nodes // max(1, int(np.prod(shape[1:]))))
+    return [(i, min(shape[0], i + rows)) for i in range(0, shape[0], rows)]
+
+
+def _add_axis(out, f, a, k, periodic, work):
+    """out += k f[i+1] then out += k f[i-1] along axis a, boundary rules applied."""
+    nd, n = f.ndim, f.shape[a]
+    lo, hi = _index(nd, a, slice(0, n - 1)), _index(nd, a, slice(1, n))
+    last, first = _index(nd, a, n - 1), _index(nd, a, 0)
+    tmp = None if work is None else work[lo]  # n - 1 slices of the axis: fits every term below
+    edge = None if work is None else work[last]
+    _add_scaled(out[lo], f[hi], k, tmp)  # f[i+1]: interior, then across the wall
+    _add_scaled(out[last], f[_index(nd, a, 0 if periodic else n - 2)], k, edge)
+    _add_scaled(out[hi], f[lo], k, tmp)  # f[i-1]
+    _add_scaled(out[first], f[_index(nd, a, n - 1 if periodic else 1)], k, edge)
+
+
+def _multiply(src, k, out):
+    np.multiply(src, k, out=out)  # dispatches to CuPy for CuPy arrays
+    return out
+
+
+def _add_scaled(dst, src, k, tmp):
+    """dst += k * src, the product rounded first; into tmp (same shape) when given."""
+    if k == 1.0:
+        dst += src
+    elif tmp is None:
+        dst += k * src
+    else:
+        dst += np.multiply(src, k, out=tmp)
 
 
 def gradient_squared(f, grid, xp):

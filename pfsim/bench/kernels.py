@@ -1,0 +1,145 @@
+"""Sections `bandwidth` (the roofline: a large device-to-device copy) and `kernels` (every
+field-stepping kernel: cell updates/s, effective bandwidth, fraction of the copy bandwidth)."""
+
+import numpy as np
+
+from ..physics import plating_kernels as pk
+from ..physics import void_kernels as vk
+from ..solvers.elliptic import JACOBI_WEIGHT
+from ..solvers.elliptic import KERNELS as ELLIPTIC_KERNELS
+from . import cases, costs
+from .report import grid_label, row
+
+COPY_BYTES = {"gpu": 2**30, "cpu": 2**28}  # per array
+
+
+def bandwidth(ctx):
+    """Median time of dst[...] = src for two float64 arrays; bytes read + written per second."""
+    be = cases.with_precision(ctx.backend, "float64")
+    xp, n = be.xp, COPY_BYTES["gpu" if be.is_gpu else "cpu"] // 8
+    src = cases.random_field(be, (n,), 0.0, 1.0, 4)
+    dst = xp.empty_like(src)
+    t = ctx.timer.measure(lambda: xp.copyto(dst, src))
+    moved = 2 * src.nbytes
+    ctx.copy_gbps = moved / t.seconds / 1e9
+    note = f"{src.nbytes / 2**20:.0f} MiB array; bytes read + written"
+    return [row("bandwidth", "copy", backend=be.name, precision="float64", grid=str(n), cells=n,
+                time_s=t.seconds, time_per="per copy", repeats=t.repeats, value=ctx.copy_gbps, unit="GB/s",
+                bytes_per_cell=16, gbps=ctx.copy_gbps, frac_copy=1.0, note=note)]
+
+
+# --- one callable per kernel: (backend, shape) -> fn() -------------------------------------------
+def _ch_step(be, shape):
+    model, state = cases.cahn_hilliard(be, shape)
+    dt = 0.2 * model.stability_limit()
+    return lambda: model.euler_step(state, 0.0, dt)
+
+
+def _ch_chemical_potential(be, shape):
+    model, state = cases.cahn_hilliard(be, shape)
+    c = state["c"]
+    if be.is_gpu:
+        return lambda: model.chemical_potential_cuda(c)
+    mu = np.empty_like(c)
+    return lambda: model.chemical_potential_numpy(c, out=mu)
+
+
+def _ac_rate(be, shape):
+    model, state = cases.allen_cahn(be, shape)
+    f = model.rate_cuda if be.is_gpu else model.rate_numpy
+    return lambda: f(state["eta"], 0.0)
+
+
+def _ac_step(be, shape):
+    model, state = cases.allen_cahn(be, shape)
+    dt = 0.2 * model.stability_limit()
+    return lambda: model.euler_step(state, 0.0, dt)
+
+
+def _void(name):
+    def make(be, shape):
+        v = cases.void_fields(be, shape)
+        g, xi, li = v["grid"], v["xi"], v["li"]
+        if name == "void_rates":
+            return lambda: vk.void_rates(be, g, xi, li, 1e-10, 1e6, 1e-6)
+        if name == "void_update":
+            return lambda: vk.void_update(be, xi, v["S"], li, v["band"], 1e-5, 1e3, v["relax"], 1e-4, 1e-4, 0.5)
+        if name == "void_contact_weight":
+            return lambda: vk.contact_weight(be, g, xi, li)
+        return lambda: vk.masked_laplacian(be, g, xi, li)
+    return make
+
+
+def _plating(name):
+    def make(be, shape):
+        v = cases.void_fields(be, shape)
+        g, xi = v["grid"], v["xi"]
+        delta, tau = 2.5 * g.spacing[0], 5.0
+        if name == "plating_interface_terms":
+            return lambda: pk.interface_terms(be, g, xi, delta, tau)
+        w, relax = pk.interface_terms(be, g, xi, delta, tau)
+        current = cases.random_field(be, shape, -100.0, 100.0, 6)
+        gate = cases.random_field(be, shape, 0.0, 1.0, 7)
+        noise = cases.random_field(be, shape, 0.8, 1.2, 8)
+        return lambda: pk.metal_update(be, xi, w, relax, 1e-3, current, gate, noise, 1.35e-10, 0.5)
+    return make
+
+
+def _elliptic(name):
+    def make(be, shape):
+        problem, b = cases.elliptic(be, shape, preconditioner="jacobi")
+        b = be.asarray(b)
+        u = cases.random_field(be, shape, 0.0, 1.0, 5)
+        if name == "elliptic_apply":
+            return lambda: problem.apply_level(u)
+        if name == "elliptic_smooth_rb":
+            return lambda: problem.smooth(u, b, 1, reverse=False)
+        if be.is_gpu:  # the Jacobi sweep as the smoother launches it where red-black is not valid
+            out, args = be.xp.empty_like(u), (u, b)
+            rest = problem._kernel_args() + (be.scalar(JACOBI_WEIGHT),)
+            return lambda: be.launch(ELLIPTIC_KERNELS, "elliptic_smooth_jacobi", u.size, args + (out,) + rest)
+        return lambda: problem.level.relax_jacobi_numpy(u, b, JACOBI_WEIGHT)
+    return make
+
+
+KERNEL_CASES = {
+    "ch_step": _ch_step,
+    "ch_chemical_potential": _ch_chemical_potential,
+    "ac_rate": _ac_rate,
+    "ac_step": _ac_step,
+    "void_rates": _void("void_rates"),
+    "void_update": _void("void_update"),
+    "void_contact_weight": _void("void_contact_weight"),
+    "void_masked_laplacian": _void("void_masked_laplacian"),
+    "plating_interface_terms": _plating("plating_interface_terms"),
+    "plating_metal_update": _plating("plating_metal_update"),
+    "elliptic_apply": _elliptic("elliptic_apply"),
+    "elliptic_smooth_rb": _elliptic("elliptic_smooth_rb"),
+    "elliptic_smooth_jacobi": _elliptic("elliptic_smooth_jacobi"),
+}
+
+
+def kernels(ctx):
+    rows = []
+    for shape in ctx.kernel_shapes:
+        for precision in ("float64", "float32"):
+            be = cases.with_precision(ctx.backend, precision)
+            for name, make in KERNEL_CASES.items():
+                ctx.say(f"kernels: {name} {grid_label(shape)} {precision}")
+                t = ctx.timer.measure(make(be, shape))
+                rows.append(kernel_row(ctx, name, be, shape, t))
+                ctx.free()
+    return rows
+
+
+def kernel_row(ctx, name, be, shape, t, section="kernels"):
+    nd, cells = len(shape), int(np.prod(shape))
+    per_cell = costs.bytes_per_cell(name, nd, be.dtype.itemsize)
+    updates = cells / t.seconds
+    gbps = per_cell * updates / 1e9
+    if name == "ch_step":
+        ctx.ch_step_seconds[(be.name, be.dtype.name, tuple(shape))] = t.seconds
+    return row(section, name, backend=be.name, precision=be.dtype.name, grid=grid_label(shape), cells=cells,
+               time_s=t.seconds, time_per="per call", repeats=t.repeats, value=updates, unit="cell/s",
+               bytes_per_cell=per_cell, flops_per_cell=costs.flops(name, nd), gbps=gbps,
+               frac_copy=gbps / ctx.copy_gbps if ctx.copy_gbps else "")

@@ -1,0 +1,85 @@
+"""Section `memory`: bytes per cell of each model: its state, everything it holds after set-up
+(state, masks, solver hierarchies, work arrays), and the peak while stepping. On the CPU from
+tracemalloc (NumPy reports its buffers to it); on a GPU from CuPy's memory pool, whose held
+bytes after the steps bound the peak from above (blocks are rounded up to 512 bytes)."""
+
+import tracemalloc
+
+import numpy as np
+
+from . import cases, scenarios
+from .report import grid_label, row
+
+STEPS = 1
+
+
+def _stepper(model, state, dt):
+    return lambda: model.euler_step(state, 0.0, dt)
+
+
+def _field_model(builder):
+    def make(be, shape):
+        model, state = builder(be, shape)
+        return model, state, _stepper(model, state, 0.2 * model.stability_limit())
+    return make
+
+
+def _scenario(cfg):
+    def make(be, shape):
+        from ..runner import time_step
+
+        model, state = scenarios.build(cfg, be)
+        return model, state, _stepper(model, state, time_step(cfg, model))
+    return make
+
+
+def footprint(ctx, be, make, shape):
+    """(state, after set-up, peak) in bytes."""
+    if be.is_gpu:
+        pool = be.xp.get_default_memory_pool()
+        ctx.free()
+        base = pool.used_bytes()
+        model, state, step = make(be, shape)
+        ctx.timer.sync()
+        held = pool.used_bytes() - base
+        pool.free_all_blocks()  # from here the pool's size follows the high-water mark
+        for _ in range(STEPS):
+            step()
+        ctx.timer.sync()
+        peak = pool.total_bytes() - base
+    else:
+        tracemalloc.start()
+        try:
+            model, state, step = make(be, shape)
+            held = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            for _ in range(STEPS):
+                step()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    state_bytes = sum(a.nbytes for k, a in state.items() if k in model.fields)
+    return state_bytes, held, max(peak, held)
+
+
+def memory(ctx):
+    be = cases.with_precision(ctx.backend, "float64")
+    todo = []
+    for shape in ctx.kernel_shapes:
+        todo.append(("cahn_hilliard", _field_model(cases.cahn_hilliard), tuple(shape)))
+        todo.append(("allen_cahn", _field_model(cases.allen_cahn), tuple(shape)))
+    for path, (cfg, _), note in scenarios.configs(ctx):
+        if cfg.model.kind == "li_stripping":
+            todo.append((f"li_stripping ({path.stem})", _scenario(cfg), tuple(cfg.grid.shape)))
+    rows = []
+    how = "CuPy pool" if be.is_gpu else "tracemalloc"
+    for name, make, shape in todo:
+        ctx.say(f"memory: {name} {grid_label(shape)}")
+        state, held, peak = footprint(ctx, be, make, shape)
+        cells = int(np.prod(shape))
+        rows.append(row("memory", name, backend=be.name, precision="float64", grid=grid_label(shape), cells=cells,
+                        value=peak / cells, unit="B/cell (peak)",
+                        note=f"state {state / cells:.0f} B/cell, after set-up {held / cells:.0f} B/cell; "
+                             f"peak over {STEPS} step ({how})"))
+        ctx.free()
+    return rows
