@@ -1,4 +1,4 @@
-"""pfsim's command line: run | validate | info | plot | sweep.
+"""pfsim's command line: run | validate | info | plot | sweep | submit | status | bench.
 
 Exit codes: 0 done, 1 the run blew up (NaN/Inf), 2 bad input (config, backend, store),
 3 the run was interrupted by a signal and can be resumed.
@@ -28,8 +28,14 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .parallel import distributed_comm
     from .runner import Run
 
+    comm = distributed_comm(args.mpi)  # launched as several MPI ranks (or --mpi): a decomposed run
+    if comm is not None:
+        from .parallel.run import run_distributed
+
+        return run_distributed(comm, args, _say, command=" ".join(["pfsim"] + sys.argv[1:]))
     if args.resume:
         if args.config or args.output or args.overwrite:
             raise_usage("--resume STORE takes no CONFIG, -o or --overwrite")
@@ -69,12 +75,17 @@ def cmd_sweep(args) -> int:
     sweep = Sweep(args.sweep)
     members = sweep.members()
     sweep.validate()  # every member, before anything is written
+    if args.member is not None and not 0 <= args.member < len(members):
+        raise UsageError(f"--member {args.member}: the sweep has members 0 to {len(members) - 1}")
+    if args.slurm:
+        return _submit_sweep(args, sweep)
+    _no_slurm_options(args)
+    ran = []
     if not args.collect_only:
         picks = [args.member] if args.member is not None else [i for i, _ in members]
-        for i in picks:
-            if not 0 <= i < len(members):
-                raise UsageError(f"--member {i}: the sweep has members 0 to {len(members) - 1}")
-            run_member(sweep, i, say=_say, backend=args.backend)
+        ran = [run_member(sweep, i, say=_say, backend=args.backend) for i in picks]
+    if args.no_collect:
+        return _members_exit(ran)
     table = collect(sweep)
     states = {}
     for i, _ in members:
@@ -86,9 +97,95 @@ def cmd_sweep(args) -> int:
     if plot:
         print(f"phase diagram: {plot}")
     bad = [s for s in states if s not in DONE and s != "not started"]
+    if args.member is not None and not args.collect_only:
+        return _members_exit(ran)
     if args.member is None and not args.collect_only and bad:
         return EXIT_INTERRUPTED if bad == ["interrupted"] else 1
     return 0
+
+
+def _members_exit(states) -> int:
+    """Exit code of the members run: 1 if one failed, 3 if one was interrupted (a job array requeues it)."""
+    if any(s not in ("finished", "ended", "stopped", "interrupted") for s in states):
+        return 1
+    return EXIT_INTERRUPTED if "interrupted" in states else 0
+
+
+# --- SLURM ---------------------------------------------------------------------------
+
+def _profile(args):
+    from .slurm import OPTIONS, load_profile
+
+    return load_profile(args.profile, {k: getattr(args, k, None) for k in OPTIONS})
+
+
+def _no_slurm_options(args):
+    from .slurm import OPTIONS
+
+    given = [o for k, o in OPTIONS.items() if getattr(args, k, None) is not None]
+    given += ["--profile"] * bool(args.profile) + ["--dry-run"] * args.dry_run
+    if given:
+        raise UsageError(f"{given[0]}: needs --slurm")
+
+
+def _submit_sweep(args, sweep) -> int:
+    from .slurm import submit_sweep
+
+    if args.collect_only or args.no_collect:
+        raise UsageError("--slurm submits the members and a collect job; it takes no --collect-only or --no-collect")
+    job_dir, array, collect_job = submit_sweep(sweep, _profile(args), member=args.member, metric=args.metric,
+                                               backend=args.backend, dry_run=args.dry_run)
+    if args.dry_run:
+        for name in ("array.sh", "collect.sh"):
+            print(f"# --- {job_dir / name}\n{(job_dir / name).read_text()}")
+        _say(f"dry run: wrote {job_dir}/array.sh and collect.sh; nothing submitted")
+    else:
+        print(f"submitted job array {array} (members) and job {collect_job} (collect, after the members); "
+              f"scripts and logs in {job_dir}")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from .slurm import submit_run
+
+    profile = _profile(args)
+    script, job = submit_run(args.config, args.set, profile, output=args.output, overwrite=args.overwrite,
+                             dry_run=args.dry_run)
+    if args.dry_run:
+        print(script.read_text(), end="")
+        _say(f"dry run: wrote {script}; nothing submitted")
+    else:
+        print(f"submitted job {job}: {script} (log {script.parent}/slurm-{job}.out)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .status import report
+
+    print(report(args.path))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run
+
+    return run(args)
+
+
+def _slurm_options(p, sweep=False):
+    g = p.add_argument_group("SLURM (each option overrides the --profile file's key)")
+    g.add_argument("--profile", metavar="YAML", help="resources and job settings (see README: HPC)")
+    g.add_argument("--partition")
+    g.add_argument("--account")
+    g.add_argument("--qos")
+    g.add_argument("--time", help="time limit of one job: '2 h', '90 min' or D-HH:MM:SS")
+    g.add_argument("--gpus", help="GPUs per job" + (" (per member)" if sweep else ""))
+    g.add_argument("--cpus", help="CPUs per task")
+    g.add_argument("--memory", help="memory per node, e.g. 16G")
+    g.add_argument("--signal-grace", help="checkpoint signal this long before the time limit (default 5 min)")
+    if sweep:
+        g.add_argument("--array-limit", help="at most this many members at once")
+    g.add_argument("--dry-run", action="store_true", help="write and print the script(s); submit nothing")
 
 
 class UsageError(PfsimError):
@@ -111,6 +208,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace an existing run store")
     r.add_argument("--resume", metavar="STORE", help="continue STORE from its last checkpoint")
     r.add_argument("--backend", choices=["auto", "numpy", "cupy"], help="override the config's backend")
+    r.add_argument("--mpi", action="store_true",
+                   help="decompose across MPI ranks (automatic when launched as more than one rank)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. time.stop=10")
     r.set_defaults(func=cmd_run)
 
@@ -128,7 +227,28 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--collect-only", action="store_true", help="only gather results.csv and the phase diagram")
     sw.add_argument("--metric", default="void_volume_fraction", help="observable coloured in the phase diagram")
     sw.add_argument("--backend", choices=["auto", "numpy", "cupy"])
+    sw.add_argument("--no-collect", action="store_true", help="run members only; leave results.csv to --collect-only")
+    sw.add_argument("--slurm", action="store_true", help="submit the members as a SLURM job array, then a collect job")
+    _slurm_options(sw, sweep=True)
     sw.set_defaults(func=cmd_sweep)
+
+    sb = sub.add_parser("submit", help="run a scenario as a SLURM batch job that checkpoints and requeues itself")
+    sb.add_argument("config", help="scenario YAML file")
+    sb.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    sb.add_argument("-o", "--output", help="run store path (default: output.store or runs/NAME.zarr)")
+    sb.add_argument("--overwrite", action="store_true", help="remove an existing run store now; the job starts afresh")
+    _slurm_options(sb)
+    sb.set_defaults(func=cmd_submit)
+
+    st = sub.add_parser("status", help="state of a run store, or of a sweep's members (file or folder)")
+    st.add_argument("path", help="run store, sweep YAML file or sweep output folder")
+    st.set_defaults(func=cmd_status)
+
+    from .bench import add_arguments as bench_arguments
+
+    be = sub.add_parser("bench", help="benchmarks: bandwidth, kernels, solves, peers, memory, scenarios")
+    bench_arguments(be)
+    be.set_defaults(func=cmd_bench)
 
     pl = sub.add_parser("plot", help="PNG figures of a run store's fields and observables")
     pl.add_argument("store")

@@ -1,6 +1,7 @@
 """From a validated config to a finished run store: backend, grid, model, initial state,
 the simulation and its callbacks; and the same from a store's checkpoint (resume)."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -35,6 +36,14 @@ def git_commit() -> str | None:
         return None
 
 
+def slurm_job() -> str | None:
+    """The SLURM job running this process (ARRAY_TASK for an array task), or None."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
+
+
 def default_store_path(cfg: RunConfig) -> Path:
     return Path(cfg.output.store) if cfg.output.store else Path("runs") / f"{cfg.name}.zarr"
 
@@ -49,12 +58,15 @@ def time_step(cfg: RunConfig, model) -> float:
 class Run:
     """A simulation bound to its store: build with `Run.new` or `Run.resume`, then `execute`."""
 
+    simulation_class = Simulation
+    history_extra: dict = {}  # added to this run's entry of the store's history
+
     def __init__(self, cfg, backend, grid, model, state, clock, store, resumed, say):
         self.cfg, self.backend, self.grid, self.model = cfg, backend, grid, model
         self.store, self.resumed, self.say = store, resumed, say
         self._from_time = clock.time
-        self.sim = Simulation(model, state, cfg.time.stop, time_step(cfg, model), cfg.time.integrator,
-                              clock, cfg.time.max_steps)
+        self.sim = self.simulation_class(model, state, cfg.time.stop, time_step(cfg, model), cfg.time.integrator,
+                                         clock, cfg.time.max_steps)
         self._attach_callbacks()
 
     # --- construction ------------------------------------------------------------------
@@ -72,23 +84,29 @@ class Run:
             if t_event == 0:
                 action(state)
         path = Path(store_path) if store_path else default_store_path(cfg)
-        meta = {
-            "pfsim_version": __version__, "git_commit": git_commit(), "backend": be.name,
-            "device": be.device, "precision": cfg.precision, "host": socket.gethostname(),
-            "command": command, "config": cfg.model_dump(mode="json"), "config_source": raw,
-            "dt": time_step(cfg, model), "history": [],
-        }
+        meta = cls.new_meta(cfg, raw, be, model, command)
         store = RunStore.create(path, grid, cls._field_units(cfg, model), model.observable_units, meta,
                                 dtype=cfg.precision, overwrite=overwrite,
                                 compression_level=cfg.output.compression_level, static=model.static_fields())
         say(f"writing {path}")
         return cls(cfg, be, grid, model, state, Clock(), store, False, say)
 
-    @classmethod
-    def resume(cls, store_path, overrides=None, *, backend=None, say=print):
+    @staticmethod
+    def new_meta(cfg, raw, be, model, command):
+        """The provenance a new store starts with."""
+        return {
+            "pfsim_version": __version__, "git_commit": git_commit(), "backend": be.name,
+            "device": be.device, "precision": cfg.precision, "host": socket.gethostname(),
+            "command": command, "config": cfg.model_dump(mode="json"), "config_source": raw,
+            "dt": time_step(cfg, model), "history": [],
+        }
+
+    @staticmethod
+    def resume_plan(store, overrides=None):
+        """(config, grid, model, checkpoint info) of resuming `store` with --set `overrides`;
+        raises if the overrides change the physics or there is nothing left to run."""
         from .config import apply_overrides
 
-        store = RunStore.open(store_path)
         for item in overrides or []:
             key = item.split("=", 1)[0].strip()
             if key not in RESUMABLE_KEYS:
@@ -96,11 +114,18 @@ class Run:
         cfg = validate(apply_overrides(store.meta["config"], overrides or []))
         grid, model = check_consistency(cfg)
         if store.meta.get("status") == "ended":
-            raise StoreError(f"{store_path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
-        state, info = store.read_checkpoint()
+            raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
+        _, info = store.checkpoint_group()
         if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
-            raise StoreError(f"{store_path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
+            raise StoreError(f"{store.path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
                              "raise time.stop (or time.max_steps) with --set to continue")
+        return cfg, grid, model, info
+
+    @classmethod
+    def resume(cls, store_path, overrides=None, *, backend=None, say=print):
+        store = RunStore.open(store_path)
+        cfg, grid, model, info = cls.resume_plan(store, overrides)
+        state, _ = store.read_checkpoint()
         be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
         model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
         state = {name: be.asarray(state[name]) if name in model.fields else be.xp.asarray(state[name])
@@ -166,6 +191,8 @@ class Run:
     def execute(self) -> str:
         """Run to the stop time; returns the final status. Raises SimulationBlowUp."""
         started = now()
+        job = slurm_job()
+        self.store.update_meta(status="running", **({"slurm_job": job} if job else {}))
         self.progress.start(self.sim)
         try:
             # overflow on the way to a blow-up is reported by the NaN check, not by NumPy warnings
@@ -187,10 +214,11 @@ class Run:
         return status
 
     def _record(self, started, status, reason):
-        history = list(self.store.meta.get("history", []))
+        history, job = list(self.store.meta.get("history", [])), slurm_job()
         history.append({"started": started, "ended": now(), "backend": self.backend.name,
                         "device": self.backend.device, "from_time": self._from_time, "to_time": self.sim.clock.time,
-                        "steps_to": self.sim.clock.iteration, "status": status})
+                        "steps_to": self.sim.clock.iteration, "status": status,
+                        **({"slurm_job": job} if job else {}), **self.history_extra})
         self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history,
                                time=self.sim.clock.time, iteration=self.sim.clock.iteration)
 
