@@ -5,6 +5,7 @@
 A test checks that the committed file matches, so the reference cannot drift.
 """
 
+import types
 import typing
 
 from pydantic import BaseModel
@@ -46,12 +47,25 @@ def _type_name(field) -> str:
     if typing.get_origin(ann) is typing.Literal:
         return "one of " + ", ".join(f"`{a}`" for a in typing.get_args(ann))
     text = str(ann).replace("typing.", "").replace("pfsim.", "")
+    if "Annotated" in text:  # validators and discriminators are not for the reader
+        text = _plain(ann)
     if isinstance(ann, type):
         text = ann.__name__
     for mod in ("grid.", "config.", "initial.", "models.allen_cahn.", "models.cahn_hilliard."):
         text = text.replace(mod, "")
     text = text.replace("<class '", "").replace("'>", "").replace("NoneType", "none")
     return text.replace("|", "or")
+
+
+def _plain(ann) -> str:
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return _plain(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_plain(a) for a in args)
+    if origin is list:
+        return f"list[{_plain(args[0])}]"
+    return ann.__name__ if isinstance(ann, type) else str(ann)
 
 
 def _dimension(field):

@@ -33,6 +33,12 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
         fig.savefig(written[-1], dpi=120)
         plt.close(fig)
 
+    if "cell_voltage" in ds and ds.sizes.get("obs_time", 0):
+        written.append(voltage_trace(ds, out / "voltage.png", plt))
+        strip = half_cycle_strip(ds, out / "half_cycles.png", plt)
+        if strip:
+            written.append(strip)
+
     names = fields or [v for v in ds.data_vars if ds[v].dims[:1] == ("time",)]
     # the electrolyte mask (interface models): Li-side fields are blank in the SSE and the
     # potential is blank on the Li side
@@ -75,3 +81,71 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
             fig.savefig(written[-1], dpi=120)
             plt.close(fig)
     return written
+
+
+def _meta(ds):
+    return ds.attrs.get("pfsim", {})
+
+
+def _protocol(ds):
+    """The run's current-density protocol, rebuilt from the stored resolved config."""
+    from .drive import DriveConfig
+    from .protocol import Protocol
+
+    drive = (_meta(ds).get("config") or {}).get("drive")
+    return Protocol(DriveConfig(**drive).current_density) if drive else None
+
+
+def voltage_trace(ds, path, plt):
+    """Cell voltage (the simulated symmetric-cell trace) over the applied current, with the end
+    of a run that failed (contact loss, short circuit) marked."""
+    t = ds["obs_time"].values
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    ax.plot(t / 3600, ds["cell_voltage"].values * 1e3, color="k", lw=1.2, label="cell voltage")
+    ax.set_xlabel("time [h]")
+    ax.set_ylabel("cell voltage [mV]")
+    if "current_density" in ds:
+        twin = ax.twinx()
+        twin.plot(t / 3600, ds["current_density"].values / 10, color="tab:blue", lw=0.8, alpha=0.6)
+        twin.set_ylabel("current density [mA/cm^2]  (> 0 strips)", color="tab:blue")
+    meta = _meta(ds)
+    if meta.get("status") == "ended":
+        end = float(meta.get("time", t[-1]))
+        ax.axvline(end / 3600, color="tab:red", ls="--", lw=1)
+        ax.annotate(meta.get("stop_reason", "ended"), (end / 3600, ax.get_ylim()[1]), color="tab:red",
+                    fontsize=8, ha="right", va="top", rotation=90)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def half_cycle_strip(ds, path, plt, field="xi", most=12):
+    """The metal field at the frames nearest the ends of the protocol's segments where the
+    current changes (the ends of half-cycles), side by side; None when there are none."""
+    try:
+        protocol = _protocol(ds)
+    except Exception:  # an old or foreign store: no strip
+        return None
+    if protocol is None or field not in ds or not ds.sizes.get("time", 0):
+        return None
+    times = ds["time"].values
+    ends = [b for b in protocol.breakpoints() if b <= times[-1] + 1e-9
+            and protocol(b - 1e-6) != protocol(b + 1e-6) and protocol(b - 1e-6) != 0]
+    if not ends:
+        return None
+    picks = sorted({int(np.argmin(np.abs(times - b))) for b in ends})[:most]
+    fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.8), squeeze=False)
+    for ax, k in zip(axes[0], picks):
+        values = ds[field].isel(time=k).values
+        if values.ndim == 3:
+            values = values[values.shape[0] // 2]
+        ax.imshow(values.T, origin="lower", aspect="equal", vmin=0, vmax=1)
+        j = protocol(float(times[k]) - 1e-6) / 10
+        ax.set_title(f"t = {times[k] / 3600:.3g} h\n{j:+.3g} mA/cm^2 before", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
