@@ -306,3 +306,13 @@ def test_bad_plating_config_exits_2_and_writes_nothing(in_tmp):
     assert run_cli("run", CONFIGS / "filament_plating.yaml", "--set", "model.microstructure.grain_size=1 mm",
                    "-o", "x.zarr") == 2
     assert not (in_tmp / "x.zarr").exists()
+
+
+@pytest.mark.slow
+def test_grid_convergence_of_the_filament_tip():
+    # the same cell (8 um x 10 um, a 1 um x 2 um flaw, interface width 0.5 um) at three spacings
+    tips = []
+    for h, n in ((0.25e-6, 32), (0.2e-6, 40), (0.125e-6, 64)):
+        tips.append(penetration(1.0, spacing=h, shape=(n, int(round(10e-6 / h))))[1])
+    d1, d2 = abs(tips[0] - tips[1]), abs(tips[1] - tips[2])
+    assert d2 < d1, tips
