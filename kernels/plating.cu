@@ -5,6 +5,7 @@
 #include "stencil.cuh"
 
 #define GRAD_FLOOR 1e-2
+#define XI_MIN 1e-3  // no reaction in the far tail of the profile (no electrons there)
 
 // Interface delta w = 2 (1 - h(xi)) |grad xi| and the curvature-free Allen-Cahn term
 // relax = (delta^2 d2xi/dn2 - 2 g'(xi)) / tau, d2/dn2 = g.H.g / |g|^2 blended into the
@@ -60,7 +61,7 @@ extern "C" __global__ void plating_interface_terms(const real* xi, real* w, real
     const real gp = 2 * x0 * (1 - x0) * (1 - 2 * x0);
     const real hxi = x0 * x0 * x0 * (x0 * (6 * x0 - 15) + 10);
     const real open = 1 - hxi > 0 ? 1 - hxi : (real)0;
-    w[i] = 2 * open * sqrt(g2);
+    w[i] = x0 >= (real)XI_MIN ? 2 * open * sqrt(g2) : (real)0;
     relax[i] = (delta * delta * d2n - 2 * gp) * ((real)1.0 / tau);
 }
 
