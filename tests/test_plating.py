@@ -339,3 +339,43 @@ def test_grid_convergence_of_the_filament_tip():
         tips.append(penetration(1.0, spacing=h, shape=(n, int(round(10e-6 / h))))[1])
     d1, d2 = abs(tips[0] - tips[1]), abs(tips[1] - tips[2])
     assert d2 < d1, tips
+
+
+def test_plating_after_stripping_focuses_on_the_remaining_contact(in_tmp):
+    # strip until voids have taken most of the contact, then plate from that metal (xi > 1/2)
+    common = """
+grid: {shape: [48, 32], spacing: "0.25 um", boundaries: {x: periodic, y: no_flux}}
+seed: 2
+output: {fields_every: "5 min", observables_every: "1 min"}
+"""
+    geometry = 'geometry: {electrolyte_thickness: "4 um", pits: [{center: ["6 um"], width: "1 um", depth: "0.5 um"}]}'
+    (in_tmp / "strip.yaml").write_text(f"""name: strip{common}
+model:
+  kind: li_stripping
+  {geometry}
+  interface: {{width: "0.5 um", relaxation_time: "60 s"}}
+drive: {{current_density: "2 mA/cm^2", stack_pressure: "0.1 MPa"}}
+time: {{stop: "10 min"}}
+""")
+    assert run_cli("run", "strip.yaml", "-o", "s.zarr") == 0
+    import xarray as xr
+
+    stripped = xr.open_zarr("s.zarr")
+    assert float(stripped.contact_fraction.values[-1]) < 0.5
+    peaks = {}
+    for start in ("s.zarr", None):
+        cfg = validate({
+            "name": "plate", "seed": 2,
+            "grid": {"shape": [48, 32], "spacing": "0.25 um", "boundaries": {"x": "periodic", "y": "no_flux"}},
+            "model": {"kind": "li_plating", "initial_metal": start, "interface": {"width": "0.5 um"},
+                      "geometry": {"electrolyte_thickness": "4 um",
+                                   "pits": [{"center": ["6 um"], "width": "1 um", "depth": "0.5 um"}]}},
+            "drive": {"current_density": "-2 mA/cm^2", "stack_pressure": "0.1 MPa"}, "time": {"stop": 1.0}})
+        m = build_model(cfg.model, Grid.from_config(cfg.grid), Backend("numpy", np.dtype("float64"), "cpu"),
+                        drive=cfg.drive, seed=cfg.seed)
+        s = m.initial_state()
+        advance(m, s, 1.0, 5)
+        peaks[start] = m.observables(s, 5.0)["peak_local_current_density"]
+        if start:
+            assert m.metal0.sum() < Grid.from_config(cfg.grid).size - m.sse_host.sum()  # voids carried over
+    assert peaks["s.zarr"] > 2 * peaks[None], peaks  # focusing on what contact is left

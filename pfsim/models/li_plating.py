@@ -93,6 +93,9 @@ class LiPlatingParams(Section):
     kind: Literal["li_plating"]
     geometry: GeometryConfig
     voids: list[InterfaceVoid] = Field(default_factory=list, description="pre-existing voids at the interface")
+    initial_metal: str | None = Field(
+        None, description="start from the metal of the last frame of this run store (e.g. a stripping run: its voids "
+                          "and lost contact carry over); same grid and electrolyte required")
     microstructure: MicrostructureConfig | None = Field(None, description="polycrystalline SSE (none: uniform)")
     lithium: LithiumConfig = LithiumConfig()
     electrolyte: PlatingElectrolyte = PlatingElectrolyte()
@@ -159,7 +162,14 @@ class LiPlating(Model):
         self.gb_host = gb
         self._build_maps(sse, gb)
         self.sse = xp.asarray(sse)
+        # Li+ lives in the SSE; the first node layer beyond it carries the Li side of the diffuse
+        # contact. Voids and the anode beyond that layer hold no ions.
+        from scipy import ndimage
+        reach = ndimage.binary_dilation(sse, structure=ndimage.generate_binary_structure(grid.ndim, 1))
+        self.ion_space = be.asarray(reach)
         self.metal0 = ~sse & ~voids
+        if params.initial_metal is not None:
+            self.metal0 &= _metal_from_store(params.initial_metal, grid, sse)
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
         self.leakage = bool(self.sigma_e_host.max() > 0)
@@ -280,7 +290,7 @@ class LiPlating(Model):
             self._ops_xi = None
         if self._ops_xi is None:
             h = h_of(ref)
-            kappa = self.kappa_map * ((1 - h) + ION_FLOOR * h)
+            kappa = self.kappa_map * ((1 - h) * self.ion_space + ION_FLOOR)
             self.ionic = EllipticProblem(self.grid, self.backend, k=kappa, c=0.0, mask=~self.bottom)
             if self.leakage:
                 # metal joined to the anode is at V (Li conducts ~1e15 times better than the SSE);
@@ -539,3 +549,20 @@ class LiPlating(Model):
         # a front under up to 5x current focusing crosses at most a fifth of a cell per step
         v = 5 * self.j_max * self.omega / FARADAY
         return 0.2 * min(self.grid.spacing) / v if v > 0 else 100 * self.relax_limit()
+
+
+def _metal_from_store(path, grid, sse, key="model.initial_metal"):
+    """Metal (xi > 1/2) of the last field frame of a run store, checked against this cell."""
+    import zarr
+
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        xi = np.asarray(root["xi"][-1])
+        electrolyte = np.asarray(root["electrolyte"][...]).astype(bool) if "electrolyte" in root else None
+    except Exception as exc:
+        raise ValueError(f"{key}: cannot read the last xi frame of '{path}' ({type(exc).__name__}: {exc})") from None
+    if xi.shape != tuple(grid.shape):
+        raise ValueError(f"{key}: '{path}' has a grid of {xi.shape}, this run {tuple(grid.shape)}")
+    if electrolyte is not None and not np.array_equal(electrolyte, sse):
+        raise ValueError(f"{key}: the electrolyte of '{path}' differs from this run's geometry")
+    return xi > 0.5
