@@ -386,6 +386,7 @@ class LiPlating(Model):
         xi = state["xi"]
         delta, tau = p.interface.width, self.tau
         w, relax = pk.interface_terms(be, self.grid, xi, delta, tau)
+        w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
 
         # 1-2. potentials
         E, coupled = self.solve_electrons(state, w) if self.leakage else (0.0, 1.0)
