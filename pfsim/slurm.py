@@ -274,14 +274,19 @@ def submit_run(config, overrides, profile: SlurmProfile, *, output=None, overwri
         return job_dir / "job.sh", None
     if store.exists():  # --overwrite: the job starts afresh
         shutil.rmtree(store)
+    job = _first_sbatch(exe, job_dir / "job.sh", job_dir, created)
+    record_job(job_dir, job=job, store=str(store), script="job.sh")
+    return job_dir / "job.sh", job
+
+
+def _first_sbatch(exe, script, job_dir, created):
+    """Submit the first job of a folder; a refused submission leaves no folder it created."""
     try:
-        job = sbatch(exe, job_dir / "job.sh")
+        return sbatch(exe, script)
     except SlurmError:
         if created:
             shutil.rmtree(job_dir)
         raise
-    record_job(job_dir, job=job, store=str(store), script="job.sh")
-    return job_dir / "job.sh", job
 
 
 def submit_sweep(sweep, profile: SlurmProfile, *, member=None, metric="void_volume_fraction", backend=None,
@@ -298,12 +303,7 @@ def submit_sweep(sweep, profile: SlurmProfile, *, member=None, metric="void_volu
     created = _write(job_dir, files)
     if dry_run:
         return job_dir, None, None
-    try:
-        array_id = sbatch(exe, job_dir / "array.sh")
-    except SlurmError:
-        if created:
-            shutil.rmtree(job_dir)
-        raise
+    array_id = _first_sbatch(exe, job_dir / "array.sh", job_dir, created)
     try:
         collect_id = sbatch(exe, job_dir / "collect.sh", f"--dependency=afterany:{array_id}")
     except SlurmError as exc:

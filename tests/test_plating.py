@@ -129,7 +129,7 @@ def test_griffith_onset_of_damage():
     eta_c = K_ic / (1.12 * np.sqrt(np.pi * a)) * m.omega / FARADAY
     for factor, opens in ((0.97, False), (1.03, True)):
         s["damage"][...] = 0
-        m.grow_damage(s, np.full(xi.shape, -factor * eta_c), 0.1)
+        m.grow_damage(s, np.full(xi.shape, -factor * eta_c), m.gate(s), 0.1)
         assert (float(s["damage"][8, tip]) > 0) == opens
     assert float(be.to_host(s["damage"])[:, -5:].max()) == 0  # nothing opens above the SSE
 

@@ -43,6 +43,18 @@ class Model:
         for name in self.fields:
             self.grid.apply_dirichlet(state[name])
 
+    # --- scalar ledgers (models with `ledger_names` keep them in state["ledger"]) ----------
+    ledger_names: tuple[str, ...] = ()
+
+    def ledger(self, state, name) -> float:
+        return float(state["ledger"][self.ledger_names.index(name)])
+
+    def _add(self, state, name, value):
+        state["ledger"][self.ledger_names.index(name)] += value
+
+    def _set(self, state, name, value):
+        state["ledger"][self.ledger_names.index(name)] = value
+
     def stability_limit(self) -> float:
         """Largest forward-Euler time step that is linearly stable (s)."""
         return np.inf

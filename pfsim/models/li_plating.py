@@ -110,10 +110,6 @@ class LiPlatingParams(Section):
     operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
 
 
-def h_of(xi):
-    return xi * xi * xi * (xi * (6 * xi - 15) + 10)
-
-
 class LiPlating(Model):
     fields = ("xi", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
@@ -260,15 +256,6 @@ class LiPlating(Model):
     def checkpoint_names(self):
         return self.fields + ("xi_operator", "ledger")
 
-    def ledger(self, state, name):
-        return float(state["ledger"][self.ledger_names.index(name)])
-
-    def _add(self, state, name, value):
-        state["ledger"][self.ledger_names.index(name)] += value
-
-    def _set(self, state, name, value):
-        state["ledger"][self.ledger_names.index(name)] = value
-
     def li_content(self, state):
         """Metal volume in the cell plus what plating has added to the anode (m^3; per unit depth in 2D)."""
         return float(state["xi"].sum()) * self.node_volume + self.ledger(state, "displaced_volume")
@@ -284,12 +271,12 @@ class LiPlating(Model):
         """Ionic (and electronic) problems, rebuilt when h(xi) has moved by operator_refresh."""
         xp = self.xp
         ref = state["xi_operator"]  # checkpointed: a resumed run rebuilds exactly when this one does
-        moved = float(xp.max(xp.abs(h_of(state["xi"]) - h_of(ref))))
+        moved = float(xp.max(xp.abs(pk.h_of(state["xi"]) - pk.h_of(ref))))
         if moved > self.params.operator_refresh:
             ref[...] = state["xi"]
             self._ops_xi = None
         if self._ops_xi is None:
-            h = h_of(ref)
+            h = pk.h_of(ref)
             kappa = self.kappa_map * ((1 - h) * self.ion_space + ION_FLOOR)
             self.ionic = EllipticProblem(self.grid, self.backend, k=kappa, c=0.0, mask=~self.bottom)
             if self.leakage:
@@ -423,7 +410,7 @@ class LiPlating(Model):
 
         # 4. damage
         if p.mechanics.enabled:
-            self.grow_damage(state, eta, dt)
+            self.grow_damage(state, eta, gate, dt)
         # 5. nucleation
         if self.leakage and p.nucleation.enabled:
             self.nucleate(state, eta, dt)
@@ -433,30 +420,34 @@ class LiPlating(Model):
             self._set(state, "short_time", t + dt)
 
     # --- 4. damage -----------------------------------------------------------------------------
-    def grow_damage(self, state, eta, dt):
+    def grow_damage(self, state, eta, gate, dt):
         xp, g, m = self.xp, self.grid, self.params.mechanics
         # metal in open space: against an intact wall the profile's last open node sits near
         # xi = 0.4 (the wall holds the tail of the diffuse interface), so 0.3 marks the surface
-        metal = ((state["xi"] > 0.3) & (self.gate(state) > 0.5)).astype(state["xi"].dtype)
+        metal = ((state["xi"] > 0.3) & (gate > 0.5)).astype(state["xi"].dtype)
         nz = g.ndim - 1
         tip = stencil.shifted(metal, g, nz, +1, xp)  # metal right above: ahead of a downward flaw
-        flank = xp.zeros_like(metal)
-        for a in range(nz):
-            flank = xp.maximum(flank, xp.maximum(stencil.shifted(metal, g, a, +1, xp), stencil.shifted(metal, g, a, -1, xp)))
+        flank = self._neighbour_max(metal, range(nz), xp.zeros_like(metal))
         reach = xp.maximum(tip, m.lateral_factor * flank) * (self.depth > 0) * self.sse * (state["damage"] < 1)
         pressure = xp.maximum(-eta, 0.0) * (FARADAY / self.omega)
         K = m.geometry_factor * pressure * xp.sqrt(np.pi * self.depth) * reach
         rate = xp.maximum((K / self.toughness_map) ** 2 - 1, 0.0) / m.damage_time
         state["damage"][...] = xp.minimum(state["damage"] + rate * dt, 1.0)
 
+    def _neighbour_max(self, f, axes, start):
+        """max(start, f at the two neighbours along each of `axes`)."""
+        xp, g = self.xp, self.grid
+        out = start
+        for a in axes:
+            out = xp.maximum(out, xp.maximum(stencil.shifted(f, g, a, +1, xp), stencil.shifted(f, g, a, -1, xp)))
+        return out
+
     # --- 5. nucleation -------------------------------------------------------------------------
     def nucleate(self, state, eta, dt):
         xp, g, p = self.xp, self.grid, self.params.nucleation
         xi = state["xi"]
         metal = (xi > 0.01).astype(xi.dtype)  # metal with its diffuse rim: nuclei form away from it
-        near = metal.copy()
-        for a in range(g.ndim):
-            near = xp.maximum(near, xp.maximum(stencil.shifted(metal, g, a, +1, xp), stencil.shifted(metal, g, a, -1, xp)))
+        near = self._neighbour_max(metal, range(g.ndim), metal)
         drive = xp.maximum(-eta, 0.0) * (FARADAY / self.omega)  # J/m^3
         gamma = self.params.lithium.surface_energy
         barrier = 16 * np.pi * gamma**3 * self.wetting / (3 * xp.maximum(drive, 1e-30) ** 2)

@@ -190,12 +190,6 @@ class LiStripping(Model):
     def checkpoint_names(self):
         return self.fields + ("ledger",)
 
-    def ledger(self, state, name):
-        return float(state["ledger"][self.ledger_names.index(name)])
-
-    def _add(self, state, name, value):
-        state["ledger"][self.ledger_names.index(name)] += value
-
     # --- 1. potential ------------------------------------------------------------------
     def contact_weight(self, xi):
         """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m)."""

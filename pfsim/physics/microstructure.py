@@ -80,8 +80,7 @@ def voronoi_boundaries(grid, sse, grain_size, width, seed, where="model.microstr
     pts = rng.uniform(0, 1, (n_seeds, nd)) * np.array(lateral + [depth])
     box = np.array(lateral + [10 * depth + 10 * grain_size])  # no wrap along the normal
     tree = cKDTree(pts, boxsize=box)
-    coords = np.meshgrid(*[(grid.coords(a) - grid.origin[a]) % (lateral[a] if a < nd - 1 else np.inf)
-                           for a in range(nd - 1)] + [z], indexing="ij")
+    coords = np.meshgrid(*[(grid.coords(a) - grid.origin[a]) % lateral[a] for a in range(nd - 1)] + [z], indexing="ij")
     nodes = np.stack([c.ravel() for c in coords], axis=1)
     nodes[:, -1] = np.clip(nodes[:, -1], 0, None)
     d, _ = tree.query(nodes, k=2)

@@ -37,6 +37,11 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLD, _STEP = 0x9E3779B97F4A7C15, 0xD1B54A32D192ED03
 
 
+def h_of(xi):
+    """h(xi) = xi^3 (6 xi^2 - 15 xi + 10): 0 off the metal, 1 in it."""
+    return xi * xi * xi * (xi * (6 * xi - 15) + 10)
+
+
 def q_of(xi, xp=np):
     """16 xi^2 (1 - xi)^2: where the volume-conserving correction acts (1 at xi = 1/2)."""
     a = xi * (1 - xi)
@@ -95,8 +100,7 @@ def interface_terms_numpy(grid, xi, delta, tau, xp=np):
     d2n = (nn + eps2 * lap) / (g2 + eps2)
     gp = 2 * xi * (1 - xi) * (1 - 2 * xi)
     relax = (delta * delta * d2n - 2 * gp) * (1.0 / tau)
-    hx = xi * xi * xi * (xi * (6 * xi - 15) + 10)
-    w = xp.where(xi >= XI_MIN, 2 * xp.maximum(1 - hx, 0) * xp.sqrt(g2), 0)
+    w = xp.where(xi >= XI_MIN, 2 * xp.maximum(1 - h_of(xi), 0) * xp.sqrt(g2), 0)
     return w, relax
 
 
