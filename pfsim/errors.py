@@ -46,6 +46,7 @@ class StopRun(Exception):
     """Raised by a model when the cell reaches an end state (contact lost, short circuit):
     the loop stops cleanly after recording it, and the run counts as finished."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, details: dict | None = None):
         self.reason = reason
+        self.details = details or {}  # what a failure record holds (kind, time, cycle, ...)
         super().__init__(reason)

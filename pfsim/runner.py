@@ -219,7 +219,8 @@ class Run:
                         "device": self.backend.device, "from_time": self._from_time, "to_time": self.sim.clock.time,
                         "steps_to": self.sim.clock.iteration, "status": status,
                         **({"slurm_job": job} if job else {}), **self.history_extra})
-        self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history,
+        extra = {"failure": self.sim.end_details} if self.sim.end_details else {}
+        self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history, **extra,
                                time=self.sim.clock.time, iteration=self.sim.clock.iteration)
 
 

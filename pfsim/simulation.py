@@ -101,6 +101,7 @@ class Simulation:
     stopped_reason: str = ""
     stop_requested: str = ""
     ended_by_model: bool = False
+    end_details: dict = field(default_factory=dict)
 
     def add_callback(self, name, schedule, func, at_start=False, at_end=False):
         self.callbacks.append(Callback(name, schedule, func, at_start, at_end))
@@ -167,6 +168,7 @@ class Simulation:
                 self.time_step(*self.next_step())
             except StopRun as end:  # the state is that of the last completed step
                 self.stopped_reason, ended = end.reason, True
+                self.end_details = end.details
                 self.ended_by_model = True
                 break
             for cb in self.callbacks:

@@ -2,6 +2,7 @@
 
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
+from .li_cycling import LiCycling, LiCyclingParams
 from .li_plating import LiPlating, LiPlatingParams
 from .li_stripping import LiStripping, LiStrippingParams
 
@@ -10,9 +11,10 @@ MODELS = {
     "allen_cahn": (AllenCahnParams, AllenCahn),
     "li_stripping": (LiStrippingParams, LiStripping),
     "li_plating": (LiPlatingParams, LiPlating),
+    "li_cycling": (LiCyclingParams, LiCycling),
 }
 
-ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams | LiPlatingParams
+ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams | LiPlatingParams | LiCyclingParams
 
 
 def build_model(params, grid, backend, drive=None, seed=0):

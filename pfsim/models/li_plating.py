@@ -229,16 +229,8 @@ class LiPlating(Model):
 
     # --- initial state ----------------------------------------------------------------------
     def initial_state(self):
-        from scipy import ndimage
-
         g, be, xp = self.grid, self.backend, self.xp
-        metal = self.metal0
-        # signed distance to the metal surface, with the interface half a cell from each node
-        inside = ndimage.distance_transform_edt(metal, sampling=g.spacing)
-        outside = ndimage.distance_transform_edt(~metal, sampling=g.spacing)
-        hn = g.spacing[-1] / 2
-        s = np.where(metal, inside - hn, -(outside - hn))
-        xi = 0.5 * (1 + np.tanh(s / self.params.interface.width))
+        xi = metal_profile(self.metal0, g, self.params.interface.width)
         state = {
             "xi": be.asarray(xi),
             "potential": be.asarray(np.zeros(g.shape)),
@@ -541,6 +533,23 @@ class LiPlating(Model):
         # a front under up to 5x current focusing crosses at most a fifth of a cell per step
         v = 5 * self.j_max * self.omega / FARADAY
         return 0.2 * min(self.grid.spacing) / v if v > 0 else 100 * self.relax_limit()
+
+
+def metal_profile(metal, grid, width, solid=None):
+    """The diffuse metal field of a metal mask: tanh of the signed distance to its surface (the
+    interface half a cell from each node). Nodes of `solid` (if given) are neither metal nor
+    space: they bound nothing, so metal against them stays at 1."""
+    from scipy import ndimage
+
+    space = ~metal if solid is None else ~metal & ~solid
+    if not space.any():
+        return metal.astype(float)
+    inside = ndimage.distance_transform_edt(~space, sampling=grid.spacing)
+    outside = ndimage.distance_transform_edt(~metal, sampling=grid.spacing) if metal.any() else np.full(metal.shape, np.inf)
+    hn = grid.spacing[-1] / 2
+    s = np.where(metal, inside - hn, -(outside - hn))
+    xi = 0.5 * (1 + np.tanh(s / width))
+    return xi if solid is None else np.where(solid, 0.0, xi)
 
 
 def _metal_from_store(path, grid, sse, key="model.initial_metal"):

@@ -113,17 +113,10 @@ class LiStripping(Model):
                                      params.kinetics.alpha_cathodic, T)
         # geometry: SSE mask and the interface faces
         self.height = surface_height(params.geometry, grid, seed)
-        sse = electrolyte_mask(grid, self.height)
-        self.sse = xp.asarray(sse)
-        self.li_side = xp.asarray(~sse)
-        self.li_float = self.backend.asarray(~sse)
-        self.li_nodes = int((~sse).sum())
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
-        self.faces = self._contact_faces(sse)
-        self.full_contact = float(self.contact_weight(xp.ones(grid.shape)).sum())
-        self._build_operators(sse)
-        self.column_interface = self._column_interface_nodes(sse)
+        self.set_electrolyte(electrolyte_mask(grid, self.height))
+        self.full_contact = float(self.contact_weight(xp.ones(grid.shape)).sum())  # of the pristine surface
         # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
         def f(theta):
             c = np.cos(np.radians(theta))
@@ -134,6 +127,19 @@ class LiStripping(Model):
                                        f(params.nucleation.contact_angle))
 
     # --- geometry helpers --------------------------------------------------------------
+    def set_electrolyte(self, sse):
+        """(Re)build what depends on the SSE mask: the Li side, its contact faces, the operators
+        and the nucleation sites (the cycling model hands the Li side the metal that plating
+        put into the SSE)."""
+        xp = self.xp
+        self.sse = xp.asarray(sse)
+        self.li_side = xp.asarray(~sse)
+        self.li_float = self.backend.asarray(~sse)
+        self.li_nodes = int((~sse).sum())
+        self.faces = self._contact_faces(sse)
+        self._build_operators(sse)
+        self.column_interface = self._column_interface_nodes(sse)
+
     def _contact_faces(self, sse):
         """[(axis, step, 1/h, mask on SSE nodes whose neighbour at +step is on the Li side)]."""
         xp, g = self.xp, self.grid

@@ -1,0 +1,314 @@
+"""Strip/plate cycling of a Li | solid-electrolyte interface: one run through alternating
+stripping and plating, where the voids and lost contact of a stripping half-cycle decide where
+the next plating half-cycle focuses its current and starts filaments, and filaments plated into
+the SSE are stripped again from the next stripping half-cycle.
+
+The model holds the stripping physics (vacancies, voids, creep: models/li_stripping.py) and the
+plating physics (filaments, damage, leakage: models/li_plating.py) over one grid, one geometry
+and one set of fields. The sign of the applied current picks the physics of a step: > 0 strips,
+< 0 plates, 0 (rest) lets vacancies relax and creep close voids (the stripping physics at zero
+current). Where the sign changes, the metal is handed over between the two representations:
+
+  stripping: xi = 1 in the metal up to the SSE surface (contact through the faces of SSE nodes),
+             diffuse only at void surfaces, 0 on SSE nodes;
+  plating:   xi is the tanh profile of the signed distance to the metal surface everywhere,
+             SSE surface included (the interface straddles it, half a cell from each node).
+
+The metal itself (xi > 1/2) is what is handed over; the profile is rebuilt on the other side.
+The small volume the two profiles differ by (a fraction of a node per interface column) moves
+to or from the bulk anode and is booked in the ledger as `conversion_volume`, so the Li-site
+balance over the whole protocol stays exact and the size of the hand-over is reported. Metal
+that plating put into the SSE joins the Li side of the stripping physics (it strips from
+there). The vacancy field is held while plating. Derivation and checks: docs/cycling.md.
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import StopRun
+from ..physics.constants import FARADAY
+from ..physics.geometry import GeometryConfig
+from ..physics.microstructure import MicrostructureConfig
+from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
+from ..protocol import Protocol
+from ..schema import Section, quantity
+from .base import Model
+from .li_plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
+                         PlatingNucleation, metal_profile)
+from .li_stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
+
+FAILURE_KINDS = {1: "contact", 2: "short_circuit", 3: "voltage"}
+
+
+class CyclingStripping(Section):
+    """The stripping physics (docs/stripping.md)."""
+
+    interface: InterfaceConfig
+    creep: CreepConfig = CreepConfig()
+    nucleation: NucleationConfig = NucleationConfig()
+    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="contact failure under this contact fraction")
+
+
+class CyclingPlating(Section):
+    """The plating physics (docs/plating.md)."""
+
+    interface: PlatingInterface
+    mechanics: MechanicsConfig = MechanicsConfig()
+    nucleation: PlatingNucleation = PlatingNucleation()
+    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate")
+    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
+    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
+
+
+class LiCyclingParams(Section):
+    kind: Literal["li_cycling"]
+    geometry: GeometryConfig
+    microstructure: MicrostructureConfig | None = Field(
+        None, description="polycrystalline SSE for the plating physics (stripping sees the grains' conductivity)")
+    lithium: LithiumConfig = LithiumConfig()
+    electrolyte: PlatingElectrolyte = PlatingElectrolyte()
+    kinetics: KineticsConfig = KineticsConfig()
+    stripping: CyclingStripping
+    plating: CyclingPlating
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends when |cell voltage| exceeds this")
+
+
+def _sub_params(p):
+    common = dict(geometry=p.geometry, lithium=p.lithium, kinetics=p.kinetics,
+                  potential_tolerance=p.potential_tolerance, voltage_limit=p.voltage_limit)
+    s, q = p.stripping, p.plating
+    strip = LiStrippingParams(kind="li_stripping", creep=s.creep, interface=s.interface, nucleation=s.nucleation,
+                              electrolyte=ElectrolyteConfig(conductivity=p.electrolyte.conductivity),
+                              failure_contact_fraction=s.failure_contact_fraction, **common)
+    plate = LiPlatingParams(kind="li_plating", microstructure=p.microstructure, electrolyte=p.electrolyte,
+                            interface=q.interface, mechanics=q.mechanics, nucleation=q.nucleation, noise=q.noise,
+                            short_circuit=q.short_circuit, operator_refresh=q.operator_refresh, **common)
+    return strip, plate
+
+
+class LiCycling(Model):
+    fields = ("xi", "supersaturation", "potential", "electron_potential", "damage")
+    field_units = {"xi": "1", "supersaturation": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
+    observable_units = {
+        "cell_voltage": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "cycle": "1", "half_cycle": "1",
+        "half_cycle_capacity": "C/m^2", "contact_fraction": "1", "void_volume_fraction": "1",
+        "penetration_depth_max": "m", "li_volume_in_sse": "m^3", "damaged_volume": "m^3",
+        "peak_local_current_density": "A/m^2", "interface_overpotential": "V", "charge_passed": "C/m^2",
+        "charge_throughput": "C/m^2", "li_site_balance_error": "1", "charge_balance_error": "1",
+        "conversion_thickness": "m", "nucleation_events": "1", "time_to_short_circuit": "s",
+        "failure_current_density": "A/m^2",
+    }
+    ledger_names = ("mode", "applied_charge", "throughput", "conversion_volume", "geometry_version", "half_cycle",
+                    "last_sign", "half_cycle_charge", "initial_inventory", "failure_kind", "failure_time",
+                    "failure_current", "failure_capacity")
+    blowup_bound = 1e30
+    needs_initial = False
+    STRIP, PLATE = 0, 1
+
+    def __init__(self, params, grid, backend, drive=None, seed=0):
+        super().__init__(params, grid, backend)
+        if drive is None:
+            raise ValueError("drive: li_cycling needs a drive section (current_density, stack_pressure, temperature)")
+        strip, plate = _sub_params(params)
+        self.strip = LiStripping(strip, grid, backend, drive=drive, seed=seed)
+        self.plate = LiPlating(plate, grid, backend, drive=drive, seed=seed)
+        self.current = Protocol(drive.current_density)
+        self.pressure = Protocol(drive.stack_pressure)
+        self.sse0 = self.plate.sse_host  # the SSE as built (the plating physics keeps it)
+        self.node_volume = grid.node_volume
+        self.lateral_area = self.strip.lateral_area
+        self.omega = params.lithium.molar_volume
+        self._geometry_version = 0
+
+    # --- state ---------------------------------------------------------------------------------
+    def initial_state(self):
+        be, xp = self.backend, self.xp
+        s = self.strip.initial_state()
+        zeros = lambda: be.asarray(np.zeros(self.grid.shape))  # noqa: E731
+        state = {
+            "xi": s["xi"], "supersaturation": s["supersaturation"], "potential": s["potential"],
+            "electron_potential": zeros(), "damage": zeros(), "xi_operator": zeros(),
+            "li_side": xp.asarray((~self.sse0).astype(np.int8)),
+            "strip_ledger": s["ledger"],
+            "plate_ledger": xp.zeros(len(self.plate.ledger_names), dtype=np.float64),
+            "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
+        }
+        state["plate_ledger"][self.plate.ledger_names.index("short_time")] = -1.0
+        self._set(state, "initial_inventory", self.inventory(state))
+        self._set(state, "failure_time", np.nan)
+        self._set(state, "failure_current", np.nan)
+        return state
+
+    @property
+    def checkpoint_names(self):
+        return self.fields + ("xi_operator", "li_side", "ledger", "strip_ledger", "plate_ledger")
+
+    def static_fields(self):
+        return self.plate.static_fields()
+
+    def _strip_state(self, state):
+        return {"xi": state["xi"], "supersaturation": state["supersaturation"], "potential": state["potential"],
+                "ledger": state["strip_ledger"]}
+
+    def _plate_state(self, state):
+        return {k: state[k] for k in ("xi", "potential", "electron_potential", "damage", "xi_operator")} | {
+            "ledger": state["plate_ledger"]}
+
+    # --- Li inventory ------------------------------------------------------------------------------
+    def inventory(self, state):
+        """Li volume (m^3; per unit depth in 2D): metal in the cell, less vacancies, plus what the
+        ledgers moved across the domain's far boundary (creep, sinks, plating into the anode,
+        hand-overs between the two representations)."""
+        s, pl = self.strip, self.plate
+        xi, S = state["xi"], state["supersaturation"]
+        li = state["li_side"]
+        metal = float((xi - s.x_v0 * (S - 1) * li).sum()) * self.node_volume
+        sl, pll = state["strip_ledger"], state["plate_ledger"]
+        moved = (float(sl[s.ledger_names.index("displaced_volume")]) - float(sl[s.ledger_names.index("creep_volume")])
+                 - float(sl[s.ledger_names.index("sink_volume")]) + float(pll[pl.ledger_names.index("displaced_volume")])
+                 + self.ledger(state, "conversion_volume"))
+        return metal + moved
+
+    def faradaic_charge(self, state):
+        """Charge passed per area by the reaction (C/m^2, > 0 stripping)."""
+        return (float(state["strip_ledger"][self.strip.ledger_names.index("charge")])
+                + float(state["plate_ledger"][self.plate.ledger_names.index("faradaic_charge")]))
+
+    # --- hand-over between the representations --------------------------------------------------
+    def _as_plating(self, xi):
+        metal = self.backend.to_host(xi) > 0.5
+        return metal_profile(metal, self.grid, self.params.plating.interface.width)
+
+    def _as_stripping(self, xi):
+        metal = self.backend.to_host(xi) > 0.5
+        li = ~self.sse0 | metal
+        return metal_profile(metal & li, self.grid, self.params.stripping.interface.width, solid=~li), li
+
+    def _hand_over(self, state, to):
+        be, xp = self.backend, self.xp
+        before = self.inventory(state)
+        if to == self.PLATE:
+            state["xi"][...] = be.asarray(self._as_plating(state["xi"]))
+            state["xi_operator"][...] = state["xi"]
+            self.plate._ops_xi = None
+        else:
+            xi, li = self._as_stripping(state["xi"])
+            old = self.backend.to_host(state["li_side"]).astype(bool)
+            state["xi"][...] = be.asarray(xi)
+            if not np.array_equal(li, old):
+                lix = xp.asarray(li)
+                S = state["supersaturation"]
+                S[...] = xp.where(lix, xp.where(xp.asarray(old), S, 1.0), 0.0)  # new Li side at equilibrium
+                state["li_side"][...] = lix.astype(np.int8)
+                self._add(state, "geometry_version", 1)
+        self._add(state, "conversion_volume", before - self.inventory(state))
+        self._set(state, "mode", to)
+
+    def _sync_geometry(self, state):
+        """The stripping physics sees the Li side of the state (after a hand-over or a resume)."""
+        version = int(self.ledger(state, "geometry_version"))
+        if version != self._geometry_version:
+            self.strip.set_electrolyte(~self.backend.to_host(state["li_side"]).astype(bool))
+            self._geometry_version = version
+
+    # --- one step --------------------------------------------------------------------------------
+    def euler_step(self, state, t, dt):
+        j = self.current(t)
+        sign = int(np.sign(j))
+        if sign and sign != self.ledger(state, "last_sign"):
+            self._add(state, "half_cycle", 1)
+            self._set(state, "last_sign", sign)
+            self._set(state, "half_cycle_charge", 0.0)
+        short = self.plate.ledger(self._plate_state(state), "short_time")
+        if short >= 0 and self.params.plating.short_circuit == "stop":
+            self._fail(state, t, 2, f"short circuit at t = {short:.6g} s")
+        mode = self.PLATE if j < 0 else self.STRIP
+        if mode != self.ledger(state, "mode"):
+            self._hand_over(state, mode)
+        q0 = self.faradaic_charge(state)
+        try:
+            if mode == self.PLATE:
+                self.plate.euler_step(self._plate_state(state), t, dt)
+            else:
+                self._sync_geometry(state)
+                self.strip.euler_step(self._strip_state(state), t, dt)
+        except StopRun as end:
+            self._fail(state, t, 1 if mode == self.STRIP else 3, end.reason)
+        self._add(state, "applied_charge", j * dt)
+        self._add(state, "throughput", abs(j) * dt)
+        self._add(state, "half_cycle_charge", abs(self.faradaic_charge(state) - q0))
+
+    def _fail(self, state, t, kind, reason):
+        """Record the failure (kind, time, current, cycle, capacity) and end the run."""
+        j = self.current(t)
+        self._set(state, "failure_kind", kind)
+        self._set(state, "failure_time", t)
+        self._set(state, "failure_current", j)
+        self._set(state, "failure_capacity", self.ledger(state, "half_cycle_charge"))
+        half = int(self.ledger(state, "half_cycle"))
+        capacity = self.ledger(state, "half_cycle_charge") / 36.0  # C/m^2 -> mAh/cm^2
+        details = {"kind": FAILURE_KINDS[kind], "time": t, "current_density": j, "cycle": (half + 1) // 2,
+                   "half_cycle": half, "half_cycle_capacity": self.ledger(state, "half_cycle_charge"), "reason": reason}
+        raise StopRun(f"{reason} (cycle {(half + 1) // 2}, half-cycle {half}, {capacity:.4g} mAh/cm^2 into it, "
+                      f"at {j / 10:.4g} mA/cm^2)", details)
+
+    # --- observables -------------------------------------------------------------------------------
+    def observables(self, state, t):
+        mode = self.ledger(state, "mode")
+        xi = state["xi"]
+        xi_s = xi if mode == self.STRIP else self.backend.asarray(self._as_stripping(xi)[0])
+        li = state["li_side"]
+        faradaic = self.faradaic_charge(state)
+        throughput = max(self.ledger(state, "throughput"), 1e-300)
+        expected = -faradaic * self.lateral_area * self.omega / FARADAY
+        gained = self.inventory(state) - self.ledger(state, "initial_inventory")
+        scale = throughput * self.lateral_area * self.omega / FARADAY
+        labels, anode = self.plate.metal_components(xi)
+        connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
+        z = self.grid.coords(self.grid.ndim - 1)
+        lowest = np.where(connected.any(axis=-1), z[np.argmax(connected, axis=-1)], np.inf)
+        pen = np.clip(self.plate.flat - lowest, 0, None)
+        sse = self.plate.sse
+        half = self.ledger(state, "half_cycle")
+        short = self.plate.ledger(self._plate_state(state), "short_time")
+        sl, pll = self.strip.ledger_names, self.plate.ledger_names
+        out = {
+            "cell_voltage": self.strip.ledger(self._strip_state(state), "voltage") if mode == self.STRIP
+            else self.plate.ledger(self._plate_state(state), "voltage"),
+            "current_density": self.current(t),
+            "stack_pressure": self.pressure(t),
+            "cycle": float((half + 1) // 2),
+            "half_cycle": half,
+            "half_cycle_capacity": self.ledger(state, "half_cycle_charge"),
+            "contact_fraction": self.strip.contact_fraction(xi_s),
+            "void_volume_fraction": float(((1 - xi_s) * li).sum()) / float(li.sum()),
+            "penetration_depth_max": float(np.where(np.isfinite(pen), pen, 0.0).max()),
+            "li_volume_in_sse": float(((xi > 0.5) & sse).sum()) * self.node_volume,
+            "damaged_volume": float((state["damage"] * sse).sum()) * self.node_volume,
+            "charge_passed": faradaic,
+            "charge_throughput": self.ledger(state, "throughput"),
+            "li_site_balance_error": abs(gained - expected) / scale if scale > 0 else 0.0,
+            "charge_balance_error": abs(faradaic - self.ledger(state, "applied_charge")) / throughput,
+            "conversion_thickness": self.ledger(state, "conversion_volume") / self.lateral_area,
+            "nucleation_events": float(state["strip_ledger"][sl.index("nucleation_events")]
+                                       + state["plate_ledger"][pll.index("nucleation_events")]),
+            "time_to_short_circuit": short if short >= 0 else float("nan"),
+            "failure_current_density": self.ledger(state, "failure_current"),
+        }
+        active, sub = (self.strip, self._strip_state(state)) if mode == self.STRIP else (self.plate, self._plate_state(state))
+        if getattr(active, "_last", None) is not None:
+            extra = active.observables(sub, t)
+            for key in ("peak_local_current_density", "interface_overpotential"):
+                if key in extra:
+                    out[key] = extra[key]
+        return out
+
+    def events(self):
+        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()))
+        return [(t, lambda state: None) for t in times if t > 0]
+
+    def stability_limit(self):
+        return min(self.strip.stability_limit(), self.plate.stability_limit())
