@@ -89,6 +89,14 @@ def _sub_params(p):
     return strip, plate
 
 
+def _built(cls, section, params, grid, backend, drive, seed):
+    """A sub-model; its errors name the keys as this model's config spells them."""
+    try:
+        return cls(params, grid, backend, drive=drive, seed=seed)
+    except ValueError as err:
+        raise ValueError(str(err).replace("model.interface", f"model.{section}.interface")) from None
+
+
 class LiCycling(Model):
     fields = ("xi", "supersaturation", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "supersaturation": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
@@ -113,10 +121,19 @@ class LiCycling(Model):
         if drive is None:
             raise ValueError("drive: li_cycling needs a drive section (current_density, stack_pressure, temperature)")
         strip, plate = _sub_params(params)
-        self.strip = LiStripping(strip, grid, backend, drive=drive, seed=seed)
-        self.plate = LiPlating(plate, grid, backend, drive=drive, seed=seed)
+        self.strip = _built(LiStripping, "stripping", strip, grid, backend, drive, seed)
+        self.plate = _built(LiPlating, "plating", plate, grid, backend, drive, seed)
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
+        # the plating physics' time scales follow the largest plating current, not stripping's
+        ends = self.current.breakpoints()
+        samples = [self.current(t) for t in [0.0] + ends + [b * (1 - 1e-12) for b in ends]]  # ramps end before them
+        self.plates = min(samples) < 0
+        if self.plates:
+            self.plate.j_max = -min(samples)
+            width = params.plating.interface.width
+            self.plate.tau = params.plating.interface.relaxation_time or 0.1 * width * FARADAY / (
+                self.plate.omega * self.plate.j_max)
         self.sse0 = self.plate.sse_host  # the SSE as built (the plating physics keeps it)
         self.node_volume = grid.node_volume
         self.lateral_area = self.strip.lateral_area
@@ -179,8 +196,21 @@ class LiCycling(Model):
 
     # --- hand-over between the representations --------------------------------------------------
     def _as_plating(self, xi):
+        """The plating profile of the metal. Inside the SSE the profile is that of the metal in
+        contact with it: the SSE under a void holds none of the void ceiling's tail (which
+        would otherwise carry reaction there)."""
+        from scipy import ndimage
+
+        g, width = self.grid, self.params.plating.interface.width
         metal = self.backend.to_host(xi) > 0.5
-        return metal_profile(metal, self.grid, self.params.plating.interface.width)
+        out = metal_profile(metal, g, width)
+        contact = metal & ndimage.binary_dilation(self.sse0, structure=ndimage.generate_binary_structure(g.ndim, 1))
+        if contact.any():
+            d = ndimage.distance_transform_edt(~contact, sampling=g.spacing)
+            inside = 0.5 * (1 + np.tanh(-(d - g.spacing[-1] / 2) / width))
+        else:
+            inside = 0.0
+        return np.where(self.sse0 & ~metal, inside, out)
 
     def _as_stripping(self, xi):
         metal = self.backend.to_host(xi) > 0.5
@@ -249,7 +279,7 @@ class LiCycling(Model):
         self._set(state, "failure_current", j)
         self._set(state, "failure_capacity", self.ledger(state, "half_cycle_charge"))
         half = int(self.ledger(state, "half_cycle"))
-        capacity = self.ledger(state, "half_cycle_charge") / 36.0  # C/m^2 -> mAh/cm^2
+        capacity = self.ledger(state, "half_cycle_charge") / 3.6e4  # C/m^2 -> mAh/cm^2
         details = {"kind": FAILURE_KINDS[kind], "time": t, "current_density": j, "cycle": (half + 1) // 2,
                    "half_cycle": half, "half_cycle_capacity": self.ledger(state, "half_cycle_charge"), "reason": reason}
         raise StopRun(f"{reason} (cycle {(half + 1) // 2}, half-cycle {half}, {capacity:.4g} mAh/cm^2 into it, "
@@ -311,4 +341,5 @@ class LiCycling(Model):
         return [(t, lambda state: None) for t in times if t > 0]
 
     def stability_limit(self):
-        return min(self.strip.stability_limit(), self.plate.stability_limit())
+        strip = self.strip.stability_limit()
+        return min(strip, self.plate.stability_limit()) if self.plates else strip

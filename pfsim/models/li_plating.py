@@ -69,6 +69,9 @@ class MechanicsConfig(Section):
     geometry_factor: float = Field(1.12, gt=0, description="Y in K = Y p sqrt(pi a) (edge crack)")
     lateral_factor: float = Field(0.5, ge=0, le=1, description="K on the flanks of a flaw relative to its tip")
     damage_time: quantity("time", gt=0) = Field(1.0, description="time for the SSE to open at twice the critical G (numerical: fast)")
+    surface_flaw_size: quantity("length", ge=0) = Field(
+        0.0, description="a0: depth of the unresolved flaws every SSE surface carries (polishing, grain-boundary grooves); "
+                         "a flaw below the flat surface at depth d is taken as d + a0 deep (0: resolved flaws only)")
 
 
 class PlatingNucleation(Section):
@@ -420,9 +423,10 @@ class LiPlating(Model):
         nz = g.ndim - 1
         tip = stencil.shifted(metal, g, nz, +1, xp)  # metal right above: ahead of a downward flaw
         flank = self._neighbour_max(metal, range(nz), xp.zeros_like(metal))
-        reach = xp.maximum(tip, m.lateral_factor * flank) * (self.depth > 0) * self.sse * (state["damage"] < 1)
+        flaw = self.depth + m.surface_flaw_size
+        reach = xp.maximum(tip, m.lateral_factor * flank) * (flaw > 0) * self.sse * (state["damage"] < 1)
         pressure = xp.maximum(-eta, 0.0) * (FARADAY / self.omega)
-        K = m.geometry_factor * pressure * xp.sqrt(np.pi * self.depth) * reach
+        K = m.geometry_factor * pressure * xp.sqrt(np.pi * flaw) * reach
         rate = xp.maximum((K / self.toughness_map) ** 2 - 1, 0.0) / m.damage_time
         state["damage"][...] = xp.minimum(state["damage"] + rate * dt, 1.0)
 

@@ -1,0 +1,210 @@
+"""Strip/plate cycling (li_cycling): balances over a protocol, the hand-over between stripping
+and plating, current focusing and filament start at the voids stripping left, the critical
+current of a ramp, exact resume mid-cycle."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, run_cli
+from pfsim.backend import Backend
+from pfsim.config import ConfigError, load_config, validate
+from pfsim.grid import Grid
+from pfsim.models import build_model
+
+H = 0.25e-6
+BASE = {
+    "name": "cycle", "seed": 2,
+    "grid": {"shape": [48, 32], "spacing": "0.25 um", "boundaries": {"x": "periodic", "y": "no_flux"}},
+    "model": {
+        "kind": "li_cycling",
+        "geometry": {"electrolyte_thickness": "4 um", "pits": [{"center": ["6 um"], "width": "1 um", "depth": "0.5 um"}]},
+        "microstructure": {"grain_size": "2 um", "boundary_width": "0.25 um",
+                           "boundaries": {"toughness": "0.5 MPa*m^(1/2)"}},
+        "stripping": {"interface": {"width": "0.5 um", "relaxation_time": "60 s"}},
+        "plating": {"interface": {"width": "0.5 um"}, "mechanics": {"surface_flaw_size": "0.25 um"}},
+    },
+    "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "0.1 MPa"},
+    "time": {"stop": "10 min"},
+    "output": {"fields_every": "1 min", "observables_every": "20 s"},
+}
+
+
+def config(current, pressure="0.1 MPa", stop="10 min", **model):
+    raw = copy.deepcopy(BASE)
+    raw["drive"] = {"current_density": current, "stack_pressure": pressure}
+    raw["time"]["stop"] = stop
+    for key, value in model.items():
+        raw["model"][key] = value
+    return raw
+
+
+def build(raw):
+    cfg = validate(raw)
+    m = build_model(cfg.model, Grid.from_config(cfg.grid), Backend("numpy", np.dtype("float64"), "cpu"),
+                    drive=cfg.drive, seed=cfg.seed)
+    return m, m.initial_state(), cfg
+
+
+def advance(m, state, t, t_end, dt):
+    """Step to t_end, landing on the protocol's breakpoints as the simulation loop does."""
+    marks = sorted(b for b in m.current.breakpoints() + m.pressure.breakpoints() if b > t)
+    while t < t_end - 1e-9:
+        nxt = min([b for b in marks if b > t + 1e-9] + [t_end])
+        h = min(dt, nxt - t)
+        m.euler_step(state, t, h)
+        t += h
+    return t
+
+
+def contact_columns(m, xi_strip):
+    """Per lateral column: is the metal at the SSE surface (the first Li node, stripping form)?"""
+    first = np.argmax(~m.sse0, axis=-1)
+    return xi_strip[np.arange(xi_strip.shape[0]), first] > 0.5
+
+
+def edge_distance(columns, contact):
+    """Lateral distance (nodes, periodic) from each column to the nearest contact/void boundary."""
+    n = len(contact)
+    edges = [k for k in range(n) if contact[k] != contact[(k + 1) % n]]
+    return np.array([min(min(abs(c - e), n - abs(c - e), abs(c - e - 1), n - abs(c - e - 1)) for e in edges)
+                     for c in np.atleast_1d(columns)])
+
+
+CYCLES = [{"repeat": 2, "segments": [
+    {"capacity": "0.1 mAh/cm^2", "value": "2 mA/cm^2"}, {"duration": "1 min", "value": 0},
+    {"capacity": "0.1 mAh/cm^2", "value": "-2 mA/cm^2"}, {"duration": "1 min", "value": 0}]}]
+
+
+def write_yaml(path, raw):
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_cycling_run_balances_li_and_charge_and_plots(in_tmp):
+    # two galvanostatic cycles with rests: the Li-site and charge balances hold over the whole
+    # protocol, the hand-overs move little, the voltage follows the current's sign
+    raw = config(CYCLES, stop="16 min")
+    assert run_cli("run", write_yaml(in_tmp / "c.yaml", raw), "-o", "c.zarr") == 0
+    import xarray as xr
+
+    ds = xr.open_zarr("c.zarr")
+    assert float(ds.li_site_balance_error.max()) < 5e-3
+    assert float(ds.charge_balance_error.max()) < 5e-3
+    # what the hand-overs moved to or from the bulk: under a tenth of a grid spacing per half-cycle
+    assert abs(float(ds.conversion_thickness.values[-1])) < 0.1 * H * 4
+    assert int(ds.half_cycle.values[-1]) == 4 and int(ds.cycle.values[-1]) == 2
+    j, V = ds.current_density.values, ds.cell_voltage.values
+    held = np.r_[False, j[1:] == j[:-1]]  # samples inside a hold (the voltage is that of the last step)
+    assert np.all(V[held & (j > 0)] > 0) and np.all(V[held & (j < 0)] < 0)
+    assert float(ds.void_volume_fraction.max()) > 0.01  # stripping at 2 mA/cm^2, 0.1 MPa leaves voids
+    assert run_cli("plot", "c.zarr", "-o", "plots") == 0
+    assert (in_tmp / "plots" / "voltage.png").exists() and (in_tmp / "plots" / "half_cycles.png").exists()
+
+
+def test_cycling_resumes_exactly_mid_cycle(in_tmp):
+    raw = config(CYCLES, stop="16 min")
+    raw["checkpoint"] = {"every": "2 min"}
+    path = write_yaml(in_tmp / "c.yaml", raw)
+    assert run_cli("run", path, "-o", "full.zarr") == 0
+    # stopped inside the first plating half-cycle (steps 0.6 s .. ), resumed through the rest
+    assert run_cli("run", path, "-o", "part.zarr", "--set", "time.max_steps=300") == 0
+    import xarray as xr
+
+    part = xr.open_zarr("part.zarr")
+    assert float(part.current_density.values[-1]) < 0  # the interruption is mid-plating
+    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
+    a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+    for name in ("xi", "supersaturation", "potential", "damage"):
+        assert np.array_equal(a[name].values, b[name].values), name
+    for name in ("cell_voltage", "contact_fraction", "li_site_balance_error", "half_cycle"):
+        assert np.array_equal(a[name].values, b[name].values), name
+
+
+def test_plating_after_void_free_stripping_is_plating_on_the_pristine_interface():
+    # 1 MPa: creep replaces what 1 mA/cm^2 strips, no voids; the next plating step then runs
+    # as on the pristine interface
+    strip_then_plate = [{"capacity": "0.05 mAh/cm^2", "value": "1 mA/cm^2"}, {"duration": "60 s", "value": "-1 mA/cm^2"}]
+    m, s, _ = build(config(strip_then_plate, pressure="1 MPa"))
+    dt = m.stability_limit()
+    t = advance(m, s, 0.0, 180.0, dt)
+    assert m.observables(s, t)["void_volume_fraction"] < 1e-3
+    t = advance(m, s, t, 240.0, dt)
+    after = m.observables(s, t)
+    p, ps, _ = build(config([{"duration": "60 s", "value": "-1 mA/cm^2"}], pressure="1 MPa"))
+    tp = advance(p, ps, 0.0, 60.0, dt)
+    pristine = p.observables(ps, tp)
+    for key in ("cell_voltage", "peak_local_current_density", "interface_overpotential", "contact_fraction"):
+        assert after[key] == pytest.approx(pristine[key], rel=1e-3), key
+    assert np.abs(s["xi"] - ps["xi"]).max() < 1e-3
+
+
+def test_voids_from_stripping_focus_plating_and_start_the_filament_at_their_edges():
+    # strip until voids hold most of the interface, rest, then plate fast; the same plating
+    # on the pristine interface for comparison
+    protocol = [{"capacity": "0.3 mAh/cm^2", "value": "2 mA/cm^2"}, {"duration": "2 min", "value": 0},
+                {"duration": "2 min", "value": "-10 mA/cm^2"}]
+    m, s, _ = build(config(protocol))
+    dt = m.stability_limit()
+    t = advance(m, s, 0.0, 660.0, dt)
+    contact = contact_columns(m, s["xi"])
+    assert 0.05 < contact.mean() < 0.6, contact.mean()
+    t = advance(m, s, t, t + dt, dt)  # the first plating step
+    last = m.plate._last
+    band = last["w"] * H > 0.1
+    current = np.abs(last["current"]) * band
+    peak = float(current.max())
+    p, ps, _ = build(config([{"duration": "2 min", "value": "-10 mA/cm^2"}]))
+    advance(p, ps, 0.0, dt, dt)
+    pristine = float((np.abs(p.plate._last["current"]) * (p.plate._last["w"] * H > 0.1)).max())
+    assert peak > 2 * pristine, (peak, pristine)
+    column = np.unravel_index(np.argmax(current), current.shape)[0]
+    assert edge_distance(column, contact)[0] <= 6  # in the wedge where a void thins out: within 1.5 um of its edge
+    # nothing reacts under the open voids
+    open_void = ~contact & (edge_distance(np.arange(len(contact)), contact) > 6)
+    assert float(current[open_void].max()) < 1e-3 * peak
+    # the SSE first opens next to a void edge
+    while float(s["damage"].max()) < 0.5 and t < 780:
+        t = advance(m, s, t, t + dt, dt)
+    cracked = np.argwhere(s["damage"] > 0.5)
+    assert len(cracked), "no crack within 2 min of plating"
+    assert edge_distance(np.unique(cracked[:, 0]), contact).max() <= 4, cracked
+
+
+def test_filament_metal_joins_the_li_side_when_stripping_resumes():
+    m, s, _ = build(config([{"duration": "10 s", "value": "-1 mA/cm^2"}, {"duration": "10 s", "value": "1 mA/cm^2"}]))
+    dt = m.stability_limit()
+    t = advance(m, s, 0.0, 10.0, dt)
+    # a filament two nodes wide, 1 um into the SSE under column 24 (opened, full of Li)
+    first = int(np.argmax(~m.sse0[24]))
+    s["xi"][23:25, first - 4:first] = 1.0
+    s["damage"][23:25, first - 4:first] = 1.0
+    before, charge = m.inventory(s), m.faradaic_charge(s)
+    t = advance(m, s, t, t + dt, dt)  # the hand-over to stripping, then one stripping step
+    li = s["li_side"].astype(bool)
+    assert li[23:25, first - 4:first].all() and m.strip.li_nodes == int(li.sum())
+    stripped = (m.faradaic_charge(s) - charge) * m.lateral_area * m.omega / 96485.33212
+    assert stripped > 0 and m.inventory(s) - before == pytest.approx(-stripped, rel=1e-6)
+    # the filament, closest to the counter electrode, carries the most stripping current
+    j = m.strip._last["j_sse"] * (m.strip.contact_weight(s["xi"]) > 0)
+    k = np.unravel_index(np.argmax(np.abs(j)), j.shape)
+    assert 21 <= k[0] <= 26 and k[1] < first - 1
+
+
+def test_bad_cycling_input_names_the_key(in_tmp):
+    raw = config("1 mA/cm^2")
+    raw["model"]["stripping"]["interface"]["width"] = "0.4 um"
+    with pytest.raises(ConfigError) as err:
+        load_config(write_yaml(in_tmp / "bad.yaml", raw))
+    assert "model.stripping.interface.width" in str(err.value)
+    assert run_cli("run", in_tmp / "bad.yaml", "-o", "bad.zarr") == 2
+    assert not (in_tmp / "bad.zarr").exists()
+
+
+@pytest.mark.parametrize("name", ["cycling.yaml", "ccd_ramp.yaml"])
+def test_cycling_scenarios_validate(name):
+    cfg, _ = load_config(CONFIGS / name)
+    assert cfg.model.kind == "li_cycling"
