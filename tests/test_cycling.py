@@ -106,12 +106,12 @@ def test_cycling_run_balances_li_and_charge_and_plots(in_tmp):
 
 
 def test_cycling_resumes_exactly_mid_cycle(in_tmp):
-    raw = config(CYCLES, stop="16 min")
+    raw = config(CYCLES, stop="9 min")
     raw["checkpoint"] = {"every": "2 min"}
     path = write_yaml(in_tmp / "c.yaml", raw)
     assert run_cli("run", path, "-o", "full.zarr") == 0
-    # stopped inside the first plating half-cycle (steps 0.6 s .. ), resumed through the rest
-    assert run_cli("run", path, "-o", "part.zarr", "--set", "time.max_steps=300") == 0
+    # stopped inside the first plating half-cycle, resumed through the next hand-overs
+    assert run_cli("run", path, "-o", "part.zarr", "--set", "time.max_steps=200") == 0
     import xarray as xr
 
     part = xr.open_zarr("part.zarr")
@@ -208,3 +208,28 @@ def test_bad_cycling_input_names_the_key(in_tmp):
 def test_cycling_scenarios_validate(name):
     cfg, _ = load_config(CONFIGS / name)
     assert cfg.model.kind == "li_cycling"
+
+
+def test_critical_current_of_a_stripping_ramp_rises_with_stack_pressure(in_tmp):
+    import xarray as xr
+
+    from pfsim.io.store import RunStore
+
+    ccd = {}
+    for pressure in ("0.1 MPa", "0.2 MPa"):
+        raw = config([{"steps": 20, "duration": "2 min", "start": "0.5 mA/cm^2", "step": "0.5 mA/cm^2"}],
+                     pressure=pressure, stop="40 min",
+                     geometry={"electrolyte_thickness": "3 um", "pits": [{"center": ["4 um"], "width": "1 um", "depth": "0.25 um"}]})
+        raw["grid"]["shape"] = [32, 24]
+        raw["model"]["stripping"]["failure_contact_fraction"] = 0.25
+        del raw["model"]["microstructure"]
+        name = pressure.split()[0]
+        assert run_cli("run", write_yaml(in_tmp / f"{name}.yaml", raw), "-o", f"{name}.zarr") == 0
+        store = RunStore.open(f"{name}.zarr")
+        failure = store.meta["failure"]
+        assert store.meta["status"] == "ended" and failure["kind"] == "contact" and failure["cycle"] == 1
+        ds = xr.open_zarr(f"{name}.zarr")
+        assert float(ds.failure_current_density.values[-1]) == failure["current_density"]
+        assert float(ds.contact_fraction.values[-1]) < 0.3
+        ccd[pressure] = failure["current_density"]
+    assert ccd["0.2 MPa"] > ccd["0.1 MPa"] > 0, ccd

@@ -139,6 +139,7 @@ class LiCycling(Model):
         self.lateral_area = self.strip.lateral_area
         self.omega = params.lithium.molar_volume
         self._geometry_version = 0
+        self.cfl = 1.0  # fraction of the plating limit a plating sub-step takes (the run's time.cfl)
 
     # --- state ---------------------------------------------------------------------------------
     def initial_state(self):
@@ -260,8 +261,10 @@ class LiCycling(Model):
             self._hand_over(state, mode)
         q0 = self.faradaic_charge(state)
         try:
-            if mode == self.PLATE:
-                self.plate.euler_step(self._plate_state(state), t, dt)
+            if mode == self.PLATE:  # sub-cycled to the plating block's own limit
+                n = max(1, int(np.ceil(dt / (self.cfl * self.plate.stability_limit()) * (1 - 1e-9))))
+                for k in range(n):
+                    self.plate.euler_step(self._plate_state(state), t + k * dt / n, dt / n)
             else:
                 self._sync_geometry(state)
                 self.strip.euler_step(self._strip_state(state), t, dt)
@@ -341,5 +344,6 @@ class LiCycling(Model):
         return [(t, lambda state: None) for t in times if t > 0]
 
     def stability_limit(self):
-        strip = self.strip.stability_limit()
-        return min(strip, self.plate.stability_limit()) if self.plates else strip
+        # plating steps are sub-cycled to the plating limit (euler_step): the run's step is the
+        # stripping block's, which rests and slow stripping can use in full
+        return self.strip.stability_limit()
