@@ -159,3 +159,12 @@ class Protocol:
         if self.constant is not None:
             return 0
         return min(int(np.searchsorted(self.starts, t, side="right")) - 1, len(self.segments) - 1)
+
+
+def temperature_protocol(drive) -> "Protocol":
+    """The drive's temperature as a protocol, checked to stay above 0 K."""
+    proto = Protocol(drive.temperature)
+    ends = proto.breakpoints()
+    if min(proto(t) for t in [0.0] + ends + [b * (1 - 1e-12) for b in ends]) <= 0:
+        raise ValueError("drive.temperature: expected temperatures above 0 K throughout")
+    return proto

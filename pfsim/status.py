@@ -19,7 +19,8 @@ def store_info(path: Path) -> dict:
     info = {"status": meta.get("status", "unknown"), "reason": meta.get("stop_reason"),
             "stop": (meta.get("config") or {}).get("time", {}).get("stop"), "slurm_job": meta.get("slurm_job"),
             "attempts": [h.get("status") for h in meta.get("history", [])],
-            "time": meta.get("time"), "step": meta.get("iteration"), "checkpoint": None}
+            "time": meta.get("time"), "step": meta.get("iteration"), "checkpoint": None,
+            "failure": meta.get("failure")}
     slot = meta.get("checkpoint")
     if slot:
         ck = dict(store.group["checkpoints"][slot].attrs.get("pfsim_checkpoint", {}))
@@ -75,6 +76,10 @@ def store_report(path: Path) -> str:
     lines = [str(path), f"  status      {info['status']}"
              + (f" ({info['reason']})" if info["reason"] and info["status"] != "running" else ""),
              f"  time        {_time(info)}" + (f", step {info['step']}" if info["step"] is not None else "")]
+    if info["failure"]:
+        f = info["failure"]
+        lines.append(f"  failure     {f['kind']} at t = {f['time']:.6g} s, {f['current_density'] / 10:.4g} mA/cm^2, "
+                     f"cycle {f['cycle']}, half-cycle {f['half_cycle']}")
     ck = info["checkpoint"]
     lines.append(f"  checkpoint  t = {ck['time']:.6g} s, step {ck['iteration']}, written {ck['written']}" if ck
                  else "  checkpoint  none")

@@ -232,4 +232,54 @@ def test_critical_current_of_a_stripping_ramp_rises_with_stack_pressure(in_tmp):
         assert float(ds.failure_current_density.values[-1]) == failure["current_density"]
         assert float(ds.contact_fraction.values[-1]) < 0.3
         ccd[pressure] = failure["current_density"]
+        from pfsim.status import report
+
+        assert "failure     contact" in report(in_tmp / f"{name}.zarr")
     assert ccd["0.2 MPa"] > ccd["0.1 MPa"] > 0, ccd
+
+
+def test_temperature_steps_between_segments():
+    # 25 degC, then 60 degC: vacancies keep their site fraction across the step, creep and the
+    # thermal voltage follow Arrhenius / RT; a fresh model continuing the state (a resume) agrees
+    from pfsim.physics.constants import GAS
+
+    temperature = [{"duration": "60 s", "value": "25 degC"}, {"duration": "60 s", "value": "60 degC"}]
+    raw = config("1 mA/cm^2", stop="2 min")
+    raw["drive"]["temperature"] = temperature
+    m, s, _ = build(raw)
+    dt = m.stability_limit()
+    t = advance(m, s, 0.0, 60.0, dt)
+    x_v = m.strip.x_v0 * np.array(s["supersaturation"])
+    rate0, T0 = m.strip.creep_rate0, m.strip.temperature
+    snapshot = {k: np.array(v) for k, v in s.items()}
+    t = advance(m, s, t, t + dt, dt)
+    assert m.strip.temperature == pytest.approx(333.15) and T0 == pytest.approx(298.15)
+    assert m.observables(s, t)["temperature"] == pytest.approx(333.15)
+    q = m.params.stripping.creep.activation_energy
+    assert m.strip.creep_rate0 / rate0 == pytest.approx(np.exp(-q / GAS * (1 / 333.15 - 1 / 298.15)))
+    # the rescaled field at the step (before this step's diffusion moved it) kept x_v
+    m2, _, _ = build(raw)
+    s2 = {k: v.copy() for k, v in snapshot.items()}
+    m2.strip.follow_temperature(m2._strip_state(s2), 60.0)
+    assert np.allclose(m2.strip.x_v0 * s2["supersaturation"], x_v, rtol=1e-12, atol=0)
+    # continuing the state with a fresh model (as a resumed run does) gives the same steps
+    m3, _, _ = build(raw)
+    s3 = {k: v.copy() for k, v in snapshot.items()}
+    advance(m3, s3, 60.0, 60.0 + dt, dt)
+    for name in ("xi", "supersaturation", "potential"):
+        assert np.array_equal(s3[name], s[name]), name
+    # ... and after the step, where the fresh model must first take the state's temperature
+    after = {k: np.array(v) for k, v in s.items()}
+    advance(m, s, t, t + 2 * dt, dt)
+    m4, _, _ = build(raw)
+    advance(m4, after, t, t + 2 * dt, dt)
+    for name in ("xi", "supersaturation", "potential"):
+        assert np.array_equal(after[name], s[name]), name
+
+
+def test_temperature_must_stay_above_zero(in_tmp):
+    raw = config("1 mA/cm^2")
+    raw["drive"]["temperature"] = [{"duration": "60 s", "start": "25 degC", "end": "-300 degC"}]
+    with pytest.raises(ConfigError) as err:
+        load_config(write_yaml(in_tmp / "cold.yaml", raw))
+    assert "drive.temperature" in str(err.value)

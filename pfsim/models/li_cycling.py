@@ -101,7 +101,7 @@ class LiCycling(Model):
     fields = ("xi", "supersaturation", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "supersaturation": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
     observable_units = {
-        "cell_voltage": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "cycle": "1", "half_cycle": "1",
+        "cell_voltage": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "temperature": "K", "cycle": "1", "half_cycle": "1",
         "half_cycle_capacity": "C/m^2", "contact_fraction": "1", "void_volume_fraction": "1",
         "penetration_depth_max": "m", "li_volume_in_sse": "m^3", "damaged_volume": "m^3",
         "peak_local_current_density": "A/m^2", "interface_overpotential": "V", "charge_passed": "C/m^2",
@@ -313,6 +313,7 @@ class LiCycling(Model):
             else self.plate.ledger(self._plate_state(state), "voltage"),
             "current_density": self.current(t),
             "stack_pressure": self.pressure(t),
+            "temperature": self.strip.temperature_protocol(t),
             "cycle": float((half + 1) // 2),
             "half_cycle": half,
             "half_cycle_capacity": self.ledger(state, "half_cycle_charge"),
@@ -340,7 +341,8 @@ class LiCycling(Model):
         return out
 
     def events(self):
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()))
+        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
+                           + self.strip.temperature_protocol.breakpoints()))
         return [(t, lambda state: None) for t in times if t > 0]
 
     def stability_limit(self):

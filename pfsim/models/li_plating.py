@@ -36,7 +36,7 @@ from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
 from ..physics.kinetics import ButlerVolmer
 from ..physics.microstructure import MicrostructureConfig, boundary_map
 from ..physics.parameters import KineticsConfig, LithiumConfig
-from ..protocol import Protocol
+from ..protocol import Protocol, temperature_protocol
 from ..schema import Length, Section, quantity
 from ..solvers.elliptic import EllipticProblem
 from .base import Model
@@ -117,7 +117,7 @@ class LiPlating(Model):
     fields = ("xi", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
     observable_units = {
-        "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa",
+        "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "temperature": "K",
         "penetration_depth_max": "m", "penetration_depth_mean": "m", "li_volume_in_sse": "m^3",
         "isolated_nuclei": "1", "damaged_volume": "m^3", "peak_local_current_density": "A/m^2",
         "time_to_short_circuit": "s", "li_thickness": "m", "charge_passed": "C/m^2",
@@ -141,13 +141,11 @@ class LiPlating(Model):
         self.seed = seed
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
-        T = self.temperature = drive.temperature
         li = params.lithium
         self.omega = li.molar_volume
         self.omega_atom = li.molar_volume / AVOGADRO
-        self.kT = BOLTZMANN * T
-        self.kinetics = ButlerVolmer(params.kinetics.exchange_current_density, params.kinetics.alpha_anodic,
-                                     params.kinetics.alpha_cathodic, T)
+        self.temperature_protocol = temperature_protocol(drive)
+        self.set_temperature(self.temperature_protocol(0.0))
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
         # geometry and microstructure
@@ -179,6 +177,13 @@ class LiPlating(Model):
         self.tau = params.interface.relaxation_time or (
             0.1 * delta * FARADAY / (self.omega * self.j_max) if self.j_max > 0 else 10.0)
         self._ops_xi = None
+
+    def set_temperature(self, T):
+        """The Butler-Volmer thermal voltage and kT of nucleation (i0 and the conductivities are
+        taken as given)."""
+        k = self.params.kinetics
+        self.temperature, self.kT = T, BOLTZMANN * T
+        self.kinetics = ButlerVolmer(k.exchange_current_density, k.alpha_anodic, k.alpha_cathodic, T)
 
     # --- set-up helpers ---------------------------------------------------------------------
     def _wall(self, index):
@@ -363,6 +368,8 @@ class LiPlating(Model):
         if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
             raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s")
         self.stress_shift = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
+        if self.temperature_protocol(t) != self.temperature:
+            self.set_temperature(self.temperature_protocol(t))
         j_app = self.current(t)
         self._operators(state)
         xi = state["xi"]
@@ -504,6 +511,7 @@ class LiPlating(Model):
             "cell_voltage": self.ledger(state, "voltage"),
             "current_density": self.current(t),
             "stack_pressure": self.pressure(t),
+            "temperature": self.temperature_protocol(t),
             "penetration_depth_max": float(pen.max()),
             "penetration_depth_mean": float(pen.mean()),
             "li_volume_in_sse": float((xi * sse).sum()) * self.node_volume - self.ledger(state, "initial_sse_li"),
@@ -526,7 +534,8 @@ class LiPlating(Model):
         return out
 
     def events(self):
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()))
+        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
+                           + self.temperature_protocol.breakpoints()))
         return [(t, lambda state: None) for t in times if t > 0]
 
     def relax_limit(self):

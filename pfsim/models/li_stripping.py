@@ -28,7 +28,7 @@ from ..physics import void_kernels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..errors import StopRun
-from ..protocol import Protocol
+from ..protocol import Protocol, temperature_protocol
 from ..schema import Section, quantity
 from ..solvers.elliptic import EllipticProblem
 from .base import Model
@@ -70,13 +70,13 @@ class LiStripping(Model):
     field_units = {"xi": "1", "supersaturation": "1", "potential": "V"}
     observable_units = {
         "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2",
-        "stack_pressure": "Pa", "contact_fraction": "1", "void_volume_fraction": "1", "void_count": "1",
+        "stack_pressure": "Pa", "temperature": "K", "contact_fraction": "1", "void_volume_fraction": "1", "void_count": "1",
         "largest_void_size": "m", "mean_interface_supersaturation": "1", "peak_interface_supersaturation": "1",
         "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
         "li_site_balance_error": "1", "nucleation_events": "1",
     }
     ledger_names = ("voltage", "charge", "creep_volume", "sink_volume", "nucleation_events", "initial_li", "steps",
-                    "displaced_volume")
+                    "displaced_volume", "temperature")
     blowup_bound = 1e30
     needs_initial = False
 
@@ -92,25 +92,17 @@ class LiStripping(Model):
         self.seed, xp = seed, self.xp
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
-        T = self.temperature = drive.temperature
-        li, kT = params.lithium, BOLTZMANN * drive.temperature
+        li = params.lithium
         self.omega = li.molar_volume
         self.omega_atom = li.molar_volume / 6.02214076e23
-        self.x_v0 = float(np.exp(-li.vacancy_formation_energy / kT))
-        d_tracer = li.tracer_diffusivity_prefactor * np.exp(-li.tracer_activation_energy / kT)
-        self.d_vac = d_tracer / (li.correlation_factor * self.x_v0)
         self.sink_k2 = 0.0 if li.sink_length is None else 1.0 / li.sink_length**2
-        self.kT_per_volume = kT / self.omega_atom
+        self.temperature_protocol = temperature_protocol(drive)
         # double well and gradient energy from gamma and delta: kappa = 3 gamma delta, W = 6 gamma / delta
         delta = params.interface.width
         self.kappa = 3 * li.surface_energy * delta
         self.barrier = 6 * li.surface_energy / delta
         self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
-        self.condensation_rate = self.d_vac / delta**2  # diffusion-limited attachment within the interface
-        c = params.creep
-        self.creep_rate0 = c.reference_strain_rate * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
-        self.kinetics = ButlerVolmer(params.kinetics.exchange_current_density, params.kinetics.alpha_anodic,
-                                     params.kinetics.alpha_cathodic, T)
+        self.set_temperature(self.temperature_protocol(0.0))
         # geometry: SSE mask and the interface faces
         self.height = surface_height(params.geometry, grid, seed)
         self.node_volume = grid.node_volume
@@ -125,6 +117,36 @@ class LiStripping(Model):
         on_defect = self.height < flat - 0.5 * grid.spacing[-1]
         self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
                                        f(params.nucleation.contact_angle))
+
+    def set_temperature(self, T):
+        """Everything thermally activated: equilibrium vacancies, their diffusivity, creep, the
+        Butler-Volmer thermal voltage (i0 and the SSE conductivity are taken as given)."""
+        li, c, p = self.params.lithium, self.params.creep, self.params
+        kT = BOLTZMANN * T
+        self.temperature = T
+        self.x_v0 = float(np.exp(-li.vacancy_formation_energy / kT))
+        d_tracer = li.tracer_diffusivity_prefactor * np.exp(-li.tracer_activation_energy / kT)
+        self.d_vac = d_tracer / (li.correlation_factor * self.x_v0)
+        self.kT_per_volume = kT / self.omega_atom
+        self.condensation_rate = self.d_vac / p.interface.width**2  # diffusion-limited attachment within the interface
+        self.creep_rate0 = c.reference_strain_rate * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
+        self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
+                                     p.kinetics.alpha_cathodic, T)
+        if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
+            self._build_operators(self.backend.to_host(self.sse))
+
+    def follow_temperature(self, state, t):
+        """Step the temperature to the protocol's value at t. The vacancy site fraction x_v = x_v0 S
+        stays continuous across a temperature step, so S is rescaled with x_v0."""
+        held = self.ledger(state, "temperature")
+        if held != self.temperature:  # a resumed run: constants of the state's temperature
+            self.set_temperature(held)
+        T = self.temperature_protocol(t)
+        if T != held:
+            x_v0 = self.x_v0
+            self.set_temperature(T)
+            state["supersaturation"][...] = state["supersaturation"] * (x_v0 / self.x_v0)
+            self._set(state, "temperature", T)
 
     # --- geometry helpers --------------------------------------------------------------
     def set_electrolyte(self, sse):
@@ -190,6 +212,7 @@ class LiStripping(Model):
             "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
         }
         state["ledger"][self.ledger_names.index("initial_li")] = self.li_content(state)
+        self._set(state, "temperature", self.temperature)
         return state
 
     @property
@@ -244,6 +267,7 @@ class LiStripping(Model):
     # --- one step ----------------------------------------------------------------------
     def euler_step(self, state, t, dt):
         xp, p = self.xp, self.params
+        self.follow_temperature(state, t)
         xi, S = state["xi"], state["supersaturation"]
         j_app = self.current(t)
         V, j_sse = self.solve_potential(state, j_app)
@@ -398,6 +422,7 @@ class LiStripping(Model):
             "cell_voltage": self.ledger(state, "voltage"),
             "current_density": self.current(t),
             "stack_pressure": self.pressure(t),
+            "temperature": self.temperature_protocol(t),
             "contact_fraction": self.contact_fraction(xi),
             "void_volume_fraction": float(void.sum()) / float(self.li_side.sum()),
             "void_count": voids[0],
@@ -418,7 +443,8 @@ class LiStripping(Model):
 
     def events(self):
         """Protocol breakpoints: steps land on them so step changes happen exactly."""
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()))
+        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
+                           + self.temperature_protocol.breakpoints()))
         return [(t, lambda state: None) for t in times if t > 0]
 
     def void_statistics(self, xi):
