@@ -47,3 +47,35 @@ def test_allen_cahn_rate(name, tilt, source, precision):
     eta = random_field(g, precision, seed=12, spread=0.3)
     got = gpu.to_host(dev.rate({"eta": gpu.asarray(eta)}, 1.7)["eta"])
     assert_close(got, ref.rate({"eta": eta}, 1.7)["eta"], RTOL[precision])
+
+
+@pytest.mark.parametrize("scenario,overrides,stop", [
+    ("void_stripping.yaml", ["grid.shape=[40,30]"], 60.0),
+    ("filament_plating.yaml", ["grid.shape=[24,40]"], 20.0),
+    ("cycling.yaml", ["grid.shape=[32,40]"], 500.0),
+])
+def test_interface_models_on_the_device(scenario, overrides, stop):
+    """The stripping, plating and cycling models, a few steps on CuPy against NumPy (float64)."""
+    import numpy as np
+
+    from conftest import CONFIGS
+    from pfsim.config import load_config
+    from pfsim.grid import Grid
+    from pfsim.models import build_model
+
+    cfg, _ = load_config(CONFIGS / scenario, overrides)
+    out = []
+    for be in (numpy_backend("float64"), select_backend("cupy", "float64")):
+        m = build_model(cfg.model, Grid.from_config(cfg.grid), be, drive=cfg.drive, seed=cfg.seed)
+        s, t, dt = m.initial_state(), 0.0, 0.5 * m.stability_limit()
+        while t < stop - 1e-9:
+            h = min(dt, stop - t)
+            m.euler_step(s, t, h)
+            t += h
+        out.append(({k: be.to_host(s[k]) for k in m.fields}, m.observables(s, t)))
+    (f_np, o_np), (f_cu, o_cu) = out
+    for name in f_np:
+        scale = max(float(np.abs(f_np[name]).max()), 1e-30)
+        assert float(np.abs(f_cu[name] - f_np[name]).max()) <= 1e-7 * scale, name
+    for key, value in o_np.items():
+        assert o_cu[key] == pytest.approx(value, rel=1e-6, abs=1e-12, nan_ok=True), key
