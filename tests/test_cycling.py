@@ -306,3 +306,26 @@ def test_cycling_cuda_path_matches_numpy_path():
         assert np.max(np.abs(f_cu[name] - f_np[name])) <= 1e-8 * scale, name
     for key, value in o_np.items():
         assert o_cu[key] == pytest.approx(value, rel=1e-7, abs=1e-12, nan_ok=True), key
+
+
+def test_short_circuit_in_a_plating_half_cycle_is_recorded(in_tmp):
+    raw = config([{"duration": "1 min", "value": "1 mA/cm^2"}, {"duration": "30 min", "value": "-20 mA/cm^2"}],
+                 stop="31 min", geometry={"electrolyte_thickness": "2.5 um",
+                                          "pits": [{"center": ["2 um"], "width": "1 um", "depth": "1.5 um"}]})
+    raw["grid"]["shape"] = [16, 24]
+    raw["output"]["observables_every"] = "10 s"
+    del raw["model"]["microstructure"]
+    raw["model"]["plating"]["mechanics"] = {"enabled": False}
+    assert run_cli("run", write_yaml(in_tmp / "s.yaml", raw), "-o", "s.zarr") == 0
+    import xarray as xr
+
+    from pfsim.io.store import RunStore
+
+    failure = RunStore.open("s.zarr").meta["failure"]
+    assert failure["kind"] == "short_circuit" and failure["cycle"] == 1 and failure["half_cycle"] == 2
+    assert failure["current_density"] == pytest.approx(-200.0)
+    ds = xr.open_zarr("s.zarr")
+    v = np.abs(ds.cell_voltage.values)
+    assert v[-1] < 1e-4 * v[-3]  # the trace drops at the short
+    assert float(ds.charge_balance_error.max()) < 5e-3 and float(ds.li_site_balance_error.max()) < 5e-3
+    assert float(ds.time_to_short_circuit.values[-1]) == pytest.approx(failure["time"], abs=30)

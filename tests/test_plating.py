@@ -267,6 +267,9 @@ output: {fields_every: "10 min", observables_every: "10 s"}
     assert 0 < t_short < 1800
     assert float(ds["time"].values[-1]) >= t_short  # the final frame is written
     assert float(ds["time"].values[-1]) < 1800
+    # the voltage collapses onto the Li bridge: from tens of mV to the bridge's ohmic drop
+    v = np.abs(ds["cell_voltage"].values)
+    assert v[-1] < 1e-4 * v[-3] and v[-3] > 1e-3
 
 
 # --- convergence -----------------------------------------------------------------------------------

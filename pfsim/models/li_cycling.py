@@ -259,19 +259,24 @@ class LiCycling(Model):
         mode = self.PLATE if j < 0 else self.STRIP
         if mode != self.ledger(state, "mode"):
             self._hand_over(state, mode)
-        q0 = self.faradaic_charge(state)
+        q0, taken = self.faradaic_charge(state), dt
         try:
             if mode == self.PLATE:  # sub-cycled to the plating block's own limit
                 n = max(1, int(np.ceil(dt / (self.cfl * self.plate.stability_limit()) * (1 - 1e-9))))
+                sub = self._plate_state(state)
                 for k in range(n):
-                    self.plate.euler_step(self._plate_state(state), t + k * dt / n, dt / n)
+                    self.plate.euler_step(sub, t + k * dt / n, dt / n)
+                    if self.plate.ledger(sub, "short_time") >= 0 and self.params.plating.short_circuit == "stop":
+                        taken = (k + 1) * dt / n
+                        break  # the run ends at the next step, with this state (and the short's voltage)
             else:
                 self._sync_geometry(state)
                 self.strip.euler_step(self._strip_state(state), t, dt)
         except StopRun as end:
-            self._fail(state, t, 1 if mode == self.STRIP else 3, end.reason)
-        self._add(state, "applied_charge", j * dt)
-        self._add(state, "throughput", abs(j) * dt)
+            shorted = self.plate.ledger(self._plate_state(state), "short_time") >= 0
+            self._fail(state, t, 1 if mode == self.STRIP else 2 if shorted else 3, end.reason)
+        self._add(state, "applied_charge", j * taken)
+        self._add(state, "throughput", abs(j) * taken)
         self._add(state, "half_cycle_charge", abs(self.faradaic_charge(state) - q0))
 
     def _fail(self, state, t, kind, reason):

@@ -420,6 +420,8 @@ class LiPlating(Model):
         # 6. short circuit (the run stops at the next step, with this state written)
         if self.ledger(state, "short_time") < 0 and self.shorted(state["xi"]):
             self._set(state, "short_time", t + dt)
+            if p.short_circuit == "stop":  # the cell voltage collapses onto the Li bridge
+                self._set(state, "voltage", self.short_voltage(state["xi"], j_app))
 
     # --- 4. damage -----------------------------------------------------------------------------
     def grow_damage(self, state, eta, gate, dt):
@@ -488,6 +490,19 @@ class LiPlating(Model):
             return False
         labels, anode = self.metal_components(xi)
         return bool(anode & (set(np.unique(labels[..., :2])) - {0}))
+
+    def short_voltage(self, xi, j):
+        """Cell voltage once metal bridges the SSE: the applied current flows electronically through
+        the bridge (Li's conductivity), its rows in series, each row's metal in parallel."""
+        g = self.grid
+        labels, anode = self.metal_components(xi)
+        ids = anode & (set(np.unique(labels[..., :2])) - {0})
+        bridge = np.isin(labels, list(ids))
+        per_row = bridge.sum(axis=tuple(range(g.ndim - 1))).astype(float)
+        rows = (g.coords(g.ndim - 1) < self.flat) & (per_row > 0)
+        face = g.spacing[0] if g.ndim == 2 else float(np.prod(g.spacing[:-1]))  # 2D: per unit depth
+        resistance = float(np.sum(g.spacing[-1] / (self.params.lithium.electronic_conductivity * per_row[rows] * face)))
+        return j * self.lateral_area * resistance
 
     # --- diagnostics ---------------------------------------------------------------------------
     def observables(self, state, t):
