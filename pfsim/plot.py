@@ -106,14 +106,24 @@ def voltage_trace(ds, path, plt):
     ax.set_ylabel("cell voltage [mV]")
     if "current_density" in ds:
         twin = ax.twinx()
-        twin.plot(t / 3600, ds["current_density"].values / 10, color="tab:blue", lw=0.8, alpha=0.6)
+        proto = _protocol(ds)
+        if proto is not None and len(t):  # the protocol itself: its steps where they are, not between samples
+            marks = [b for b in proto.breakpoints() if b < t[-1]]
+            tt = np.unique(np.concatenate([np.linspace(0, t[-1], 2000), marks, np.array(marks) * (1 - 1e-9)]))
+            twin.plot(tt / 3600, [proto(x) / 10 for x in tt], color="tab:blue", lw=0.8, alpha=0.6)
+        else:
+            twin.plot(t / 3600, ds["current_density"].values / 10, color="tab:blue", lw=0.8, alpha=0.6)
         twin.set_ylabel("current density [mA/cm^2]  (> 0 strips)", color="tab:blue")
     meta = _meta(ds)
     if meta.get("status") == "ended":
         end = float(meta.get("time", t[-1]))
         ax.axvline(end / 3600, color="tab:red", ls="--", lw=1)
-        ax.annotate(meta.get("stop_reason", "ended"), (end / 3600, ax.get_ylim()[1]), color="tab:red",
-                    fontsize=8, ha="right", va="top", rotation=90)
+        f = meta.get("failure")
+        kind = {"contact": "contact failure", "voltage": "over-voltage"}.get(f["kind"], f["kind"].replace("_", " ")) if f else ""
+        label = (f"{kind} at {f['current_density'] / 10:.3g} mA/cm^2, cycle {f['cycle']}"
+                 if f else meta.get("stop_reason", "ended"))
+        ax.annotate(label, (end / 3600, ax.get_ylim()[1]), color="tab:red", fontsize=8, ha="right", va="top",
+                    rotation=90 if not f else 0, xytext=(-4, -4), textcoords="offset points")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
