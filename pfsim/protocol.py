@@ -154,6 +154,12 @@ class Protocol:
     def breakpoints(self) -> list[float]:
         return [float(t) for t in self.starts[1:]]
 
+    def samples(self) -> list[float]:
+        """The values at the start and at each breakpoint, from both sides (a ramp's end value is
+        taken just before its breakpoint): the protocol's extremes are among them."""
+        ends = self.breakpoints()
+        return [self(t) for t in [0.0] + ends + [b * (1 - 1e-12) for b in ends]]
+
     def segment_index(self, t: float) -> int:
         """Which segment t lies in (the last one after the end)."""
         if self.constant is not None:
@@ -164,7 +170,6 @@ class Protocol:
 def temperature_protocol(drive) -> "Protocol":
     """The drive's temperature as a protocol, checked to stay above 0 K."""
     proto = Protocol(drive.temperature)
-    ends = proto.breakpoints()
-    if min(proto(t) for t in [0.0] + ends + [b * (1 - 1e-12) for b in ends]) <= 0:
+    if min(proto.samples()) <= 0:
         raise ValueError("drive.temperature: expected temperatures above 0 K throughout")
     return proto

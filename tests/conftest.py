@@ -34,3 +34,12 @@ def run_cli(*args) -> int:
     from pfsim.cli import main
 
     return main([str(a) for a in args])
+
+
+def advance(m, state, dt, steps, t0=0.0):
+    """`steps` Euler steps of a model of dt each from t0; returns the time reached."""
+    t = t0
+    for _ in range(steps):
+        m.euler_step(state, t, dt)
+        t += dt
+    return t

@@ -47,7 +47,7 @@ def build(raw):
     return m, m.initial_state(), cfg
 
 
-def advance(m, state, t, t_end, dt):
+def advance_to(m, state, t, t_end, dt):
     """Step to t_end, landing on the protocol's breakpoints as the simulation loop does."""
     marks = sorted(b for b in m.current.breakpoints() + m.pressure.breakpoints() if b > t)
     while t < t_end - 1e-9:
@@ -130,12 +130,12 @@ def test_plating_after_void_free_stripping_is_plating_on_the_pristine_interface(
     strip_then_plate = [{"capacity": "0.05 mAh/cm^2", "value": "1 mA/cm^2"}, {"duration": "60 s", "value": "-1 mA/cm^2"}]
     m, s, _ = build(config(strip_then_plate, pressure="1 MPa"))
     dt = m.stability_limit()
-    t = advance(m, s, 0.0, 180.0, dt)
+    t = advance_to(m, s, 0.0, 180.0, dt)
     assert m.observables(s, t)["void_volume_fraction"] < 1e-3
-    t = advance(m, s, t, 240.0, dt)
+    t = advance_to(m, s, t, 240.0, dt)
     after = m.observables(s, t)
     p, ps, _ = build(config([{"duration": "60 s", "value": "-1 mA/cm^2"}], pressure="1 MPa"))
-    tp = advance(p, ps, 0.0, 60.0, dt)
+    tp = advance_to(p, ps, 0.0, 60.0, dt)
     pristine = p.observables(ps, tp)
     for key in ("cell_voltage", "peak_local_current_density", "interface_overpotential", "contact_fraction"):
         assert after[key] == pytest.approx(pristine[key], rel=1e-3), key
@@ -149,16 +149,16 @@ def test_voids_from_stripping_focus_plating_and_start_the_filament_at_their_edge
                 {"duration": "2 min", "value": "-10 mA/cm^2"}]
     m, s, _ = build(config(protocol))
     dt = m.stability_limit()
-    t = advance(m, s, 0.0, 660.0, dt)
+    t = advance_to(m, s, 0.0, 660.0, dt)
     contact = contact_columns(m, s["xi"])
     assert 0.05 < contact.mean() < 0.6, contact.mean()
-    t = advance(m, s, t, t + dt, dt)  # the first plating step
+    t = advance_to(m, s, t, t + dt, dt)  # the first plating step
     last = m.plate._last
     band = last["w"] * H > 0.1
     current = np.abs(last["current"]) * band
     peak = float(current.max())
     p, ps, _ = build(config([{"duration": "2 min", "value": "-10 mA/cm^2"}]))
-    advance(p, ps, 0.0, dt, dt)
+    advance_to(p, ps, 0.0, dt, dt)
     pristine = float((np.abs(p.plate._last["current"]) * (p.plate._last["w"] * H > 0.1)).max())
     assert peak > 2 * pristine, (peak, pristine)
     column = np.unravel_index(np.argmax(current), current.shape)[0]
@@ -168,7 +168,7 @@ def test_voids_from_stripping_focus_plating_and_start_the_filament_at_their_edge
     assert float(current[open_void].max()) < 1e-3 * peak
     # the SSE first opens next to a void edge
     while float(s["damage"].max()) < 0.5 and t < 780:
-        t = advance(m, s, t, t + dt, dt)
+        t = advance_to(m, s, t, t + dt, dt)
     cracked = np.argwhere(s["damage"] > 0.5)
     assert len(cracked), "no crack within 2 min of plating"
     assert edge_distance(np.unique(cracked[:, 0]), contact).max() <= 4, cracked
@@ -177,13 +177,13 @@ def test_voids_from_stripping_focus_plating_and_start_the_filament_at_their_edge
 def test_filament_metal_joins_the_li_side_when_stripping_resumes():
     m, s, _ = build(config([{"duration": "10 s", "value": "-1 mA/cm^2"}, {"duration": "10 s", "value": "1 mA/cm^2"}]))
     dt = m.stability_limit()
-    t = advance(m, s, 0.0, 10.0, dt)
+    t = advance_to(m, s, 0.0, 10.0, dt)
     # a filament two nodes wide, 1 um into the SSE under column 24 (opened, full of Li)
     first = int(np.argmax(~m.sse0[24]))
     s["xi"][23:25, first - 4:first] = 1.0
     s["damage"][23:25, first - 4:first] = 1.0
     before, charge = m.inventory(s), m.faradaic_charge(s)
-    t = advance(m, s, t, t + dt, dt)  # the hand-over to stripping, then one stripping step
+    t = advance_to(m, s, t, t + dt, dt)  # the hand-over to stripping, then one stripping step
     li = s["li_side"].astype(bool)
     assert li[23:25, first - 4:first].all() and m.strip.li_nodes == int(li.sum())
     stripped = (m.faradaic_charge(s) - charge) * m.lateral_area * m.omega / 96485.33212
@@ -248,11 +248,11 @@ def test_temperature_steps_between_segments():
     raw["drive"]["temperature"] = temperature
     m, s, _ = build(raw)
     dt = m.stability_limit()
-    t = advance(m, s, 0.0, 60.0, dt)
+    t = advance_to(m, s, 0.0, 60.0, dt)
     x_v = m.strip.x_v0 * np.array(s["supersaturation"])
     rate0, T0 = m.strip.creep_rate0, m.strip.temperature
     snapshot = {k: np.array(v) for k, v in s.items()}
-    t = advance(m, s, t, t + dt, dt)
+    t = advance_to(m, s, t, t + dt, dt)
     assert m.strip.temperature == pytest.approx(333.15) and T0 == pytest.approx(298.15)
     assert m.observables(s, t)["temperature"] == pytest.approx(333.15)
     q = m.params.stripping.creep.activation_energy
@@ -265,14 +265,14 @@ def test_temperature_steps_between_segments():
     # continuing the state with a fresh model (as a resumed run does) gives the same steps
     m3, _, _ = build(raw)
     s3 = {k: v.copy() for k, v in snapshot.items()}
-    advance(m3, s3, 60.0, 60.0 + dt, dt)
+    advance_to(m3, s3, 60.0, 60.0 + dt, dt)
     for name in ("xi", "supersaturation", "potential"):
         assert np.array_equal(s3[name], s[name]), name
     # ... and after the step, where the fresh model must first take the state's temperature
     after = {k: np.array(v) for k, v in s.items()}
-    advance(m, s, t, t + 2 * dt, dt)
+    advance_to(m, s, t, t + 2 * dt, dt)
     m4, _, _ = build(raw)
-    advance(m4, after, t, t + 2 * dt, dt)
+    advance_to(m4, after, t, t + 2 * dt, dt)
     for name in ("xi", "supersaturation", "potential"):
         assert np.array_equal(after[name], s[name]), name
 
@@ -297,7 +297,7 @@ def test_cycling_cuda_path_matches_numpy_path():
         cfg = validate(config(protocol, stop="60 s"))
         m = build_model(cfg.model, Grid.from_config(cfg.grid), be, drive=cfg.drive, seed=cfg.seed)
         s = m.initial_state()
-        t = advance(m, s, 0.0, 60.0, 2.0)
+        t = advance_to(m, s, 0.0, 60.0, 2.0)
         out[name] = ({k: be.to_host(s[k]) for k in m.fields}, m.observables(s, t))
     (f_np, o_np), (f_cu, o_cu) = out["numpy"], out["cuda"]
     assert o_np["half_cycle"] == 3 and o_np["void_volume_fraction"] > 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, run_cli
+from conftest import advance, CONFIGS, run_cli
 from pfsim.backend import Backend
 from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
@@ -37,13 +37,6 @@ def scenario(shape=(8, 40), sse="6 um", current="-1 mA/cm^2", mechanics=True, ex
     m = build_model(cfg.model, grid, Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive, seed=cfg.seed)
     return m, m.initial_state()
 
-
-def advance(m, state, dt, steps, t0=0.0):
-    t = t0
-    for _ in range(steps):
-        m.euler_step(state, t, dt)
-        t += dt
-    return t
 
 
 def front_position(xi, h=H):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import erfc
 
-from conftest import CONFIGS, run_cli
+from conftest import advance, CONFIGS, run_cli
 from pfsim.backend import Backend
 from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
@@ -33,13 +33,6 @@ def scenario(shape=(40, 40), spacing="0.2 um", sse="3 um", current="1 mA/cm^2", 
     m = build_model(cfg.model, grid, Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive, seed=cfg.seed)
     return m, m.initial_state()
 
-
-def advance(m, state, dt, steps, t0=0.0):
-    t = t0
-    for _ in range(steps):
-        m.euler_step(state, t, dt)
-        t += dt
-    return t
 
 
 def test_flat_interface_overpotential_is_butler_volmer():

@@ -11,6 +11,24 @@ import numpy as np
 from ..stencil import kernel_grid_args
 
 
+def check_interface_cell(kind, grid, drive, width=None):
+    """What the Li | SSE interface models need of a run: a drive section, periodic lateral axes
+    with a bounded normal axis, and an interface at least two grid spacings wide."""
+    if drive is None:
+        raise ValueError(f"drive: {kind} needs a drive section (current_density, stack_pressure, temperature)")
+    if grid.periodic[-1] or any(not p for p in grid.periodic[:-1]):
+        raise ValueError(f"grid.boundaries: {kind} needs periodic lateral axes and a bounded last (normal) axis")
+    h_min = min(grid.spacing)
+    if width is not None and width < 2 * h_min * (1 - 1e-9):
+        raise ValueError(f"model.interface.width: {width:.3g} m is under two grid spacings ({2 * h_min:.3g} m)")
+
+
+def breakpoint_events(*protocols):
+    """Model events at every breakpoint of the drive protocols (steps land on them)."""
+    times = sorted(set(t for p in protocols for t in p.breakpoints()))
+    return [(t, lambda state: None) for t in times if t > 0]
+
+
 class Model:
     fields: tuple[str, ...] = ()
     field_units: dict[str, str] = {}

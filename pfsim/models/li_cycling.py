@@ -34,7 +34,7 @@ from ..physics.microstructure import MicrostructureConfig
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..protocol import Protocol
 from ..schema import Section, quantity
-from .base import Model
+from .base import Model, breakpoint_events, check_interface_cell
 from .li_plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
                          PlatingNucleation, metal_profile)
 from .li_stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
@@ -118,19 +118,17 @@ class LiCycling(Model):
 
     def __init__(self, params, grid, backend, drive=None, seed=0):
         super().__init__(params, grid, backend)
-        if drive is None:
-            raise ValueError("drive: li_cycling needs a drive section (current_density, stack_pressure, temperature)")
+        check_interface_cell("li_cycling", grid, drive)
         strip, plate = _sub_params(params)
         self.strip = _built(LiStripping, "stripping", strip, grid, backend, drive, seed)
         self.plate = _built(LiPlating, "plating", plate, grid, backend, drive, seed)
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
         # the plating physics' time scales follow the largest plating current, not stripping's
-        ends = self.current.breakpoints()
-        samples = [self.current(t) for t in [0.0] + ends + [b * (1 - 1e-12) for b in ends]]  # ramps end before them
-        self.plates = min(samples) < 0
+        lowest = min(self.current.samples())
+        self.plates = lowest < 0
         if self.plates:
-            self.plate.j_max = -min(samples)
+            self.plate.j_max = -lowest
             width = params.plating.interface.width
             self.plate.tau = params.plating.interface.relaxation_time or 0.1 * width * FARADAY / (
                 self.plate.omega * self.plate.j_max)
@@ -346,9 +344,7 @@ class LiCycling(Model):
         return out
 
     def events(self):
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
-                           + self.strip.temperature_protocol.breakpoints()))
-        return [(t, lambda state: None) for t in times if t > 0]
+        return breakpoint_events(self.current, self.pressure, self.strip.temperature_protocol)
 
     def stability_limit(self):
         # plating steps are sub-cycled to the plating limit (euler_step): the run's step is the

@@ -39,7 +39,7 @@ from ..physics.parameters import KineticsConfig, LithiumConfig
 from ..protocol import Protocol, temperature_protocol
 from ..schema import Length, Section, quantity
 from ..solvers.elliptic import EllipticProblem
-from .base import Model
+from .base import Model, breakpoint_events, check_interface_cell
 from .li_stripping import _merge_periodic
 
 ELEMENTARY_CHARGE = 1.602176634e-19
@@ -130,13 +130,7 @@ class LiPlating(Model):
 
     def __init__(self, params, grid, backend, drive=None, seed=0):
         super().__init__(params, grid, backend)
-        if drive is None:
-            raise ValueError("drive: li_plating needs a drive section (current_density, stack_pressure, temperature)")
-        if grid.periodic[-1] or any(not p for p in grid.periodic[:-1]):
-            raise ValueError("grid.boundaries: li_plating needs periodic lateral axes and a bounded last (normal) axis")
-        h_min = min(grid.spacing)
-        if params.interface.width < 2 * h_min * (1 - 1e-9):
-            raise ValueError(f"model.interface.width: {params.interface.width:.3g} m is under two grid spacings ({2 * h_min:.3g} m)")
+        check_interface_cell("li_plating", grid, drive, params.interface.width)
         xp, be = self.xp, backend
         self.seed = seed
         self.current = Protocol(drive.current_density)
@@ -549,9 +543,7 @@ class LiPlating(Model):
         return out
 
     def events(self):
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
-                           + self.temperature_protocol.breakpoints()))
-        return [(t, lambda state: None) for t in times if t > 0]
+        return breakpoint_events(self.current, self.pressure, self.temperature_protocol)
 
     def relax_limit(self):
         """Half the forward-Euler limit of the profile-restoring term (it is sub-cycled)."""

@@ -31,7 +31,7 @@ from ..errors import StopRun
 from ..protocol import Protocol, temperature_protocol
 from ..schema import Section, quantity
 from ..solvers.elliptic import EllipticProblem
-from .base import Model
+from .base import Model, breakpoint_events, check_interface_cell
 
 
 class InterfaceConfig(Section):
@@ -82,13 +82,7 @@ class LiStripping(Model):
 
     def __init__(self, params, grid, backend, drive=None, seed=0):
         super().__init__(params, grid, backend)
-        if drive is None:
-            raise ValueError("drive: li_stripping needs a drive section (current_density, stack_pressure, temperature)")
-        if grid.periodic[-1] or any(not p for p in grid.periodic[:-1]):
-            raise ValueError("grid.boundaries: li_stripping needs periodic lateral axes and a bounded last (normal) axis")
-        h_min = min(grid.spacing)
-        if params.interface.width < 2 * h_min * (1 - 1e-9):
-            raise ValueError(f"model.interface.width: {params.interface.width:.3g} m is under two grid spacings ({2 * h_min:.3g} m)")
+        check_interface_cell("li_stripping", grid, drive, params.interface.width)
         self.seed, xp = seed, self.xp
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
@@ -443,9 +437,7 @@ class LiStripping(Model):
 
     def events(self):
         """Protocol breakpoints: steps land on them so step changes happen exactly."""
-        times = sorted(set(self.current.breakpoints() + self.pressure.breakpoints()
-                           + self.temperature_protocol.breakpoints()))
-        return [(t, lambda state: None) for t in times if t > 0]
+        return breakpoint_events(self.current, self.pressure, self.temperature_protocol)
 
     def void_statistics(self, xi):
         """(number of voids, largest void's equivalent diameter) from connected void nodes."""
