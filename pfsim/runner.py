@@ -65,8 +65,7 @@ class Run:
         self.cfg, self.backend, self.grid, self.model = cfg, backend, grid, model
         self.store, self.resumed, self.say = store, resumed, say
         self._from_time = clock.time
-        if hasattr(model, "cfl"):  # models that sub-cycle a block use the same fraction of its limit
-            model.cfl = cfg.time.cfl
+        model.cfl = cfg.time.cfl  # models that sub-cycle a block take this fraction of its limit
         self.sim = self.simulation_class(model, state, cfg.time.stop, time_step(cfg, model), cfg.time.integrator,
                                          clock, cfg.time.max_steps)
         self._attach_callbacks()

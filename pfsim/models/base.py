@@ -35,6 +35,8 @@ class Model:
     observable_units: dict[str, str] = {}
     # |value| beyond which a field is a blow-up even if still finite
     blowup_bound: float = 1e12
+    # fraction of a stability limit that a sub-cycled part of a step takes (the run's time.cfl)
+    cfl: float = 1.0
 
     def __init__(self, params, grid, backend, drive=None, seed=0):
         self.params, self.grid, self.backend = params, grid, backend

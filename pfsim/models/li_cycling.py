@@ -110,8 +110,7 @@ class LiCycling(Model):
         "failure_current_density": "A/m^2",
     }
     ledger_names = ("mode", "applied_charge", "throughput", "conversion_volume", "geometry_version", "half_cycle",
-                    "last_sign", "half_cycle_charge", "initial_inventory", "failure_kind", "failure_time",
-                    "failure_current", "failure_capacity")
+                    "last_sign", "half_cycle_charge", "initial_inventory", "failure_current")
     blowup_bound = 1e30
     needs_initial = False
     STRIP, PLATE = 0, 1
@@ -128,16 +127,12 @@ class LiCycling(Model):
         lowest = min(self.current.samples())
         self.plates = lowest < 0
         if self.plates:
-            self.plate.j_max = -lowest
-            width = params.plating.interface.width
-            self.plate.tau = params.plating.interface.relaxation_time or 0.1 * width * FARADAY / (
-                self.plate.omega * self.plate.j_max)
+            self.plate.set_front_speed(-lowest)
         self.sse0 = self.plate.sse_host  # the SSE as built (the plating physics keeps it)
         self.node_volume = grid.node_volume
         self.lateral_area = self.strip.lateral_area
         self.omega = params.lithium.molar_volume
         self._geometry_version = 0
-        self.cfl = 1.0  # fraction of the plating limit a plating sub-step takes (the run's time.cfl)
 
     # --- state ---------------------------------------------------------------------------------
     def initial_state(self):
@@ -154,7 +149,6 @@ class LiCycling(Model):
         }
         state["plate_ledger"][self.plate.ledger_names.index("short_time")] = -1.0
         self._set(state, "initial_inventory", self.inventory(state))
-        self._set(state, "failure_time", np.nan)
         self._set(state, "failure_current", np.nan)
         return state
 
@@ -280,10 +274,7 @@ class LiCycling(Model):
     def _fail(self, state, t, kind, reason):
         """Record the failure (kind, time, current, cycle, capacity) and end the run."""
         j = self.current(t)
-        self._set(state, "failure_kind", kind)
-        self._set(state, "failure_time", t)
-        self._set(state, "failure_current", j)
-        self._set(state, "failure_capacity", self.ledger(state, "half_cycle_charge"))
+        self._set(state, "failure_current", j)  # the rest of the record goes with the StopRun
         half = int(self.ledger(state, "half_cycle"))
         capacity = self.ledger(state, "half_cycle_charge") / 3.6e4  # C/m^2 -> mAh/cm^2
         details = {"kind": FAILURE_KINDS[kind], "time": t, "current_density": j, "cycle": (half + 1) // 2,

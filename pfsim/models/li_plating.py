@@ -166,11 +166,16 @@ class LiPlating(Model):
         self.leakage = bool(self.sigma_e_host.max() > 0)
         self.bottom = xp.asarray(self._wall(0))
         self.top = xp.asarray(self._wall(-1))
-        self.j_max = max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints())
-        delta = params.interface.width
-        self.tau = params.interface.relaxation_time or (
-            0.1 * delta * FARADAY / (self.omega * self.j_max) if self.j_max > 0 else 10.0)
+        self.set_front_speed(max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints()))
         self._ops_xi = None
+
+    def set_front_speed(self, j_max):
+        """The largest current density the metal front moves at: it sets the step limit and the
+        default relaxation time of the interface profile."""
+        delta = self.params.interface.width
+        self.j_max = j_max
+        self.tau = self.params.interface.relaxation_time or (
+            0.1 * delta * FARADAY / (self.omega * j_max) if j_max > 0 else 10.0)
 
     def set_temperature(self, T):
         """The Butler-Volmer thermal voltage and kT of nucleation (i0 and the conductivities are
