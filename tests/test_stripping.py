@@ -233,7 +233,7 @@ def test_first_voids_nucleate_at_the_surface_defect():
 def void_growth(dt, t_end=24.0):
     """Contact fraction after t_end with one planted void, nucleation off (no random draws)."""
     m, s = scenario(shape=(40, 30), nucleation=False)
-    m._plant_void(s, int(m.column_interface.ravel()[20]))
+    m._plant_void(s, np.unravel_index(int(m.column_interface.ravel()[20]), m.grid.shape))
     advance(m, s, dt, int(round(t_end / dt)))
     return m.observables(s, t_end)["contact_fraction"]
 

@@ -54,9 +54,11 @@ class RunStore:
     # --- creation ----------------------------------------------------------------------
     @classmethod
     def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3, static=None,
-               spatial_chunks=None):
+               spatial_chunks=None, write_static=True):
         """A new store. Refuses an existing path unless overwrite is given. spatial_chunks: the
-        chunk shape of one field frame (default: whole frames, split along x when large)."""
+        chunk shape of one field frame (default: whole frames, split along x when large), also
+        that of the static maps; write_static=False only makes their arrays (the ranks of a
+        decomposed run write their own rows)."""
         path = Path(path)
         if path.exists():
             if not overwrite:
@@ -74,7 +76,8 @@ class RunStore:
         t = group.create_array("time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("time",), fill_value=np.nan)
         t.attrs.update({"units": "s", "long_name": "simulated time of field frames"})
         shape = (0,) + tuple(grid.shape)
-        chunks = (1,) + tuple(spatial_chunks or _spatial_chunks(grid.shape, np.dtype(dtype).itemsize))
+        spatial = tuple(spatial_chunks or _spatial_chunks(grid.shape, np.dtype(dtype).itemsize))
+        chunks = (1,) + spatial
         for name, units in fields.items():
             arr = group.create_array(
                 name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressor,
@@ -87,8 +90,11 @@ class RunStore:
             arr = group.create_array(name, shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
             arr.attrs.update({"units": units})
         for name, data in (static or {}).items():
-            arr = group.create_array(name, data=np.asarray(data), dimension_names=dims, compressors=compressor)
+            arr = group.create_array(name, shape=grid.shape, chunks=spatial, dtype=data.dtype, dimension_names=dims,
+                                     compressors=compressor)
             arr.attrs.update({"units": "1", "long_name": f"{name} (time-independent)"})
+            if write_static:
+                arr[...] = np.asarray(data)
         group.create_group("checkpoints")
         store = cls(path, group)
         store.meta = dict(meta, status="running", started=now(), checkpoint=None, frames=0, samples=0,

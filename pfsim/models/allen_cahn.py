@@ -72,8 +72,8 @@ class AllenCahn(Model):
     field_units = {"eta": "1"}
     observable_units = {"free_energy": "J (model units)", "mean_eta": "1", "mms_l2_error": "1"}
 
-    def __init__(self, params, grid, backend, drive=None, seed=0):
-        super().__init__(params, grid, backend, drive, seed)
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, drive, seed, extent)
         if params.source is not None and grid.ndim != 2:
             raise ValueError("model.source: the PFHub BM7 source is defined on 2D grids only")
         for i, seed in enumerate(params.seeds):

@@ -9,6 +9,7 @@ in-place update (the CUDA paths do), `enforce` re-applies constraints after an u
 import numpy as np
 
 from ..stencil import kernel_grid_args
+from .extent import Extent
 
 
 def check_interface_cell(kind, grid, drive, width=None):
@@ -38,9 +39,11 @@ class Model:
     # fraction of a stability limit that a sub-cycled part of a step takes (the run's time.cfl)
     cfl: float = 1.0
 
-    def __init__(self, params, grid, backend, drive=None, seed=0):
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         self.params, self.grid, self.backend = params, grid, backend
         self.xp = backend.xp
+        # the part of the grid this process holds (pfsim.models.extent): all of it unless decomposed
+        self.extent = Extent(grid, backend) if extent is None else extent
 
     # models whose state is more than fields built from `initial` override these
     needs_initial = True

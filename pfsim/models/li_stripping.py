@@ -30,7 +30,6 @@ from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig,
 from ..errors import StopRun
 from ..protocol import Protocol, temperature_protocol
 from ..schema import Section, quantity
-from ..solvers.elliptic import EllipticProblem
 from .base import Model, breakpoint_events, check_interface_cell
 
 
@@ -80,9 +79,10 @@ class LiStripping(Model):
     blowup_bound = 1e30
     needs_initial = False
 
-    def __init__(self, params, grid, backend, drive=None, seed=0):
-        super().__init__(params, grid, backend)
-        check_interface_cell("li_stripping", grid, drive, params.interface.width)
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, extent=extent)
+        whole = self.extent.whole  # grid is this process's part of it (all of it unless decomposed)
+        check_interface_cell("li_stripping", whole, drive, params.interface.width)
         self.seed, xp = seed, self.xp
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
@@ -98,11 +98,11 @@ class LiStripping(Model):
         self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
         self.set_temperature(self.temperature_protocol(0.0))
         # geometry: SSE mask and the interface faces
-        self.height = surface_height(params.geometry, grid, seed)
+        self.height = self.extent.lateral(surface_height(params.geometry, whole, seed))
         self.node_volume = grid.node_volume
-        self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
+        self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
-        self.full_contact = float(self.contact_weight(xp.ones(grid.shape)).sum())  # of the pristine surface
+        self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
         # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
         def f(theta):
             c = np.cos(np.radians(theta))
@@ -151,7 +151,7 @@ class LiStripping(Model):
         self.sse = xp.asarray(sse)
         self.li_side = xp.asarray(~sse)
         self.li_float = self.backend.asarray(~sse)
-        self.li_nodes = int((~sse).sum())
+        self.li_nodes = round(self.extent.total(~sse))
         self.faces = self._contact_faces(sse)
         self._build_operators(sse)
         self.column_interface = self._column_interface_nodes(sse)
@@ -174,8 +174,9 @@ class LiStripping(Model):
         return faces
 
     def _column_interface_nodes(self, sse):
-        """Flat index of the lowest Li-side node of each lateral column (nucleation sites)."""
-        first = np.argmax(~sse, axis=-1)
+        """Flat index of the lowest Li-side node of each lateral column (nucleation sites);
+        keeps that node's index along the normal axis too."""
+        first = self.column_height_index = np.argmax(~sse, axis=-1)
         idx = np.indices(first.shape)
         return np.ravel_multi_index(tuple(idx) + (first,), sse.shape)
 
@@ -184,13 +185,12 @@ class LiStripping(Model):
         ssex = xp.asarray(sse)
         bottom = np.zeros(g.shape, bool)
         bottom[..., 0] = True
-        self.potential_problem = EllipticProblem(
-            g, self.backend, k=xp.where(ssex, p.electrolyte.conductivity, 0.0),
-            c=xp.zeros(g.shape), mask=xp.asarray(sse & ~bottom))
+        self.potential_problem = self.extent.elliptic(
+            k=xp.where(ssex, p.electrolyte.conductivity, 0.0), c=xp.zeros(g.shape), mask=xp.asarray(sse & ~bottom))
         # vacancies diffuse with D_v over the whole Li side, voids included: D_v is so large that
         # S is uniform across a cell either way, and a fixed operator serves the whole run
-        self.vacancy_problem = EllipticProblem(
-            g, self.backend, k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape), mask=xp.asarray(~sse))
+        self.vacancy_problem = self.extent.elliptic(k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape),
+                                                    mask=xp.asarray(~sse))
 
     def static_fields(self):
         return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
@@ -223,7 +223,7 @@ class LiStripping(Model):
         xp, bv, prob = self.xp, self.kinetics, self.potential_problem
         phi, V = state["potential"], self.ledger(state, "voltage")
         w = self.contact_weight(state["xi"])
-        contact = float(w.sum()) / self.full_contact
+        contact = self.extent.total(w) / self.full_contact
         if contact < self.params.failure_contact_fraction:
             raise StopRun(f"contact failure: contact fraction {contact:.3g} under {self.params.failure_contact_fraction:g}")
         # phi_b starts from zero every step, so a resumed run repeats the same iterations
@@ -237,8 +237,7 @@ class LiStripping(Model):
             prob.set_diagonal(c)
             phi_a, _ = prob.solve(b0, x0=phi, rtol=tol)
             phi_b, _ = prob.solve(c, x0=phi_b, rtol=tol)
-            base = float((b0 - c * phi_a).sum()) * self.node_volume
-            per_volt = float((c - c * phi_b).sum()) * self.node_volume
+            base, per_volt = (v * self.node_volume for v in self.extent.total(b0 - c * phi_a, c - c * phi_b))
             V_new = (j_applied * self.lateral_area - base) / per_volt
             phi = phi_a + V_new * phi_b
             if abs(V_new) > self.params.voltage_limit:
@@ -266,14 +265,15 @@ class LiStripping(Model):
         j_app = self.current(t)
         V, j_sse = self.solve_potential(state, j_app)
         faradaic = self.metal_side_current(j_sse, xi)  # A/m^3, > 0 stripping
-        self._add(state, "charge", float(faradaic.sum()) * self.node_volume / self.lateral_area * dt)
 
         # 2. creep: the metal replaces stripped Li up to l_c * eps_dot; the rest leaves vacancies
         contact = self.contact_fraction(xi)
         eps_dot = self.creep_strain_rate(self.pressure(t), contact)
         capacity = self.params.creep.length * eps_dot * FARADAY / self.omega * self.contact_area_density(xi)
         by_creep = xp.minimum(xp.maximum(faradaic, 0.0), capacity)
-        self._add(state, "creep_volume", float(by_creep.sum()) * self.node_volume * self.omega / FARADAY * dt)
+        stripped, crept = self.extent.total(faradaic, by_creep)
+        self._add(state, "charge", stripped * self.node_volume / self.lateral_area * dt)
+        self._add(state, "creep_volume", crept * self.node_volume * self.omega / FARADAY * dt)
         injection = (faradaic - by_creep) * self.omega / FARADAY / self.x_v0  # S per s
 
         # 3. vacancies: (1/dt + k_s^2 D xi + k_c q(xi)) S - div(D grad S) = S/dt + (sinks + k_c q) 1 + injection
@@ -284,7 +284,7 @@ class LiStripping(Model):
         self.vacancy_problem.set_diagonal(xp.where(self.li_side, 1 / dt + sink + cond, 1.0))
         rhs = xp.where(self.li_side, S / dt + sink + cond + injection, 0.0)
         S_new, _ = self.vacancy_problem.solve(rhs, x0=S, rtol=p.potential_tolerance)
-        self._add(state, "sink_volume", float((sink * (S_new - 1.0)).sum()) * dt * self.x_v0 * self.node_volume)
+        self._add(state, "sink_volume", self.extent.total(sink * (S_new - 1.0)) * dt * self.x_v0 * self.node_volume)
 
         # 4. voids (kernels in physics/void_kernels.py): condensation of what left S in the
         # solve; shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier
@@ -292,11 +292,13 @@ class LiStripping(Model):
         # equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in
         # the band, integrated exactly; clipping to [0, 1]. What clipping trades with the
         # vacancy field is spread uniformly over the Li side (D_v dt >> cell size^2).
-        lagrange = void_kernels.lagrange_multiplier(relax, q)
+        relax_sum, q_sum = self.extent.total(relax, q)
+        lagrange = relax_sum / max(q_sum, void_kernels.LAGRANGE_FLOOR)  # void_kernels.lagrange_multiplier
         clipped, exchange, closed = void_kernels.void_update(
             be, xi, S_new, li, self.closure_band(xi), self.x_v0, self.condensation_rate, relax, lagrange, eps_dot, dt)
-        self._add(state, "creep_volume", float(closed.sum()) * self.node_volume)
-        S_new = S_new + float(exchange.sum()) / (self.x_v0 * self.li_nodes)
+        closed, exchanged = self.extent.total(closed, exchange)
+        self._add(state, "creep_volume", closed * self.node_volume)
+        S_new = S_new + exchanged / (self.x_v0 * self.li_nodes)
         state["xi"][...] = clipped
         state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
 
@@ -309,7 +311,7 @@ class LiStripping(Model):
     # --- creep and closure -------------------------------------------------------------
     def contact_fraction(self, xi):
         """Area fraction of the SSE surface wetted by metal (xi-weighted contact faces)."""
-        return float(self.contact_weight(xi).sum()) / self.full_contact
+        return self.extent.total(self.contact_weight(xi)) / self.full_contact
 
     def contact_area_density(self, xi):
         """Contact area per volume at Li-side nodes (1/m), xi-weighted."""
@@ -353,32 +355,37 @@ class LiStripping(Model):
         rate = attempts * np.exp(-barrier / (BOLTZMANN * self.temperature))
         step = int(self.ledger(state, "steps"))
         stream = np.random.Generator(np.random.Philox(key=[self.seed, 2], counter=[0, 0, 0, step]))
-        draws = stream.uniform(size=rate.shape)
+        draws = self.extent.lateral(stream.uniform(size=self.extent.whole.shape[:-1])).ravel()  # one per column
         # each site's waiting time to its first nucleation event; the earliest ones within the
         # step nucleate, so likelier sites (defects) win when many could
         with np.errstate(divide="ignore"):
             wait = np.where((rate > 0) & (xi_site > 0.5), -np.log(draws) / rate, np.inf)
+        lateral = self.column_height_index.shape
+        wait = self.extent.lateral_sites(wait.reshape(lateral))  # every column of the whole grid
+        normal = self.extent.lateral_sites(self.column_height_index)
         order = np.argsort(wait, kind="stable")
         chosen = order[wait[order] < dt][: p.max_seeds_per_step]
-        planted = sum(self._plant_void(state, int(sites[k])) for k in chosen)
+        whole_lateral = self.extent.whole.shape[:-1]
+        planted = sum(self._plant_void(state, np.unravel_index(k, whole_lateral) + (int(normal[k]),)) for k in chosen)
         self._add(state, "nucleation_events", planted)
 
-    def _plant_void(self, state, flat_index):
-        xp, g = self.xp, self.grid
+    def _plant_void(self, state, center):
+        """Plant a void seed at the node of whole-grid index `center`."""
+        xp, whole = self.xp, self.extent.whole
         r = self.params.nucleation.seed_radius or self.params.interface.width
-        center = np.unravel_index(flat_index, g.shape)
         dist2 = 0
-        for a, x in enumerate(g.mesh(xp)):
-            d = x - g.coords(a)[center[a]]
-            if g.periodic[a]:
-                L = g.shape[a] * g.spacing[a]
+        for a, x in enumerate(self.grid.mesh(xp)):  # the whole grid's coordinates of this grid's nodes
+            d = x - whole.coords(a)[center[a]]
+            if whole.periodic[a]:
+                L = whole.shape[a] * whole.spacing[a]
                 d = (d + L / 2) % L - L / 2
             dist2 = dist2 + d * d
         profile = 0.5 * (1 + xp.tanh((xp.sqrt(dist2) - r) / (self.params.interface.width / 2)))
         xi, S = state["xi"], state["supersaturation"]
         new = xp.where(self.li_side, xp.minimum(xi, profile), 0.0)
-        removed = float((xi - new).sum()) * self.node_volume  # m^3 of metal lattice turned to void
-        available = float((xp.maximum(S - 1, 0) * self.li_side).sum()) * self.x_v0 * self.node_volume
+        removed, available = self.extent.total(xi - new, xp.maximum(S - 1, 0) * self.li_side)
+        removed *= self.node_volume  # m^3 of metal lattice turned to void
+        available *= self.x_v0 * self.node_volume
         if removed <= 0:
             return False
         # A grid-sized seed holds more sites than the vacancies near a real (nm) nucleus: it takes
@@ -395,7 +402,7 @@ class LiStripping(Model):
     def li_content(self, state):
         """Li volume on the Li side (m^3), dense equivalent: lattice minus vacancies, less what left by creep/sinks."""
         xi, S = state["xi"], state["supersaturation"]
-        inside = float((xi - self.x_v0 * (S - 1) * self.li_side).sum()) * self.node_volume
+        inside = self.extent.total(xi - self.x_v0 * (S - 1) * self.li_side) * self.node_volume
         led = state["ledger"]
         return (inside - float(led[self.ledger_names.index("creep_volume")]) - float(led[self.ledger_names.index("sink_volume")])
                 + float(led[self.ledger_names.index("displaced_volume")]))
@@ -408,9 +415,9 @@ class LiStripping(Model):
         stripped = charge * self.omega / FARADAY * self.lateral_area
         initial = self.ledger(state, "initial_li")
         balance = abs(initial - self.li_content(state) - stripped) / stripped if stripped > 0 else 0.0
-        sites = self.column_interface.ravel()
-        S_int = S.ravel()[sites]
-        void = (1 - xi) * self.li_side
+        ext = self.extent
+        S_int = S.ravel()[self.column_interface.ravel()].reshape(self.column_interface.shape)
+        void_volume, li_volume, S_sum = ext.total((1 - xi) * self.li_side, self.li_side, S_int)
         voids = self.void_statistics(xi)
         out = {
             "cell_voltage": self.ledger(state, "voltage"),
@@ -418,21 +425,22 @@ class LiStripping(Model):
             "stack_pressure": self.pressure(t),
             "temperature": self.temperature_protocol(t),
             "contact_fraction": self.contact_fraction(xi),
-            "void_volume_fraction": float(void.sum()) / float(self.li_side.sum()),
+            "void_volume_fraction": void_volume / li_volume,
             "void_count": voids[0],
             "largest_void_size": voids[1],
-            "mean_interface_supersaturation": float(S_int.mean()),
-            "peak_interface_supersaturation": float(S_int.max()),
+            "mean_interface_supersaturation": S_sum / int(np.prod(ext.whole.shape[:-1])),
+            "peak_interface_supersaturation": ext.peak(S_int),
             "li_thickness": self.li_content(state) / self.lateral_area,
             "charge_passed": charge,
             "li_site_balance_error": balance,
             "nucleation_events": self.ledger(state, "nucleation_events"),
         }
         w = self.contact_weight(xi)
-        if last is not None and float(w.sum()) > 0:
-            out["peak_local_current_density"] = float(xp.max(xp.abs(last["j_sse"] * (w > 0))))
-            eta = self.ledger(state, "voltage") - state["potential"]
-            out["interface_overpotential"] = float((w * eta).sum() / w.sum())
+        eta = self.ledger(state, "voltage") - state["potential"]
+        w_sum, w_eta = ext.total(w, w * eta)
+        if last is not None and w_sum > 0:
+            out["peak_local_current_density"] = ext.peak(xp.abs(last["j_sse"] * (w > 0)))
+            out["interface_overpotential"] = w_eta / w_sum
         return out
 
     def events(self):
@@ -443,7 +451,7 @@ class LiStripping(Model):
         """(number of voids, largest void's equivalent diameter) from connected void nodes."""
         from scipy import ndimage
 
-        void = self.backend.to_host((xi < 0.5) & self.li_side)
+        void = self.extent.gather((xi < 0.5) & self.li_side)
         if not void.any():
             return 0, 0.0
         labels, n = ndimage.label(void)

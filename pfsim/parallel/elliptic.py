@@ -9,6 +9,8 @@ order (comm.global_sums), so every rank takes the same CG steps. The stopping ru
 reported residuals are those of EllipticProblem.solve.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..solvers.elliptic import EllipticProblem, SolveInfo
@@ -19,9 +21,10 @@ from .decomp import Domain, LocalGrid, SlabLayout
 class SlabEllipticProblem:
     """k, c and mask: this rank's rows (`rows(comm, grid)`) of the whole-grid arrays, or scalars."""
 
-    def __init__(self, comm, grid, backend, k, c=0.0, mask=None, sweeps=1):
+    def __init__(self, comm, grid, backend, k, c=0.0, mask=None, sweeps=1, layout=None):
         xp = backend.xp
-        self.domain = d = Domain(comm, grid, self.layout(comm, grid), backend)
+        layout = self.layout(comm, grid) if layout is None else replace(layout, halo=1)
+        self.domain = d = Domain(comm, grid, layout, backend)
         self.xp, self.backend, self.comm = xp, backend, comm
         shape = (d.count,) + tuple(grid.shape[1:])
         k_pad = d.pad(xp.broadcast_to(xp.asarray(k, dtype=np.float64), shape).copy())
@@ -32,6 +35,12 @@ class SlabEllipticProblem:
         # x bounded on the slab: no face wraps from one ghost row to the other
         local = LocalGrid.slab(grid, d.layout.rows(d.rank), x_side="no_flux")
         self.problem = EllipticProblem(local, backend, k_pad, c_pad, mask_pad, "multigrid", sweeps)
+
+    def set_diagonal(self, c):
+        """Replace c (this rank's rows, or a scalar); ghost rows are inactive and keep 0."""
+        d, xp = self.domain, self.xp
+        shape = (d.count,) + tuple(d.whole.shape[1:])
+        self.problem.set_diagonal(d.pad(xp.broadcast_to(xp.asarray(c, dtype=self.backend.dtype), shape).copy()))
 
     @staticmethod
     def layout(comm, grid) -> SlabLayout:
@@ -105,3 +114,28 @@ class SlabEllipticProblem:
         plain, scaled = self._norm(r) / self._norm(b), self._norm(r, inv_diag) / self._norm(b, inv_diag)
         info = SolveInfo(it, plain, (scaled if weight is not None else plain) <= rtol, scaled)
         return u[d.owned].copy(), info
+
+
+class PaddedEllipticProblem:
+    """A SlabEllipticProblem that takes and returns arrays of a model's padded slab (`domain`):
+    what pfsim.models.extent promises a model. Only owned rows of the inputs are read; the
+    solution's ghost rows are filled from the neighbours."""
+
+    def __init__(self, domain, k, c=0.0, mask=None):
+        self.domain, xp = domain, domain.backend.xp
+        own = self._own
+        self.inner = SlabEllipticProblem(domain.comm, domain.whole, domain.backend, own(k), own(c),
+                                         None if mask is None else own(mask), layout=domain.layout)
+
+    def _own(self, a):
+        a = self.domain.backend.xp.asarray(a)
+        return a if a.ndim == 0 else a[self.domain.owned]
+
+    def set_diagonal(self, c):
+        self.inner.set_diagonal(self._own(c))
+
+    def solve(self, b, x0=None, rtol=1e-10, maxiter=500, criterion="scaled"):
+        u, info = self.inner.solve(self._own(b), None if x0 is None else self._own(x0), rtol, maxiter, criterion)
+        out = self.domain.pad(u)
+        self.domain.exchange([out])
+        return out, info

@@ -19,6 +19,7 @@ from ..runner import Run, default_store_path
 from ..simulation import Clock, Simulation, WallTimeInterval
 from .comm import ParallelError, RankError, collective, global_sums, use_node_gpu
 from .decomp import Domain, LocalGrid, SlabLayout
+from .extent import SlabExtent
 from .model import SlabModel, halo_width
 from .store import SlabStore
 
@@ -97,9 +98,11 @@ class SlabRun(Run):
         def build():
             be = _backend(backend or cfg.backend, cfg.precision, say)
             domain = Domain(comm, grid, layout, be)
-            model = SlabModel(type(proto)(cfg.model, domain.grid, be, drive=cfg.drive, seed=cfg.seed), domain)
-            _refuse_extras(model)
-            state = {name: domain.pad(be.asarray(owned_initial(cfg, model, domain))) for name in model.fields}
+            model = _slab_model(cfg, proto, domain, be)
+            if model.needs_initial:
+                state = {name: domain.pad(be.asarray(owned_initial(cfg, model, domain))) for name in model.fields}
+            else:  # built on the padded slab from the geometry: ghost rows included
+                state = model.initial_state()
             meta = dict(cls.new_meta(cfg, raw, be, model, command), parallel=_describe(domain))
             return be, domain, model, state, meta
 
@@ -108,7 +111,7 @@ class SlabRun(Run):
         grid, proto, layout = collective(comm, plan)
         _bind_gpu(comm, backend or cfg.backend)
         be, domain, model, state, meta = collective(comm, build)
-        domain.exchange(list(state.values()))
+        domain.exchange([a for a in state.values() if a.shape == domain.padded_shape])
         model.enforce(state, 0.0)
         for t_event, action in model.events():
             if t_event == 0:
@@ -116,7 +119,7 @@ class SlabRun(Run):
         path = store_path or default_store_path(cfg)
         store = SlabStore.create(domain, path, grid, cls._field_units(cfg, model), model.observable_units, meta,
                                  dtype=cfg.precision, overwrite=overwrite,
-                                 compression_level=cfg.output.compression_level)
+                                 compression_level=cfg.output.compression_level, static=model.static_fields())
         say(f"writing {path} from {comm.size} ranks ({meta['parallel']['rows_per_rank']} rows of x each)")
         run = cls(cfg, be, grid, model, state, Clock(), store, False, say)
         run.history_extra = {"ranks": comm.size}
@@ -142,15 +145,21 @@ class SlabRun(Run):
             domain = Domain(comm, grid, layout, be)
             store = SlabStore(store_path, whole.group, domain)
             slab, _ = store.read_slab()
-            model = SlabModel(type(proto)(cfg.model, domain.grid, be, drive=cfg.drive, seed=cfg.seed), domain)
-            _refuse_extras(model)
-            state = {name: domain.pad(be.asarray(slab[name])) for name in model.fields}
+            model = _slab_model(cfg, proto, domain, be)
+            state = {}
+            for name in model.checkpoint_names:
+                if name in model.fields:
+                    state[name] = domain.pad(be.asarray(slab[name]))
+                elif store.is_gridded(slab[name]):  # a field-shaped part of the state (a mask, an operator's field)
+                    state[name] = domain.pad(be.xp.asarray(slab[name]))
+                else:  # scalars and ledgers: the same on every rank
+                    state[name] = be.xp.asarray(slab[name])
             return be, domain, model, state, store
 
         whole, cfg, grid, proto, info, layout = collective(comm, plan)
         _bind_gpu(comm, backend or cfg.backend)
         be, domain, model, state, store = collective(comm, build)
-        domain.exchange(list(state.values()))
+        domain.exchange([a for a in state.values() if a.shape == domain.padded_shape])
         store.truncate(info["frames"], info["samples"])
         store.meta["config"] = cfg.model_dump(mode="json")
         say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}) on {comm.size} ranks")
@@ -179,10 +188,12 @@ def _backend(name, precision, say):
     return select_backend(name, precision, announce=say)
 
 
-def _refuse_extras(model):
-    """What a slab run does not handle yet: state beyond the fields, or time-independent maps."""
-    if tuple(model.checkpoint_names) != tuple(model.fields) or model.static_fields():
-        raise ParallelError(f"model.kind: {model.params.kind} cannot run decomposed (state beyond its fields)")
+def _slab_model(cfg, proto, domain, backend):
+    """The model on this rank's padded slab, reducing and solving across ranks through its extent.
+    Its construction holds collective sums: every rank builds it, and a config error is raised
+    by all of them alike before the first one."""
+    inner = type(proto)(cfg.model, domain.grid, backend, drive=cfg.drive, seed=cfg.seed, extent=SlabExtent(domain))
+    return SlabModel(inner, domain)
 
 
 def _describe(domain):

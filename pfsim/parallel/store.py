@@ -34,13 +34,26 @@ class SlabStore(RunStore):
     def _rows(self):
         return slice(self.domain.start, self.domain.start + self.domain.count)
 
+    def is_gridded(self, data) -> bool:
+        """Whether a checkpoint array is field-shaped (written by rows) rather than a ledger."""
+        return data.ndim == self.domain.whole.ndim and data.shape[1:] == tuple(self.domain.whole.shape[1:])
+
     @classmethod
-    def create(cls, domain, path, grid, fields, observables, meta, **options):
+    def create(cls, domain, path, grid, fields, observables, meta, static=None, **options):
         chunks = (domain.layout.chunk,) + tuple(grid.shape[1:])
-        made = collective(domain.comm, lambda: RunStore.create(path, grid, fields, observables, meta,
-                                                                spatial_chunks=chunks, **options), root_only=True)
+        static = static or {}
+        made = collective(domain.comm, lambda: RunStore.create(path, grid, fields, observables, meta, static=static,
+                                                                spatial_chunks=chunks, write_static=False, **options),
+                          root_only=True)
         group = made.group if domain.rank == 0 else zarr.open_group(str(path), mode="r+", use_consolidated=False)
-        return cls(path, group, domain)
+        store = cls(path, group, domain)
+
+        def write():
+            for name, data in static.items():
+                group[name][store._rows()] = store._owned(np.asarray(data))
+
+        store._all(write)
+        return store
 
     @classmethod
     def open_for(cls, domain, path):
@@ -92,13 +105,17 @@ class SlabStore(RunStore):
                 del ckpts[slot]
             g = ckpts.create_group(slot)
             for name, data in state.items():
-                g.create_array(name, shape=self.domain.whole.shape, chunks=chunks, dtype=data.dtype,
-                               compressors=ZstdCodec(level=1))
+                if self.is_gridded(data):
+                    g.create_array(name, shape=self.domain.whole.shape, chunks=chunks, dtype=data.dtype,
+                                   compressors=ZstdCodec(level=1))
+                else:  # ledgers and other scalars: the same on every rank, written by rank 0
+                    g.create_array(name, data=np.ascontiguousarray(data), compressors=ZstdCodec(level=1))
 
         def write():
             g = self.group["checkpoints"][slot]
             for name, data in state.items():
-                g[name][self._rows()] = self._owned(data)
+                if self.is_gridded(data):
+                    g[name][self._rows()] = self._owned(data)
 
         def commit():
             info = {"time": clock.time, "iteration": clock.iteration, "frames": self.frames,
@@ -115,7 +132,7 @@ class SlabStore(RunStore):
     def read_slab(self):
         """(this rank's rows of the last checkpoint, its info)."""
         g, info = self.checkpoint_group()
-        return {name: arr[self._rows()] for name, arr in g.arrays()}, info
+        return {name: arr[self._rows()] if self.is_gridded(arr) else arr[...] for name, arr in g.arrays()}, info
 
     def truncate(self, frames: int, samples: int):
         self._root(lambda: RunStore.truncate(self, frames, samples))

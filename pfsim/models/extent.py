@@ -1,0 +1,65 @@
+"""What a model needs to know about the part of the grid it holds.
+
+A model steps the nodes of `model.grid`. In a single-process run that is the whole grid and
+every helper here is the plain NumPy/CuPy operation. In a decomposed run (pfsim.parallel) the
+grid is one rank's slab of x rows padded with ghost rows, and the same calls become sums over
+the owned rows across ranks, distributed elliptic solves and halo exchanges
+(pfsim.parallel.extent.SlabExtent). Models written against this interface run decomposed
+unchanged:
+
+    total(*arrays)      sums over the whole grid (a float, or a list for several arrays: one
+                        message in a decomposed run)
+    peak(a), least(a)   max / min over the whole grid
+    lateral(a)          this grid's rows of an array over the whole grid's x (built on every rank)
+    gather(a)           the whole grid's array on the host (connected components, distances)
+    owned_rows(a)       the rows of `a` this process owns (all of them here)
+    exchange(*arrays)   fill ghost rows from the neighbouring slabs after a non-local update
+    elliptic(k, c, mask) an EllipticProblem over the whole grid, arrays of this grid's shape
+"""
+
+import numpy as np
+
+from ..solvers.elliptic import EllipticProblem
+
+
+class Extent:
+    """The whole grid, in one process."""
+
+    decomposed = False
+
+    def __init__(self, grid, backend):
+        self.grid = self.whole = grid
+        self.backend = backend
+
+    def total(self, *arrays):
+        sums = [float(a.sum()) for a in arrays]
+        return sums[0] if len(sums) == 1 else sums
+
+    def peak(self, a):
+        return float(a.max())
+
+    def least(self, a):
+        return float(a.min())
+
+    def lateral(self, a):
+        return a
+
+    def gather(self, a):
+        return self.backend.to_host(a)
+
+    def owned_rows(self, a):
+        return a
+
+    def exchange(self, *arrays):
+        pass
+
+    def elliptic(self, k, c=0.0, mask=None):
+        return EllipticProblem(self.grid, self.backend, k=k, c=c, mask=mask)
+
+    def any(self, flag: bool) -> bool:
+        """Whether flag holds on any process."""
+        return bool(flag)
+
+    def lateral_sites(self, values):
+        """Per-column values of the owned columns, joined over the whole grid's x (ravelled)."""
+        return np.asarray(values).ravel()

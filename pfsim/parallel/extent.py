@@ -1,0 +1,58 @@
+"""pfsim.models.extent's interface on one rank's padded slab (see that module for the calls).
+
+Sums are over owned rows, added across ranks in rank order (comm.global_sums): every rank gets
+the same bits, so the decisions a model takes from them (Newton stops, nucleation, failure)
+agree on every rank. They differ from the single-process sums only by the order of addition.
+"""
+
+import numpy as np
+
+from ..models.extent import Extent
+from .comm import global_sums
+from .elliptic import PaddedEllipticProblem
+
+
+class SlabExtent(Extent):
+    decomposed = True
+
+    def __init__(self, domain):
+        self.domain, self.comm = domain, domain.comm
+        self.grid, self.whole, self.backend = domain.grid, domain.whole, domain.backend
+        self._rows = domain.layout.rows(domain.rank)  # global x of each padded row
+
+    def total(self, *arrays):
+        own = self.domain.owned
+        sums = [float(v) for v in global_sums(self.comm, [float(a[own].sum()) for a in arrays])]
+        return sums[0] if len(sums) == 1 else sums
+
+    def peak(self, a):
+        from mpi4py import MPI
+
+        return self.comm.allreduce(float(a[self.domain.owned].max()), op=MPI.MAX)
+
+    def least(self, a):
+        from mpi4py import MPI
+
+        return self.comm.allreduce(float(a[self.domain.owned].min()), op=MPI.MIN)
+
+    def lateral(self, a):
+        return a[self._rows]
+
+    def gather(self, a):
+        """The whole grid's array on every rank (host memory)."""
+        return np.concatenate(self.comm.allgather(self.backend.to_host(a[self.domain.owned])), axis=0)
+
+    def owned_rows(self, a):
+        return a[self.domain.owned]
+
+    def exchange(self, *arrays):
+        self.domain.exchange(list(arrays))
+
+    def elliptic(self, k, c=0.0, mask=None):
+        return PaddedEllipticProblem(self.domain, k, c, mask)
+
+    def any(self, flag: bool) -> bool:
+        return bool(global_sums(self.comm, [bool(flag)])[0] > 0)
+
+    def lateral_sites(self, values):
+        return np.concatenate(self.comm.allgather(np.asarray(values)[self.domain.owned]), axis=0).ravel()
