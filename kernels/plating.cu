@@ -86,11 +86,11 @@ extern "C" __global__ void plating_metal_update(const real* xi, const real* w, c
 
 // Counter-based uniform noise in [-1, 1): splitmix64 finalizer of (index ^ key(seed, step)).
 extern "C" __global__ void plating_noise(real* out, unsigned long long seed, unsigned long long step,
-                                         long long n) {
+                                         long long n, long long first) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const unsigned long long key = seed * 0x9E3779B97F4A7C15ULL ^ step * 0xD1B54A32D192ED03ULL;
-    unsigned long long z = (unsigned long long)i ^ key;
+    unsigned long long z = (unsigned long long)(first + i) ^ key;  // the node's index in the whole grid
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z = z ^ (z >> 31);

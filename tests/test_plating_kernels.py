@@ -84,6 +84,9 @@ def test_noise_is_identical_and_uniform():
     assert -1 <= a.min() and a.max() < 1 and abs(a.mean()) < 0.05 and abs(a.std() - 1 / np.sqrt(3)) < 0.02
     assert not np.array_equal(a, pk.uniform_noise(numpy_backend("float64"), 7, 124, (50, 40)))
     assert not np.array_equal(a, pk.uniform_noise(numpy_backend("float64"), 8, 123, (50, 40)))
+    # a slab of rows draws the whole grid's numbers for those rows, in both forms
+    for be in (numpy_backend("float64"), shim("float64")):
+        assert np.array_equal(pk.uniform_noise(be, 7, 123, (20, 40), first=10 * 40), a[10:30])
 
 
 def test_volume_conserving_relaxation_keeps_metal_volume():

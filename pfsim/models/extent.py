@@ -10,7 +10,7 @@ unchanged:
     total(*arrays)      sums over the whole grid (a float, or a list for several arrays: one
                         message in a decomposed run)
     peak(a), least(a)   max / min over the whole grid
-    lateral(a)          this grid's rows of an array over the whole grid's x (built on every rank)
+    local(a)            this grid's rows of an array over the whole grid (built on every rank)
     gather(a)           the whole grid's array on the host (connected components, distances)
     owned_rows(a)       the rows of `a` this process owns (all of them here)
     exchange(*arrays)   fill ghost rows from the neighbouring slabs after a non-local update
@@ -41,11 +41,11 @@ class Extent:
     def least(self, a):
         return float(a.min())
 
-    def lateral(self, a):
+    def local(self, a):
         return a
 
     def gather(self, a):
-        return self.backend.to_host(a)
+        return a if isinstance(a, np.ndarray) else self.backend.to_host(a)
 
     def owned_rows(self, a):
         return a
@@ -55,6 +55,11 @@ class Extent:
 
     def elliptic(self, k, c=0.0, mask=None):
         return EllipticProblem(self.grid, self.backend, k=k, c=c, mask=mask)
+
+    @property
+    def row_offset(self) -> int:
+        """Global x index of this grid's row 0 (counted without wrapping round)."""
+        return 0
 
     def any(self, flag: bool) -> bool:
         """Whether flag holds on any process."""

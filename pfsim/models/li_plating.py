@@ -38,7 +38,7 @@ from ..physics.microstructure import MicrostructureConfig, boundary_map
 from ..physics.parameters import KineticsConfig, LithiumConfig
 from ..protocol import Protocol, temperature_protocol
 from ..schema import Length, Section, quantity
-from ..solvers.elliptic import EllipticProblem
+from ..solvers.elliptic import face_conductivities
 from .base import Model, breakpoint_events, check_interface_cell
 from .li_stripping import _merge_periodic
 
@@ -128,9 +128,10 @@ class LiPlating(Model):
     blowup_bound = 1e30
     needs_initial = False
 
-    def __init__(self, params, grid, backend, drive=None, seed=0):
-        super().__init__(params, grid, backend)
-        check_interface_cell("li_plating", grid, drive, params.interface.width)
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, extent=extent)
+        whole, local = self.extent.whole, self.extent.local  # grid: this process's rows of the whole grid
+        check_interface_cell("li_plating", whole, drive, params.interface.width)
         xp, be = self.xp, backend
         self.seed = seed
         self.current = Protocol(drive.current_density)
@@ -141,14 +142,15 @@ class LiPlating(Model):
         self.temperature_protocol = temperature_protocol(drive)
         self.set_temperature(self.temperature_protocol(0.0))
         self.node_volume = grid.node_volume
-        self.lateral_area = float(np.prod([grid.shape[a] * grid.spacing[a] for a in range(grid.ndim - 1)]))
-        # geometry and microstructure
-        self.height = surface_height(params.geometry, grid, seed)
+        self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
+        # geometry and microstructure: built on the whole grid (grains, distances and metal read
+        # from a store are not local), then this grid's rows taken
+        self.height = local(surface_height(params.geometry, whole, seed))
         self.flat = params.geometry.electrolyte_thickness + grid.origin[-1]
-        sse = electrolyte_mask(grid, self.height)
-        self.sse_host = sse
+        sse_whole = electrolyte_mask(whole, surface_height(params.geometry, whole, seed))
+        sse = self.sse_host = local(sse_whole)
         voids = self._void_mask(params.voids, grid)
-        gb = (boundary_map(params.microstructure, grid, sse, seed) if params.microstructure is not None
+        gb = (local(boundary_map(params.microstructure, whole, sse_whole, seed)) if params.microstructure is not None
               else np.zeros(grid.shape))
         self.gb_host = gb
         self._build_maps(sse, gb)
@@ -160,13 +162,15 @@ class LiPlating(Model):
         self.ion_space = be.asarray(reach)
         self.metal0 = ~sse & ~voids
         if params.initial_metal is not None:
-            self.metal0 &= _metal_from_store(params.initial_metal, grid, sse)
+            self.metal0 &= local(_metal_from_store(params.initial_metal, whole, sse_whole))
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
-        self.leakage = bool(self.sigma_e_host.max() > 0)
+        self.sigma_e_top = self.extent.peak(self.sigma_e_host)
+        self.leakage = self.sigma_e_top > 0
         self.bottom = xp.asarray(self._wall(0))
         self.top = xp.asarray(self._wall(-1))
         self.set_front_speed(max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints()))
+        self.first_node = self.extent.row_offset * int(np.prod(grid.shape[1:]))  # of the noise streams
         self._ops_xi = None
 
     def set_front_speed(self, j_max):
@@ -199,7 +203,7 @@ class LiPlating(Model):
                 raise ValueError(f"model.voids.{i}.center: expected {lat} lateral coordinate(s)")
             r2 = np.zeros(grid.shape)
             for a, c in enumerate(v.center):
-                L = grid.shape[a] * grid.spacing[a]
+                L = self.extent.whole.shape[a] * grid.spacing[a]
                 d = (coords[a] - c + L / 2) % L - L / 2
                 r2 += (d / (v.width / 2)) ** 2
             above = coords[-1] - self.height[..., None]
@@ -237,7 +241,9 @@ class LiPlating(Model):
     # --- initial state ----------------------------------------------------------------------
     def initial_state(self):
         g, be, xp = self.grid, self.backend, self.xp
-        xi = metal_profile(self.metal0, g, self.params.interface.width)
+        # distances are not local: the profile of the whole grid's metal, this grid's rows of it
+        metal0 = self.extent.gather(self.metal0)
+        xi = self.extent.local(metal_profile(metal0, self.extent.whole, self.params.interface.width))
         state = {
             "xi": be.asarray(xi),
             "potential": be.asarray(np.zeros(g.shape)),
@@ -248,7 +254,7 @@ class LiPlating(Model):
         }
         state["ledger"][self.ledger_names.index("short_time")] = -1.0
         state["ledger"][self.ledger_names.index("initial_li")] = self.li_content(state)
-        state["ledger"][self.ledger_names.index("initial_sse_li")] = float((state["xi"] * self.sse).sum()) * self.node_volume
+        state["ledger"][self.ledger_names.index("initial_sse_li")] = self.extent.total(state["xi"] * self.sse) * self.node_volume
         return state
 
     @property
@@ -257,7 +263,7 @@ class LiPlating(Model):
 
     def li_content(self, state):
         """Metal volume in the cell plus what plating has added to the anode (m^3; per unit depth in 2D)."""
-        return float(state["xi"].sum()) * self.node_volume + self.ledger(state, "displaced_volume")
+        return self.extent.total(state["xi"]) * self.node_volume + self.ledger(state, "displaced_volume")
 
     def gate(self, state):
         """Where the metal may change: 1 off the SSE, the damage inside it (1 everywhere without mechanics)."""
@@ -270,24 +276,25 @@ class LiPlating(Model):
         """Ionic (and electronic) problems, rebuilt when h(xi) has moved by operator_refresh."""
         xp = self.xp
         ref = state["xi_operator"]  # checkpointed: a resumed run rebuilds exactly when this one does
-        moved = float(xp.max(xp.abs(pk.h_of(state["xi"]) - pk.h_of(ref))))
+        moved = self.extent.peak(xp.abs(pk.h_of(state["xi"]) - pk.h_of(ref)))
         if moved > self.params.operator_refresh:
             ref[...] = state["xi"]
             self._ops_xi = None
         if self._ops_xi is None:
             h = pk.h_of(ref)
             kappa = self.kappa_map * ((1 - h) * self.ion_space + ION_FLOOR)
-            self.ionic = EllipticProblem(self.grid, self.backend, k=kappa, c=0.0, mask=~self.bottom)
+            self.ionic = self.extent.elliptic(k=kappa, c=0.0, mask=~self.bottom)
+            # k_face / h^2 between the counter electrode's row and the next (the solver's faces)
+            self.counter_faces = face_conductivities(self.grid, kappa, xp)[-1][..., 0].astype(self.backend.dtype)
             if self.leakage:
                 # metal joined to the anode is at V (Li conducts ~1e15 times better than the SSE);
                 # isolated metal is a conductor 1e6 times the SSE's best, floating
                 labels, anode = self.metal_components(ref, threshold=0.01)  # with its diffuse rim
                 held = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
-                self.anode_metal = xp.asarray(held)
-                top = float(self.sigma_e_host.max())
+                self.anode_metal = xp.asarray(self.extent.local(held))
+                top = self.sigma_e_top
                 sig = 1e6 * top * h + self.sigma_e_map * (1 - h) + 1e-6 * top
-                self.electronic = EllipticProblem(self.grid, self.backend, k=sig, c=0.0,
-                                                  mask=~(self.bottom | self.top | self.anode_metal))
+                self.electronic = self.extent.elliptic(k=sig, c=0.0, mask=~(self.bottom | self.top | self.anode_metal))
             self._ops_xi = True
 
     # --- 1-2. potentials ---------------------------------------------------------------------
@@ -329,13 +336,13 @@ class LiPlating(Model):
                 c = xp.where(active, w * slope, 0.0)
                 prob.set_diagonal(c)
                 phi_b, _ = prob.solve(c * coupled, rtol=tol)
-                per_volt = float((c * coupled - c * phi_b).sum()) * self.node_volume
+                per_volt = self.extent.total(c * coupled - c * phi_b) * self.node_volume
                 if per_volt <= 0:
                     raise StopRun("the anode gets no Li+ (no contact, or metal spans the electrolyte)")
             i_k = self.i0_ratio * bv.current(eta0, xp)
             b_a = xp.where(active, w * (i_k + slope * (shift - eta0)), 0.0)
             phi_a, _ = prob.solve(b_a, x0=phi - V * phi_b, rtol=tol)
-            base = float((b_a - c * phi_a).sum()) * self.node_volume
+            base = self.extent.total(b_a - c * phi_a) * self.node_volume
             V_new = (j_applied * self.lateral_area - base) / per_volt
             damped = abs(V_new - V) > NEWTON_STEP
             if damped:  # far from the root of an exponential: small steps, fresh slopes
@@ -358,8 +365,7 @@ class LiPlating(Model):
     def ionic_flux_to_counter(self, phi):
         """Ionic current from the counter electrode into the SSE (A; per unit depth in 2D), with the
         sign of the Faradaic current: the flux through the faces of the Dirichlet row."""
-        K = self.ionic.level.faces[-1][..., 0]  # k_face / h^2 between the first two rows
-        return float((K * (phi[..., 1] - phi[..., 0])).sum()) * self.node_volume
+        return self.extent.total(self.counter_faces * (phi[..., 1] - phi[..., 0])) * self.node_volume
 
     # --- one step ------------------------------------------------------------------------------
     def euler_step(self, state, t, dt):
@@ -386,9 +392,10 @@ class LiPlating(Model):
         # 3. metal: noise with zero current-weighted mean keeps the total current
         gate = self.gate(state)
         if p.noise > 0:
-            zeta = pk.uniform_noise(be, 2 * self.seed, int(self.ledger(state, "steps")), self.grid.shape)
+            zeta = pk.uniform_noise(be, 2 * self.seed, int(self.ledger(state, "steps")), self.grid.shape, self.first_node)
             wi = xp.abs(w * current)
-            mean = float((wi * zeta).sum()) / max(float(wi.sum()), 1e-300)
+            wz, wsum = self.extent.total(wi * zeta, wi)
+            mean = wz / max(wsum, 1e-300)
             noise = 1 + p.noise * (zeta - mean)
         else:
             noise = xp.ones_like(xi)
@@ -400,10 +407,11 @@ class LiPlating(Model):
         for k in range(n_sub):
             if k:
                 _, relax = pk.interface_terms(be, self.grid, new, delta, tau)
-            lagrange = float((gate * relax).sum()) / max(float((gate * pk.q_of(new)).sum()), 1e-300)
-            new, displaced = pk.metal_update(be, new, w, relax, lagrange, current, gate, noise, scale, dt / n_sub)
-            moved += float(displaced.sum())
-        faradaic = float((w * current * noise).sum()) * self.node_volume
+            gr, gq = self.extent.total(gate * relax, gate * pk.q_of(new))
+            new, displaced = pk.metal_update(be, new, w, relax, gr / max(gq, 1e-300), current, gate, noise, scale, dt / n_sub)
+            self.extent.exchange(new)  # the next sub-step's and the damage's stencils read the ghosts
+            moved += self.extent.total(displaced)
+        faradaic = self.extent.total(w * current * noise) * self.node_volume
         self._add(state, "faradaic_charge", faradaic * dt / self.lateral_area)
         self._add(state, "displaced_volume", moved * self.node_volume)
         state["xi"][...] = new
@@ -460,14 +468,16 @@ class LiPlating(Model):
         depth = g.spacing[0] if g.ndim == 2 else 1.0  # a 2D cell is a slab one spacing thick
         rate = p.prefactor * electrons * n_sites * xp.exp(-xp.minimum(barrier / self.kT, 700.0))
         prob = -xp.expm1(-rate * self.node_volume * depth * dt)
-        u = 0.5 * (1 + pk.uniform_noise(self.backend, 2 * self.seed + 1, int(self.ledger(state, "steps")), g.shape))
+        u = 0.5 * (1 + pk.uniform_noise(self.backend, 2 * self.seed + 1, int(self.ledger(state, "steps")), g.shape,
+                                        self.first_node))
         hit = self.sse & (near < 0.5) & (drive > 0) & (u < prob)
-        n = int(hit.sum())
+        n, added = self.extent.total(hit, (1 - xi) * hit)
         if n == 0:
             return
-        added = float(((1 - xi) * hit).sum()) * self.node_volume
+        n, added = round(n), added * self.node_volume
         xi[...] = xp.where(hit, 1.0, xi)
         state["damage"][...] = xp.where(hit, 1.0, state["damage"])
+        self.extent.exchange(xi, state["damage"])
         charge = -added * FARADAY / self.omega / self.lateral_area
         self._add(state, "faradaic_charge", charge)
         self._add(state, "nucleated_charge", charge)
@@ -478,14 +488,14 @@ class LiPlating(Model):
         """(labels, ids connected to the anode) of the metal (xi > threshold), lateral walls joined."""
         from scipy import ndimage
 
-        metal = self.backend.to_host(xi > threshold)
+        metal = self.extent.gather(xi > threshold)  # the whole grid's
         labels, n = ndimage.label(metal)
         labels = _merge_periodic(labels, list(range(metal.ndim - 1)))
         anode = set(np.unique(labels[..., -1])) - {0}
         return labels, anode
 
     def shorted(self, xi):
-        if not bool((xi[..., :2] > 0.5).any()):
+        if not self.extent.any(bool((self.extent.owned_rows(xi)[..., :2] > 0.5).any())):
             return False
         labels, anode = self.metal_components(xi)
         return bool(anode & (set(np.unique(labels[..., :2])) - {0}))
@@ -493,7 +503,7 @@ class LiPlating(Model):
     def short_voltage(self, xi, j):
         """Cell voltage once metal bridges the SSE: the applied current flows electronically through
         the bridge (Li's conductivity), its rows in series, each row's metal in parallel."""
-        g = self.grid
+        g = self.extent.whole
         labels, anode = self.metal_components(xi)
         ids = anode & (set(np.unique(labels[..., :2])) - {0})
         bridge = np.isin(labels, list(ids))
@@ -505,7 +515,7 @@ class LiPlating(Model):
 
     # --- diagnostics ---------------------------------------------------------------------------
     def observables(self, state, t):
-        xp, g = self.xp, self.grid
+        xp, g, ext = self.xp, self.extent.whole, self.extent
         xi = state["xi"]
         labels, anode = self.metal_components(xi)
         connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
@@ -521,6 +531,7 @@ class LiPlating(Model):
         ref = max(abs(expected), 1e-300)
         sse = self.sse
         short = self.ledger(state, "short_time")
+        in_sse, damaged = ext.total(xi * sse, state["damage"] * sse)
         out = {
             "cell_voltage": self.ledger(state, "voltage"),
             "current_density": self.current(t),
@@ -528,9 +539,9 @@ class LiPlating(Model):
             "temperature": self.temperature_protocol(t),
             "penetration_depth_max": float(pen.max()),
             "penetration_depth_mean": float(pen.mean()),
-            "li_volume_in_sse": float((xi * sse).sum()) * self.node_volume - self.ledger(state, "initial_sse_li"),
+            "li_volume_in_sse": in_sse * self.node_volume - self.ledger(state, "initial_sse_li"),
             "isolated_nuclei": float(nuclei),
-            "damaged_volume": float((state["damage"] * sse).sum()) * self.node_volume,
+            "damaged_volume": damaged * self.node_volume,
             "time_to_short_circuit": short if short >= 0 else float("nan"),
             "li_thickness": self.li_content(state) / self.lateral_area,
             "charge_passed": faradaic,
@@ -541,10 +552,11 @@ class LiPlating(Model):
         last = getattr(self, "_last", None)
         if last is not None:
             wi = last["w"] * xp.abs(last["current"])
-            if float(wi.sum()) > 0:
-                out["interface_overpotential"] = float((wi * last["eta"]).sum() / wi.sum())
+            wsum, weta = ext.total(wi, wi * last["eta"])
+            if wsum > 0:
+                out["interface_overpotential"] = weta / wsum
                 band = last["w"] * max(g.spacing) > 0.1
-                out["peak_local_current_density"] = float(xp.max(xp.abs(last["current"]) * band))
+                out["peak_local_current_density"] = ext.peak(xp.abs(last["current"]) * band)
         return out
 
     def events(self):

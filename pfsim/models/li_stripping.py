@@ -98,7 +98,7 @@ class LiStripping(Model):
         self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
         self.set_temperature(self.temperature_protocol(0.0))
         # geometry: SSE mask and the interface faces
-        self.height = self.extent.lateral(surface_height(params.geometry, whole, seed))
+        self.height = self.extent.local(surface_height(params.geometry, whole, seed))
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
@@ -355,7 +355,7 @@ class LiStripping(Model):
         rate = attempts * np.exp(-barrier / (BOLTZMANN * self.temperature))
         step = int(self.ledger(state, "steps"))
         stream = np.random.Generator(np.random.Philox(key=[self.seed, 2], counter=[0, 0, 0, step]))
-        draws = self.extent.lateral(stream.uniform(size=self.extent.whole.shape[:-1])).ravel()  # one per column
+        draws = self.extent.local(stream.uniform(size=self.extent.whole.shape[:-1])).ravel()  # one per column
         # each site's waiting time to its first nucleation event; the earliest ones within the
         # step nucleate, so likelier sites (defects) win when many could
         with np.errstate(divide="ignore"):

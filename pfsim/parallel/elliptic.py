@@ -96,8 +96,13 @@ class SlabEllipticProblem:
         res, it, p, rz = self._norm(r, weight) / bnorm, 0, None, None
         while res > rtol and it < maxiter:
             z = self.problem.multigrid.cycle(r)  # r is 0 on ghost rows: they are held at 0
-            rz_new = float(self._dots((r, z))[0])
-            p = z if p is None else z + (rz_new / rz) * p
+            if p is None:
+                rz_new = float(self._dots((r, z))[0])
+            else:  # flexible CG, as EllipticProblem.solve
+                rz_new, zq = (float(v) for v in self._dots((r, z), (z, q)))
+            if rz_new == 0:  # the residual is at the rounding floor: no direction left to search
+                break
+            p = z if p is None else z - (alpha * zq / rz) * p
             rz = rz_new
             q = self._apply(p)
             alpha = rz / float(self._dots((p, q))[0])

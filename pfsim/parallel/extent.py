@@ -35,12 +35,14 @@ class SlabExtent(Extent):
 
         return self.comm.allreduce(float(a[self.domain.owned].min()), op=MPI.MIN)
 
-    def lateral(self, a):
+    def local(self, a):
         return a[self._rows]
 
     def gather(self, a):
         """The whole grid's array on every rank (host memory)."""
-        return np.concatenate(self.comm.allgather(self.backend.to_host(a[self.domain.owned])), axis=0)
+        own = a[self.domain.owned]
+        own = own if isinstance(own, np.ndarray) else self.backend.to_host(own)
+        return np.concatenate(self.comm.allgather(own), axis=0)
 
     def owned_rows(self, a):
         return a[self.domain.owned]
@@ -50,6 +52,11 @@ class SlabExtent(Extent):
 
     def elliptic(self, k, c=0.0, mask=None):
         return PaddedEllipticProblem(self.domain, k, c, mask)
+
+    @property
+    def row_offset(self) -> int:
+        """Global x index of this grid's row 0 (counted without wrapping round)."""
+        return self.domain.start - self.domain.lo
 
     def any(self, flag: bool) -> bool:
         return bool(global_sums(self.comm, [bool(flag)])[0] > 0)

@@ -15,8 +15,9 @@ from .comm import ParallelError, global_sums
 # rows of ghosts each model's rate needs: its stencil applied once (Allen-Cahn) or twice
 # (Cahn-Hilliard: the Laplacian of the chemical potential). li_stripping applies one-node
 # stencils to its fields and to what it computes from them pointwise, and exchanges the
-# ghosts of what its elliptic solves return (pfsim.models.extent).
-HALO = {"cahn_hilliard": 2, "allen_cahn": 1, "li_stripping": 1}
+# ghosts of what its elliptic solves return (pfsim.models.extent); li_plating also exchanges
+# the metal after each sub-step and after nucleation.
+HALO = {"cahn_hilliard": 2, "allen_cahn": 1, "li_stripping": 1, "li_plating": 1}
 
 
 def halo_width(kind: str) -> int:

@@ -49,14 +49,17 @@ def q_of(xi, xp=np):
 
 
 # --- noise -----------------------------------------------------------------------------------
-def uniform_noise(backend, seed, step, shape):
+def uniform_noise(backend, seed, step, shape, first=0):
+    """Uniform numbers in [-1, 1), one per node, hashed from (seed, step, flat index of the node);
+    first: the flat index of the array's first node in the whole grid (a slab of a decomposed
+    run draws the same numbers as the whole grid's rows)."""
     xp = backend.xp
     n = int(np.prod(shape))
     if backend.is_gpu:
         out = xp.empty(n, dtype=backend.dtype)
-        backend.launch(KERNELS, "plating_noise", n, (out, np.uint64(seed), np.uint64(step), np.int64(n)))
+        backend.launch(KERNELS, "plating_noise", n, (out, np.uint64(seed), np.uint64(step), np.int64(n), np.int64(first)))
         return out.reshape(shape)
-    idx = xp.arange(n, dtype=np.uint64)
+    idx = (xp.arange(n, dtype=np.int64) + np.int64(first)).astype(np.uint64)  # wraps as the kernel's cast
     key = ((int(seed) * _GOLD) ^ (int(step) * _STEP)) & 0xFFFFFFFFFFFFFFFF
     z = idx ^ np.uint64(key)
     z = (z ^ (z >> np.uint64(30))) * _M1

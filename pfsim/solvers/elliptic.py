@@ -561,7 +561,13 @@ class EllipticProblem:
         while res > rtol and it < maxiter:
             z = self._precondition(r)
             rz_new = _dot(r, z)
-            p = z if p is None else z + (rz_new / rz) * p
+            if rz_new == 0:  # the residual is at the rounding floor: no direction left to search
+                break
+            # flexible CG: beta = z.(r - r_prev) / rz_prev, r - r_prev = -alpha q. For a symmetric
+            # preconditioner it equals rz_new / rz_prev; the V-cycle is symmetric only up to the
+            # coarse levels' rounding, and at conductivity contrasts of 1e10 and more that
+            # asymmetry stalls the classical update (Notay, SIAM J. Sci. Comput. 2000)
+            p = z if p is None else z - (alpha * _dot(z, q) / rz) * p
             rz = rz_new
             q = self.apply_level(p)
             alpha = rz / _dot(p, q)
