@@ -89,10 +89,10 @@ def _sub_params(p):
     return strip, plate
 
 
-def _built(cls, section, params, grid, backend, drive, seed):
+def _built(cls, section, params, grid, backend, drive, seed, extent):
     """A sub-model; its errors name the keys as this model's config spells them."""
     try:
-        return cls(params, grid, backend, drive=drive, seed=seed)
+        return cls(params, grid, backend, drive=drive, seed=seed, extent=extent)
     except ValueError as err:
         raise ValueError(str(err).replace("model.interface", f"model.{section}.interface")) from None
 
@@ -115,12 +115,12 @@ class LiCycling(Model):
     needs_initial = False
     STRIP, PLATE = 0, 1
 
-    def __init__(self, params, grid, backend, drive=None, seed=0):
-        super().__init__(params, grid, backend)
-        check_interface_cell("li_cycling", grid, drive)
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, extent=extent)
+        check_interface_cell("li_cycling", self.extent.whole, drive)
         strip, plate = _sub_params(params)
-        self.strip = _built(LiStripping, "stripping", strip, grid, backend, drive, seed)
-        self.plate = _built(LiPlating, "plating", plate, grid, backend, drive, seed)
+        self.strip = _built(LiStripping, "stripping", strip, grid, backend, drive, seed, self.extent)
+        self.plate = _built(LiPlating, "plating", plate, grid, backend, drive, seed, self.extent)
         self.current = Protocol(drive.current_density)
         self.pressure = Protocol(drive.stack_pressure)
         # the plating physics' time scales follow the largest plating current, not stripping's
@@ -129,6 +129,7 @@ class LiCycling(Model):
         if self.plates:
             self.plate.set_front_speed(-lowest)
         self.sse0 = self.plate.sse_host  # the SSE as built (the plating physics keeps it)
+        self.sse0_whole = self.extent.gather(self.sse0)  # hand-overs compute distances over the whole grid
         self.node_volume = grid.node_volume
         self.lateral_area = self.strip.lateral_area
         self.omega = params.lithium.molar_volume
@@ -175,7 +176,7 @@ class LiCycling(Model):
         s, pl = self.strip, self.plate
         xi, S = state["xi"], state["supersaturation"]
         li = state["li_side"]
-        metal = float((xi - s.x_v0 * (S - 1) * li).sum()) * self.node_volume
+        metal = self.extent.total(xi - s.x_v0 * (S - 1) * li) * self.node_volume
         sl, pll = state["strip_ledger"], state["plate_ledger"]
         moved = (float(sl[s.ledger_names.index("displaced_volume")]) - float(sl[s.ledger_names.index("creep_volume")])
                  - float(sl[s.ledger_names.index("sink_volume")]) + float(pll[pl.ledger_names.index("displaced_volume")])
@@ -194,21 +195,23 @@ class LiCycling(Model):
         would otherwise carry reaction there)."""
         from scipy import ndimage
 
-        g, width = self.grid, self.params.plating.interface.width
-        metal = self.backend.to_host(xi) > 0.5
+        g, width, sse = self.extent.whole, self.params.plating.interface.width, self.sse0_whole
+        metal = self.extent.gather(xi) > 0.5
         out = metal_profile(metal, g, width)
-        contact = metal & ndimage.binary_dilation(self.sse0, structure=ndimage.generate_binary_structure(g.ndim, 1))
+        contact = metal & ndimage.binary_dilation(sse, structure=ndimage.generate_binary_structure(g.ndim, 1))
         if contact.any():
             d = ndimage.distance_transform_edt(~contact, sampling=g.spacing)
             inside = 0.5 * (1 + np.tanh(-(d - g.spacing[-1] / 2) / width))
         else:
             inside = 0.0
-        return np.where(self.sse0 & ~metal, inside, out)
+        return self.extent.local(np.where(sse & ~metal, inside, out))
 
     def _as_stripping(self, xi):
-        metal = self.backend.to_host(xi) > 0.5
-        li = ~self.sse0 | metal
-        return metal_profile(metal & li, self.grid, self.params.stripping.interface.width, solid=~li), li
+        """(the stripping profile of the metal, the Li side) on this grid's rows."""
+        metal = self.extent.gather(xi) > 0.5
+        li = ~self.sse0_whole | metal
+        out = metal_profile(metal & li, self.extent.whole, self.params.stripping.interface.width, solid=~li)
+        return self.extent.local(out), self.extent.local(li)
 
     def _hand_over(self, state, to):
         be, xp = self.backend, self.xp
@@ -221,7 +224,7 @@ class LiCycling(Model):
             xi, li = self._as_stripping(state["xi"])
             old = self.backend.to_host(state["li_side"]).astype(bool)
             state["xi"][...] = be.asarray(xi)
-            if not np.array_equal(li, old):
+            if self.extent.any(not np.array_equal(self.extent.owned_rows(li), self.extent.owned_rows(old))):
                 lix = xp.asarray(li)
                 S = state["supersaturation"]
                 S[...] = xp.where(lix, xp.where(xp.asarray(old), S, 1.0), 0.0)  # new Li side at equilibrium
@@ -295,13 +298,15 @@ class LiCycling(Model):
         scale = throughput * self.lateral_area * self.omega / FARADAY
         labels, anode = self.plate.metal_components(xi)
         connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
-        z = self.grid.coords(self.grid.ndim - 1)
+        ext = self.extent
+        z = ext.whole.coords(ext.whole.ndim - 1)
         lowest = np.where(connected.any(axis=-1), z[np.argmax(connected, axis=-1)], np.inf)
         pen = np.clip(self.plate.flat - lowest, 0, None)
         sse = self.plate.sse
         half = self.ledger(state, "half_cycle")
         short = self.plate.ledger(self._plate_state(state), "short_time")
         sl, pll = self.strip.ledger_names, self.plate.ledger_names
+        void_volume, li_volume, in_sse, damaged = ext.total((1 - xi_s) * li, li, (xi > 0.5) & sse, state["damage"] * sse)
         out = {
             "cell_voltage": self.strip.ledger(self._strip_state(state), "voltage") if mode == self.STRIP
             else self.plate.ledger(self._plate_state(state), "voltage"),
@@ -312,10 +317,10 @@ class LiCycling(Model):
             "half_cycle": half,
             "half_cycle_capacity": self.ledger(state, "half_cycle_charge"),
             "contact_fraction": self.strip.contact_fraction(xi_s),
-            "void_volume_fraction": float(((1 - xi_s) * li).sum()) / float(li.sum()),
+            "void_volume_fraction": void_volume / li_volume,
             "penetration_depth_max": float(np.where(np.isfinite(pen), pen, 0.0).max()),
-            "li_volume_in_sse": float(((xi > 0.5) & sse).sum()) * self.node_volume,
-            "damaged_volume": float((state["damage"] * sse).sum()) * self.node_volume,
+            "li_volume_in_sse": in_sse * self.node_volume,
+            "damaged_volume": damaged * self.node_volume,
             "charge_passed": faradaic,
             "charge_throughput": self.ledger(state, "throughput"),
             "li_site_balance_error": abs(gained - expected) / scale if scale > 0 else 0.0,

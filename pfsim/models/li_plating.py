@@ -445,6 +445,7 @@ class LiPlating(Model):
         K = m.geometry_factor * pressure * xp.sqrt(np.pi * flaw) * reach
         rate = xp.maximum((K / self.toughness_map) ** 2 - 1, 0.0) / m.damage_time
         state["damage"][...] = xp.minimum(state["damage"] + rate * dt, 1.0)
+        self.extent.exchange(state["damage"])  # the flank stencil leaves the ghost rows stale
 
     def _neighbour_max(self, f, axes, start):
         """max(start, f at the two neighbours along each of `axes`)."""

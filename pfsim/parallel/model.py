@@ -16,8 +16,9 @@ from .comm import ParallelError, global_sums
 # (Cahn-Hilliard: the Laplacian of the chemical potential). li_stripping applies one-node
 # stencils to its fields and to what it computes from them pointwise, and exchanges the
 # ghosts of what its elliptic solves return (pfsim.models.extent); li_plating also exchanges
-# the metal after each sub-step and after nucleation.
-HALO = {"cahn_hilliard": 2, "allen_cahn": 1, "li_stripping": 1, "li_plating": 1}
+# the metal after each sub-step and nucleation and the damage after its update, so that
+# li_cycling's plating sub-steps start from valid ghosts too.
+HALO = {"cahn_hilliard": 2, "allen_cahn": 1, "li_stripping": 1, "li_plating": 1, "li_cycling": 1}
 
 
 def halo_width(kind: str) -> int:
@@ -34,6 +35,14 @@ class SlabModel:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+    @property
+    def cfl(self):
+        return self.inner.cfl
+
+    @cfl.setter
+    def cfl(self, value):  # the runner sets the sub-cycling fraction: the model must see it
+        self.inner.cfl = value
 
     def rate(self, state, t):
         self.domain.exchange([state[n] for n in self.inner.fields])
