@@ -94,6 +94,7 @@ class SlabEllipticProblem:
         r = b - self._apply(u)
         self._zero_ghosts(r)
         res, it, p, rz = self._norm(r, weight) / bnorm, 0, None, None
+        alpha = q = None  # the previous step's, once there is one (p set)
         while res > rtol and it < maxiter:
             z = self.problem.multigrid.cycle(r)  # r is 0 on ghost rows: they are held at 0
             if p is None:
@@ -127,7 +128,7 @@ class PaddedEllipticProblem:
     solution's ghost rows are filled from the neighbours."""
 
     def __init__(self, domain, k, c=0.0, mask=None):
-        self.domain, xp = domain, domain.backend.xp
+        self.domain = domain
         own = self._own
         self.inner = SlabEllipticProblem(domain.comm, domain.whole, domain.backend, own(k), own(c),
                                          None if mask is None else own(mask), layout=domain.layout)

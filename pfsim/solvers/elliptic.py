@@ -558,6 +558,7 @@ class EllipticProblem:
             return xp.zeros_like(b), SolveInfo(0, 0.0, True, 0.0)
         r = b - self.apply(u)
         res, it, p, rz = norm(r, weight) / bnorm, 0, None, None
+        alpha = q = None  # the previous step's, once there is one (p set)
         while res > rtol and it < maxiter:
             z = self._precondition(r)
             rz_new = _dot(r, z)
