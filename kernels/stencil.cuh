@@ -32,8 +32,10 @@ __device__ __forceinline__ real laplacian_at(const real* f, int ix, int iy, int 
     const int xp = neighbour_up(ix, nx, periodic & 1), xm = neighbour_down(ix, nx, periodic & 1);
     const int yp = neighbour_up(iy, ny, periodic & 2), ym = neighbour_down(iy, ny, periodic & 2);
     real acc = -2 * (cx + cy + cz) * f[c];
-    acc += cx * f[xp * sx + iy * sy + iz];
-    acc += cx * f[xm * sx + iy * sy + iz];
+    if (cx != 0) {  // cx = 0: the uncoupled member axis of an ensemble (pfsim/ensemble.py)
+        acc += cx * f[xp * sx + iy * sy + iz];
+        acc += cx * f[xm * sx + iy * sy + iz];
+    }
     acc += cy * f[ix * sx + yp * sy + iz];
     acc += cy * f[ix * sx + ym * sy + iz];
     if (nz > 1) {

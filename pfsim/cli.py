@@ -70,20 +70,30 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import DONE, Sweep, collect, phase_diagram, run_member
+    from .sweep import DONE, Sweep, collect, phase_diagram, run_group, run_member
 
     sweep = Sweep(args.sweep)
     members = sweep.members()
     sweep.validate()  # every member, before anything is written
     if args.member is not None and not 0 <= args.member < len(members):
         raise UsageError(f"--member {args.member}: the sweep has members 0 to {len(members) - 1}")
+    groups = sweep.groups()
+    if args.group is not None and not 0 <= args.group < len(groups):
+        raise UsageError(f"--group {args.group}: the sweep has groups 0 to {len(groups) - 1} (batch: {sweep.cfg.batch})")
+    if args.group is not None and args.member is not None:
+        raise UsageError("--group and --member: give one")
     if args.slurm:
         return _submit_sweep(args, sweep)
     _no_slurm_options(args)
     ran = []
     if not args.collect_only:
-        picks = [args.member] if args.member is not None else [i for i, _ in members]
-        ran = [run_member(sweep, i, say=_say, backend=args.backend) for i in picks]
+        if args.member is not None:
+            ran = [run_member(sweep, args.member, say=_say, backend=args.backend)]
+        elif sweep.cfg.batch > 1:
+            picks = [groups[args.group]] if args.group is not None else groups
+            ran = [s for g in picks for s in run_group(sweep, g, say=_say, backend=args.backend)]
+        else:
+            ran = [run_member(sweep, i, say=_say, backend=args.backend) for i in [i for i, _ in members]]
     if args.no_collect:
         return _members_exit(ran)
     table = collect(sweep)
@@ -97,7 +107,7 @@ def cmd_sweep(args) -> int:
     if plot:
         print(f"phase diagram: {plot}")
     bad = [s for s in states if s not in DONE and s != "not started"]
-    if args.member is not None and not args.collect_only:
+    if (args.member is not None or args.group is not None) and not args.collect_only:
         return _members_exit(ran)
     if args.member is None and not args.collect_only and bad:
         return EXIT_INTERRUPTED if bad == ["interrupted"] else 1
@@ -224,6 +234,7 @@ def parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a parameter sweep (all members, or one with --member)")
     sw.add_argument("sweep", help="sweep YAML file")
     sw.add_argument("--member", type=int, help="run only this member (e.g. one task of a job array)")
+    sw.add_argument("--group", type=int, help="run only this group of `batch` members, together (one task of a job array)")
     sw.add_argument("--collect-only", action="store_true", help="only gather results.csv and the phase diagram")
     sw.add_argument("--metric", default="void_volume_fraction", help="observable coloured in the phase diagram")
     sw.add_argument("--backend", choices=["auto", "numpy", "cupy"])

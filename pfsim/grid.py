@@ -123,6 +123,11 @@ class Grid:
         return len(self.shape)
 
     @property
+    def spatial_ndim(self) -> int:
+        """Axes of space: ndim, less the member axis of an ensemble's stack (pfsim.ensemble)."""
+        return self.ndim
+
+    @property
     def size(self) -> int:
         return int(np.prod(self.shape))
 

@@ -183,9 +183,10 @@ def run_script(name, store: Path, config: Path, log: Path, p: SlurmProfile) -> s
     return _script(_header(f"pfsim-{name}", log, p) + body, p)
 
 
-def array_script(name, sweep: Path, log: Path, p: SlurmProfile, array: str, backend=None) -> str:
+def array_script(name, sweep: Path, log: Path, p: SlurmProfile, array: str, backend=None, task="--member") -> str:
+    """task: what the array index picks: --member, or --group (a group of `batch` members run together)."""
     extra = f" --backend {backend}" if backend else ""
-    body = [f'set -- sweep {shlex.quote(str(sweep))} --member "$SLURM_ARRAY_TASK_ID" --no-collect{extra}']
+    body = [f'set -- sweep {shlex.quote(str(sweep))} {task} "$SLURM_ARRAY_TASK_ID" --no-collect{extra}']
     return _script(_header(f"pfsim-{name}", log, p, array=array) + body, p)
 
 
@@ -294,9 +295,14 @@ def submit_sweep(sweep, profile: SlurmProfile, *, member=None, metric="void_volu
     """Members as a job array, then a collect job after all of them; returns (job dir, array id, collect id)."""
     sweep_file = sweep.path.absolute()
     job_dir = sweep.root.absolute() / "slurm"
-    array = str(member) if member is not None else f"0-{len(sweep.members()) - 1}"
+    grouped = member is None and sweep.cfg.batch > 1
+    if grouped:
+        array, task, log = f"0-{len(sweep.groups()) - 1}", "--group", "group-%4a.out"
+    else:
+        array = str(member) if member is not None else f"0-{len(sweep.members()) - 1}"
+        task, log = "--member", "member-%4a.out"
     files = {
-        "array.sh": array_script(sweep.cfg.name, sweep_file, job_dir / "member-%4a.out", profile, array, backend),
+        "array.sh": array_script(sweep.cfg.name, sweep_file, job_dir / log, profile, array, backend, task),
         "collect.sh": collect_script(sweep.cfg.name, sweep_file, job_dir / "collect-%j.out", profile, metric),
     }
     exe = sbatch_path(dry_run)
@@ -307,8 +313,9 @@ def submit_sweep(sweep, profile: SlurmProfile, *, member=None, metric="void_volu
     try:
         collect_id = sbatch(exe, job_dir / "collect.sh", f"--dependency=afterany:{array_id}")
     except SlurmError as exc:
-        record_job(job_dir, array=array_id, members=array, collect=None)
+        record_job(job_dir, array=array_id, members=array, collect=None, batch=sweep.cfg.batch if grouped else 1)
         raise SlurmError(f"{exc}\nthe members run as job array {array_id}; collect them later with "
                          f"`pfsim sweep {sweep.path} --collect-only`") from None
-    record_job(job_dir, array=array_id, members=array, collect=collect_id)
+    record_job(job_dir, array=array_id, members=array, collect=collect_id,
+               batch=sweep.cfg.batch if grouped else 1)
     return job_dir, array_id, collect_id

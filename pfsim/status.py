@@ -105,6 +105,7 @@ def sweep_report(path: Path) -> str:
         root, name, members = sweep.root, sweep.cfg.name, sweep.members()
     jobs = read_jobs(root / "slurm")
     array = jobs[-1].get("array") if jobs else None
+    per_task = jobs[-1].get("batch", 1) if jobs else 1  # members per array task (a sweep's groups)
     rows, counts = [], {}
     for i, values in members:
         store = root / f"member-{i:04d}.zarr"
@@ -112,7 +113,7 @@ def sweep_report(path: Path) -> str:
             info = store_info(store) if (store / "zarr.json").is_file() else {"status": "not started"}
         except Exception:  # a store being created or damaged
             info = {"status": "unreadable"}
-        job = info.get("slurm_job") or (f"{array}_{i}" if array else None)
+        job = info.get("slurm_job") or (f"{array}_{i // per_task}" if array else None)
         rows.append((i, info, job, values))
         counts[info["status"]] = counts.get(info["status"], 0) + 1
     states = slurm_states([job for *_, job, _ in rows])

@@ -51,7 +51,8 @@ def laplacian(f, grid, out=None, work=None):
         raise ValueError("laplacian: out must not be the input array")
     out = f * (-2.0 * sum(c)) if out is None else _multiply(f, -2.0 * sum(c), out)
     for a in range(f.ndim):
-        _add_axis(out, f, a, c[a], grid.periodic[a], work)
+        if c[a] != 0.0:  # 0: an ensemble's uncoupled member axis (pfsim.ensemble)
+            _add_axis(out, f, a, c[a], grid.periodic[a], work)
     return out
 
 
@@ -60,18 +61,23 @@ def laplacian_rows(f, grid, i0, i1, out, work):
     rows): per node the same operations in the same order, so the same bits. Working on
     cache-sized blocks of rows keeps the NumPy passes out of main memory."""
     c = [1.0 / h**2 for h in grid.spacing]
-    n, m = f.shape[0], i1 - i0
     _multiply(f[i0:i1], -2.0 * sum(c), out)
-    periodic = grid.periodic[0]
-    if m > 1:
-        _add_scaled(out[: m - 1], f[i0 + 1 : i1], c[0], work[: m - 1])  # f[i+1]
-    _add_scaled(out[m - 1], f[i1 if i1 < n else (0 if periodic else n - 2)], c[0], work[m - 1])
-    if m > 1:
-        _add_scaled(out[1:], f[i0 : i1 - 1], c[0], work[1:])  # f[i-1]
-    _add_scaled(out[0], f[i0 - 1 if i0 > 0 else (n - 1 if periodic else 1)], c[0], work[0])
+    if c[0] != 0.0:  # 0: an ensemble's uncoupled member axis (pfsim.ensemble)
+        _add_axis0_rows(out, f, i0, i1, c[0], grid.periodic[0], work)
     for a in range(1, f.ndim):
         _add_axis(out, f[i0:i1], a, c[a], grid.periodic[a], work)
     return out
+
+
+def _add_axis0_rows(out, f, i0, i1, k, periodic, work):
+    """out += k f[i+1] then out += k f[i-1] for rows i0:i1 of axis 0, boundary rules applied."""
+    n, m = f.shape[0], i1 - i0
+    if m > 1:
+        _add_scaled(out[: m - 1], f[i0 + 1 : i1], k, work[: m - 1])  # f[i+1]
+    _add_scaled(out[m - 1], f[i1 if i1 < n else (0 if periodic else n - 2)], k, work[m - 1])
+    if m > 1:
+        _add_scaled(out[1:], f[i0 : i1 - 1], k, work[1:])  # f[i-1]
+    _add_scaled(out[0], f[i0 - 1 if i0 > 0 else (n - 1 if periodic else 1)], k, work[0])
 
 
 def row_blocks(shape, nodes=65536):

@@ -8,11 +8,18 @@
       drive.current_density: {log_range: ["0.5 mA/cm^2", "4 mA/cm^2", 4]}
       seed: {seeds: 2}                    # seeds 0, 1
     output: runs/sweeps/pressure-current  # default runs/sweeps/NAME
+    batch: 64                             # members stepped together (pfsim.ensemble); default 1
 
 Every member is validated before anything runs. Members are numbered (member-0000.zarr, ...)
 so one can run as one task of a job array (`pfsim sweep FILE --member K`). Running a sweep
 again skips finished members, resumes interrupted ones from their checkpoint and reruns
 members that failed or never started; `results.csv` lists every member with its state.
+
+With `batch: B` the members are taken B at a time (members 0..B-1, B..2B-1, ...) and each group
+is advanced as one ensemble, in the same kernel launches (`pfsim sweep FILE --group K` runs
+group K; a job array then has one task per group). The members of a group may differ only in
+seed and initial state, and the model must be one whose step batches (pfsim.ensemble); this is
+checked with the rest of the validation, before anything runs.
 """
 
 import csv
@@ -37,6 +44,7 @@ class SweepConfig(Section):
     set: dict[str, object] = Field(default_factory=dict, description="overrides for every member")
     axes: dict[str, object] = Field(min_length=1, description="config key -> list | {range} | {log_range} | {seeds}")
     output: str | None = None
+    batch: int = Field(1, ge=1, le=4096, description="members advanced together as one ensemble (pfsim.ensemble)")
 
 
 def _axis_values(key, spec):
@@ -112,7 +120,19 @@ class Sweep:
                 configs.append(load_config(self.base, self.overrides(values)))
             except ConfigError as exc:
                 raise ConfigError([f"member {i} ({values}): {p}" for p in exc.problems]) from None
+        if self.cfg.batch > 1:
+            from .ensemble import batch_problem
+
+            for k, group in enumerate(self.groups()):
+                problem = batch_problem([configs[i][0] for i in group])
+                if problem:
+                    raise ConfigError(f"batch: group {k} (members {group[0]} to {group[-1]}): {problem}")
         return configs
+
+    def groups(self) -> list[list[int]]:
+        """Member indices in groups of `batch` (the last may be shorter)."""
+        ids, b = [i for i, _ in self.members()], self.cfg.batch
+        return [ids[k:k + b] for k in range(0, len(ids), b)]
 
     def state(self, index) -> str:
         """not started | running | interrupted | stopped | blew_up | finished | ended."""
@@ -151,6 +171,47 @@ def run_member(sweep: Sweep, index: int, say=print, backend=None) -> str:
     except Exception as exc:  # a member's failure is recorded, never fatal to the sweep
         say(f"member {index} failed: {exc}")
         return sweep.state(index)
+
+
+def run_group(sweep: Sweep, group: list[int], say=print, backend=None) -> list[str]:
+    """Run the members of one group as ensembles: those without a checkpoint start together,
+    those stopped together resume together; finished members are skipped. Returns their states."""
+    from .ensemble import EnsembleRun
+    from .io.store import RunStore
+
+    fresh, stopped = [], {}
+    for i in group:
+        state = sweep.state(i)
+        if state in DONE:
+            say(f"member {i}: {state}, skipped")
+            continue
+        info = None
+        if state in ("interrupted", "stopped", "running"):
+            store = RunStore.open(sweep.store(i), mode="r")
+            if store.meta.get("checkpoint"):
+                ckpt = store.checkpoint_group()[1]
+                info = (ckpt["time"], ckpt["iteration"])
+        if info:
+            stopped.setdefault(info, []).append(i)
+        else:
+            fresh.append((i, state))
+    runs = []
+    if fresh:
+        members = []
+        for i, state in fresh:
+            cfg, raw = load_config(sweep.base, sweep.overrides(dict(sweep.members()[i][1])))
+            members.append((cfg, raw, sweep.store(i), state != "not started"))
+        ids = [i for i, _ in fresh]
+        runs.append((ids, lambda m=members, ids=ids: EnsembleRun.new(
+            m, backend=backend, say=say, command=f"pfsim sweep {sweep.path} --group {sweep.groups().index(group)}")))
+    for ids in stopped.values():
+        runs.append((ids, lambda ids=ids: EnsembleRun.resume([sweep.store(i) for i in ids], backend=backend, say=say)))
+    for ids, make in runs:
+        try:
+            make().execute()
+        except Exception as exc:  # recorded in the members' stores, never fatal to the sweep
+            say(f"members {ids} failed: {exc}")
+    return [sweep.state(i) for i in group]
 
 
 def collect(sweep: Sweep) -> Path:

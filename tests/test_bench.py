@@ -57,6 +57,18 @@ def test_bench_sections_write_csv_and_json(tmp_path, capsys):
     assert any("placeholder" in r["note"] for r in by["scenarios"])
 
 
+def test_ensemble_section(tmp_path):
+    rows = bench(tmp_path, "--only", "ensemble", "--sizes", "64,8", "--budget", "0")
+    ens = [r for r in rows if r["section"] == "ensemble"]
+    assert [r["case"] for r in ens[:3]] == ["ch_step large", "ch_step alone", "ch_step ensemble"]
+    assert len(ens) == 2 * 2 * 3  # two models, two precisions, three cases
+    for r in ens:
+        assert r["grid"] in ("64x64", "8x8", "64 x 8x8") and float(r["value"]) > 0
+        assert int(r["cells"]) == {"64x64": 4096, "8x8": 64, "64 x 8x8": 4096}[r["grid"]]
+    large, _, stacked = ens[:3]
+    assert float(stacked["ratio"]) == float(stacked["value"]) / float(large["value"])
+
+
 def test_bm1a_numpy_script_agrees_with_pfsim(tmp_path):
     rows = bench(tmp_path, "--only", "peers", "--peer-grids", "48", "--no-fipy")
     energy = {r["case"]: float(r["value"]) for r in rows if r["value"] != ""}

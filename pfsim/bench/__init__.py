@@ -8,6 +8,7 @@ Sections (in this order; --only picks some):
   peers      PFHub BM1a to t = 10: pfsim, a plain NumPy script, the same on CuPy, FiPy
   memory     bytes per cell of each model: state, after set-up, peak while stepping
   scenarios  time to solution of configs/bench/*.yaml (--quick: time per step)
+  ensemble   many small runs stepped together (pfsim.ensemble) against one large run
 """
 
 import gc
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-SECTIONS = ("bandwidth", "kernels", "elliptic", "peers", "memory", "scenarios")
+SECTIONS = ("bandwidth", "kernels", "elliptic", "peers", "memory", "scenarios", "ensemble")
 SIZES = {  # (kernel and memory grids, elliptic grids, BM1a peer grids)
     "full": ([(4096, 4096), (256, 256, 256)], [(2048, 2048), (256, 256, 256)], [256, 2048]),
     "quick": ([(1024, 1024), (96, 96, 96)], [(256, 256), (64, 64, 64)], [256]),
@@ -86,14 +87,14 @@ def _sections(only):
         from ..cli import UsageError
 
         raise UsageError(f"--only {bad[0]}: expected one of {', '.join(SECTIONS)}")
-    if "kernels" in picked and "bandwidth" not in picked:
+    if ("kernels" in picked or "ensemble" in picked) and "bandwidth" not in picked:
         picked.append("bandwidth")  # kernels are measured against this run's copy bandwidth
     return [s for s in SECTIONS if s in picked]
 
 
 def run(args, argv=None) -> int:
     from ..backend import select_backend
-    from . import kernels, memory, peers, report, scenarios, solves
+    from . import ensemble, kernels, memory, peers, report, scenarios, solves
     from .timing import Timer
 
     sections = _sections(args.only)
@@ -113,7 +114,8 @@ def run(args, argv=None) -> int:
         timer.budget = args.budget
     ctx = Context(args, backend, timer, args.quick, kernel_shapes, solve_shapes, peer_grids)
     run_section = {"bandwidth": kernels.bandwidth, "kernels": kernels.kernels, "elliptic": solves.elliptic,
-                   "peers": peers.peers, "memory": memory.memory, "scenarios": scenarios.scenarios}
+                   "peers": peers.peers, "memory": memory.memory, "scenarios": scenarios.scenarios,
+                   "ensemble": ensemble.ensemble}
     meta = report.environment(backend, sys.argv[2:] if argv is None else argv)
     meta["quick"], meta["sections"] = args.quick, sections
     rows = []

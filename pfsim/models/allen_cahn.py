@@ -77,8 +77,8 @@ class AllenCahn(Model):
         if params.source is not None and grid.ndim != 2:
             raise ValueError("model.source: the PFHub BM7 source is defined on 2D grids only")
         for i, seed in enumerate(params.seeds):
-            if len(seed.position) != grid.ndim:
-                raise ValueError(f"model.seeds.{i}.position: expected {grid.ndim} coordinates")
+            if len(seed.position) != grid.spatial_ndim:
+                raise ValueError(f"model.seeds.{i}.position: expected {grid.spatial_ndim} coordinates")
 
     def _slope(self, eta):
         p = self.params

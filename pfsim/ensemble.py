@@ -1,0 +1,218 @@
+"""Ensembles: many small runs of one explicit model advanced together, in the same launches.
+
+The members of an ensemble share the model, its parameters, the grid, the time step and the
+output schedule; they differ in seed and initial state (what a sweep over seeds or initial
+conditions varies). Their fields are stacked along a leading member axis: a 2D member grid
+(nx, ny) becomes one array (B, nx, ny) that the stencils step as a 3D grid with no coupling
+along its first axis (1/h^2 = 0 there; kernels/stencil.cuh and pfsim/stencil.py skip those
+neighbours). One launch then updates every member: a 256^2 run alone leaves most of a GPU idle,
+64 of them stacked fill it like one 2048^2 run. Per node the operations and their order are
+those of the member run alone, so each member's result is the same to the bit.
+
+Each member still writes its own run store, the same as a run made alone (plus the ensemble it
+ran in, in its metadata); a member store resumes alone, or with the rest of its ensemble.
+"""
+
+import math
+
+import numpy as np
+
+from .backend import select_backend
+from .config import check_consistency
+from .errors import ConfigError, StoreError
+from .grid import Grid
+from .initial import initial_field
+from .io.store import RunStore
+from .models.base import Model
+from .runner import Run
+from .simulation import Clock
+
+# models whose step is local explicit stencil updates of fields (no elliptic solves, ledgers
+# or random streams of their own), on 2D grids (the kernels step at most three axes)
+BATCHABLE = ("cahn_hilliard", "allen_cahn")
+# config keys in which members of one ensemble may differ
+FREE_KEYS = ("name", "seed", "initial", "output.store")
+
+
+class StackedGrid(Grid):
+    """B copies of a member grid along a new, uncoupled first axis."""
+
+    @classmethod
+    def of(cls, member: Grid, members: int) -> "StackedGrid":
+        g = cls((members,) + member.shape, (math.inf,) + member.spacing, (0.0,) + member.origin,
+                (("no_flux", "no_flux"),) + member.sides)
+        object.__setattr__(g, "member", member)
+        return g
+
+    @property
+    def spatial_ndim(self) -> int:
+        return self.member.ndim
+
+    def mesh(self, xp=np):
+        """The member grid's coordinates, broadcastable to the stacked shape."""
+        return [m[None] for m in self.member.mesh(xp)]
+
+
+def batch_problem(cfgs) -> str | None:
+    """Why these configs cannot run as one ensemble, or None when they can."""
+    first = cfgs[0]
+    if first.model.kind not in BATCHABLE:
+        return f"model.kind: {first.model.kind} cannot be batched (batchable: {', '.join(BATCHABLE)})"
+    if len(first.grid.shape) != 2:
+        return "grid.shape: only 2D members can be batched (the stack is the third axis)"
+    if getattr(first.model, "source", None) is not None:
+        return "model.source: a manufactured source depends on the node's position, which the stack does not carry"
+    ref = _comparable(first)
+    for i, cfg in enumerate(cfgs[1:], 1):
+        key = _first_difference(ref, _comparable(cfg))
+        if key:
+            return f"{key}: differs between members 0 and {i} (an ensemble's members may differ only in " \
+                   f"{', '.join(FREE_KEYS)})"
+    return None
+
+
+def _comparable(cfg):
+    d = cfg.model_dump(mode="json")
+    for key in FREE_KEYS:
+        *parents, last = key.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(last, None)
+    return d
+
+
+def _first_difference(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            key = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if key:
+                return key
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
+class EnsembleModel(Model):
+    """The members' model on the stacked grid; observables per member."""
+
+    def __init__(self, members: list[Model]):
+        first = members[0]
+        self.members = members
+        self.inner = type(first)(first.params, StackedGrid.of(first.grid, len(members)), first.backend)
+        super().__init__(first.params, self.inner.grid, first.backend)
+        self.fields, self.field_units = first.fields, first.field_units
+        self.observable_units, self.blowup_bound = first.observable_units, first.blowup_bound
+
+    @property
+    def cfl(self):
+        return self.inner.cfl
+
+    @cfl.setter
+    def cfl(self, value):
+        self.inner.cfl = value
+
+    def rate(self, state, t):
+        return self.inner.rate(state, t)
+
+    def euler_step(self, state, t, dt):
+        self.inner.euler_step(state, t, dt)
+
+    def enforce(self, state, t):
+        self.inner.enforce(state, t)
+
+    def stability_limit(self):
+        return self.inner.stability_limit()
+
+    def events(self):
+        return self.inner.events()
+
+    def observables(self, state, t) -> list[dict]:
+        return [m.observables({k: state[k][i] for k in self.fields}, t) for i, m in enumerate(self.members)]
+
+
+class StoreFanout:
+    """The members' stores behind the one-store interface `Run` writes to: stacked arrays are
+    split along the member axis, everything else goes to every store; reads come from the first."""
+
+    def __init__(self, stores):
+        self.stores = stores
+
+    def __getattr__(self, name):  # path, meta, frames, samples, group, _obs_buffer: member 0's
+        return getattr(self.stores[0], name)
+
+    def append_frame(self, time, fields):
+        for i, s in enumerate(self.stores):
+            s.append_frame(time, {k: v[i] for k, v in fields.items()})
+
+    def append_observables(self, time, values):
+        for s, v in zip(self.stores, values):
+            s.append_observables(time, v)
+
+    def flush_observables(self, commit=True):
+        for s in self.stores:
+            s.flush_observables(commit)
+
+    def write_checkpoint(self, state, clock, extra=None):
+        for i, s in enumerate(self.stores):
+            s.write_checkpoint({k: v[i] for k, v in state.items()}, clock, extra)
+
+    def update_meta(self, **values):
+        for s in self.stores:
+            s.update_meta(**values)
+
+
+class EnsembleRun(Run):
+    """Members run as one simulation: `EnsembleRun.new(members)` or `.resume(paths)`."""
+
+    @classmethod
+    def new(cls, members, *, backend=None, say=print, command=""):
+        """members: [(config, raw config, store path, overwrite)] (at least one)."""
+        cfgs = [m[0] for m in members]
+        problem = batch_problem(cfgs)
+        if problem:
+            raise ConfigError(problem)
+        grid, model = check_consistency(cfgs[0])
+        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
+        models = [type(model)(c.model, grid, be, drive=c.drive, seed=c.seed) for c in cfgs]
+        ens = EnsembleModel(models)
+        state = {name: be.asarray(np.stack([initial_field(c.initial, m, c.seed) for c, m in zip(cfgs, models)]))
+                 for name in ens.fields}
+        ens.enforce(state, 0.0)
+        for t_event, action in ens.events():
+            if t_event == 0:
+                action(state)
+        stores = []
+        for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, models)):
+            meta = cls.new_meta(cfg, raw, be, m, command)
+            meta["ensemble"] = {"members": len(members), "index": i}
+            stores.append(RunStore.create(path, grid, cls._field_units(cfg, m), m.observable_units, meta,
+                                          dtype=cfg.precision, overwrite=overwrite,
+                                          compression_level=cfg.output.compression_level))
+        say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
+        run = cls(cfgs[0], be, grid, ens, state, Clock(), StoreFanout(stores), False, say)
+        return run
+
+    @classmethod
+    def resume(cls, paths, *, backend=None, say=print):
+        """Continue member stores that stopped together (same checkpoint time and step)."""
+        stores = [RunStore.open(p) for p in paths]
+        plans = [Run.resume_plan(s) for s in stores]
+        cfgs, infos = [p[0] for p in plans], [p[3] for p in plans]
+        problem = batch_problem(cfgs)
+        if problem:
+            raise ConfigError(problem)
+        if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
+            raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
+        grid = plans[0][1]
+        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
+        models = [type(plans[0][2])(c.model, grid, be, drive=c.drive, seed=c.seed) for c in cfgs]
+        ens = EnsembleModel(models)
+        saved = [s.read_checkpoint()[0] for s in stores]
+        state = {name: be.asarray(np.stack([s[name] for s in saved])) for name in ens.fields}
+        for s, cfg, info in zip(stores, cfgs, infos):
+            s.truncate(info["frames"], info["samples"])
+            s.meta["config"] = cfg.model_dump(mode="json")
+        info = infos[0]
+        say(f"resuming {len(stores)} member stores together from t = {info['time']:.6g} s (step {info['iteration']})")
+        return cls(cfgs[0], be, grid, ens, state, Clock(info["time"], info["iteration"]), StoreFanout(stores),
+                   True, say)
