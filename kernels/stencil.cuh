@@ -23,27 +23,32 @@ __device__ __forceinline__ int neighbour_down(int i, int n, bool periodic) {
     return periodic ? n - 1 : 1;
 }
 
-// 5-point (2D) or 7-point (3D) Laplacian at node (ix, iy, iz); cx = 1/dx^2 etc.
+// 5-point (2D) or 7-point (3D) Laplacian at node (ix, iy, iz) of any node function g(jx, jy, jz):
+// a field read (laplacian_at) or a value computed from fields (the fused Cahn-Hilliard step
+// takes the Laplacian of mu computed at the neighbours). cx = 1/dx^2 etc.
 // The sum is taken in the same order as pfsim.stencil.laplacian.
+template <typename G>
+__device__ __forceinline__ real laplacian_of(G g, int ix, int iy, int iz, int nx, int ny, int nz,
+                                             int periodic, real cx, real cy, real cz) {
+    real acc = -2 * (cx + cy + cz) * g(ix, iy, iz);
+    if (cx != 0) {  // cx = 0: the uncoupled member axis of an ensemble (pfsim/ensemble.py)
+        acc += cx * g(neighbour_up(ix, nx, periodic & 1), iy, iz);
+        acc += cx * g(neighbour_down(ix, nx, periodic & 1), iy, iz);
+    }
+    acc += cy * g(ix, neighbour_up(iy, ny, periodic & 2), iz);
+    acc += cy * g(ix, neighbour_down(iy, ny, periodic & 2), iz);
+    if (nz > 1) {
+        acc += cz * g(ix, iy, neighbour_up(iz, nz, periodic & 4));
+        acc += cz * g(ix, iy, neighbour_down(iz, nz, periodic & 4));
+    }
+    return acc;
+}
+
 __device__ __forceinline__ real laplacian_at(const real* f, int ix, int iy, int iz, int nx, int ny,
                                              int nz, int periodic, real cx, real cy, real cz) {
     const long long sx = (long long)ny * nz, sy = nz;
-    const long long c = ix * sx + iy * sy + iz;
-    const int xp = neighbour_up(ix, nx, periodic & 1), xm = neighbour_down(ix, nx, periodic & 1);
-    const int yp = neighbour_up(iy, ny, periodic & 2), ym = neighbour_down(iy, ny, periodic & 2);
-    real acc = -2 * (cx + cy + cz) * f[c];
-    if (cx != 0) {  // cx = 0: the uncoupled member axis of an ensemble (pfsim/ensemble.py)
-        acc += cx * f[xp * sx + iy * sy + iz];
-        acc += cx * f[xm * sx + iy * sy + iz];
-    }
-    acc += cy * f[ix * sx + yp * sy + iz];
-    acc += cy * f[ix * sx + ym * sy + iz];
-    if (nz > 1) {
-        const int zp = neighbour_up(iz, nz, periodic & 4), zm = neighbour_down(iz, nz, periodic & 4);
-        acc += cz * f[ix * sx + iy * sy + zp];
-        acc += cz * f[ix * sx + iy * sy + zm];
-    }
-    return acc;
+    auto value = [&](int jx, int jy, int jz) { return f[jx * sx + jy * sy + jz]; };
+    return laplacian_of(value, ix, iy, iz, nx, ny, nz, periodic, cx, cy, cz);
 }
 
 // Thread -> node; returns false for threads past the end.

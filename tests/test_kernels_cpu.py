@@ -58,6 +58,18 @@ def test_cahn_hilliard_kernels(name, precision):
     model.euler_step(state, 0.0, dt)
     assert_close(c_new - c, state["c"] - c, RTOL[precision])  # the increments, not swamped by c
 
+    # the fused step: the same operations as ch_chemical_potential + ch_euler_update, so the same bits
+    two = c.copy()
+    mu = np.full_like(c, np.nan)
+    harness.launch("cahn_hilliard.cu", "ch_chemical_potential", n, (two, mu) + grid_args + (
+        s(p.barrier), s(p.c_alpha), s(p.c_beta), s(p.gradient_coefficient)), real)
+    harness.launch("cahn_hilliard.cu", "ch_euler_update", n, (two, mu) + grid_args + (s(p.mobility), s(dt)), real)
+    fused = np.full_like(c, np.nan)
+    harness.launch("cahn_hilliard.cu", "ch_step_fused", n, (c, fused) + grid_args + (
+        s(p.barrier), s(p.c_alpha), s(p.c_beta), s(p.gradient_coefficient), s(p.mobility), s(dt)), real)
+    np.testing.assert_array_equal(fused, two)
+    assert_close(fused - c, state["c"] - c, RTOL[precision])
+
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize(("name", "tilt", "source"), _ac_params())
@@ -76,6 +88,11 @@ def test_allen_cahn_kernel(name, tilt, source, precision):
     )
     harness.launch("allen_cahn.cu", "ac_rate", g.size, args, REAL[precision])
     assert_close(rate, model.rate_numpy(eta, t), RTOL[precision])
+
+    dt = 0.5 * model.stability_limit()
+    eta_new = np.full_like(eta, np.nan)
+    harness.launch("allen_cahn.cu", "ac_euler_update", g.size, (eta, eta_new) + args[2:] + (s(dt),), REAL[precision])
+    np.testing.assert_array_equal(eta_new, eta + dt * rate)  # eta + (dt rate), as the NumPy step
 
 
 def test_harness_rejects_wrong_argument_types():

@@ -11,10 +11,13 @@ what is moved).
 
 COSTS = {
     "copy": (2, 2, 0, 0, "read a, write b"),
-    "ch_step": (5, 5, 38, 46, "ch_chemical_potential (read c, write mu) + ch_euler_update (read mu, c; write c)"),
+    "ch_step": (2, 2, 130, 208, "ch_step_fused: read c, write c_new (mu recomputed at the 4 or 6 neighbours)"),
+    "ch_step_two_launches": (5, 5, 38, 46,
+                             "ch_chemical_potential (read c, write mu) + ch_euler_update (read mu, c; write c)"),
     "ch_chemical_potential": (2, 2, 23, 27, "read c, write mu: f'(c) - kappa lap(c)"),
     "ac_rate": (2, 2, 30, 34, "read eta, write rate"),
-    "ac_step": (7, 7, 32, 36, "ac_rate (2) + rate * dt (2) + eta += (3): three launches"),
+    "ac_step": (2, 2, 32, 36, "ac_euler_update: read eta, write eta_new"),
+    "ac_step_three_launches": (7, 7, 32, 36, "ac_rate (2) + rate * dt (2) + eta += (3)"),
     "void_rates": (4, 4, 29, 35, "read xi, li; write relax, q"),
     "void_update": (8, 8, 23, 23, "read xi, S, li, band, relax; write xi_new, exchange, closed"),
     "void_contact_weight": (3, 3, 8, 12, "read xi, li; write w (flops on electrolyte nodes next to Li only)"),

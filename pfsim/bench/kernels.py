@@ -35,6 +35,21 @@ def _ch_step(be, shape):
     return lambda: model.euler_step(state, 0.0, dt)
 
 
+def _ch_step_two_launches(be, shape):
+    model, state = cases.cahn_hilliard(be, shape)
+    dt = 0.2 * model.stability_limit()
+    return lambda: model.euler_step_cuda_two_launches(state["c"], dt)
+
+
+def _ac_step_three_launches(be, shape):
+    model, state = cases.allen_cahn(be, shape)
+    dt, eta = 0.2 * model.stability_limit(), state["eta"]
+
+    def step():
+        eta[...] += dt * model.rate_cuda(eta, 0.0)
+    return step
+
+
 def _ch_chemical_potential(be, shape):
     model, state = cases.cahn_hilliard(be, shape)
     c = state["c"]
@@ -104,9 +119,11 @@ def _elliptic(name):
 
 KERNEL_CASES = {
     "ch_step": _ch_step,
+    "ch_step_two_launches": _ch_step_two_launches,
     "ch_chemical_potential": _ch_chemical_potential,
     "ac_rate": _ac_rate,
     "ac_step": _ac_step,
+    "ac_step_three_launches": _ac_step_three_launches,
     "void_rates": _void("void_rates"),
     "void_update": _void("void_update"),
     "void_contact_weight": _void("void_contact_weight"),
@@ -117,6 +134,8 @@ KERNEL_CASES = {
     "elliptic_smooth_rb": _elliptic("elliptic_smooth_rb"),
     "elliptic_smooth_jacobi": _elliptic("elliptic_smooth_jacobi"),
 }
+# the unfused CUDA steps, measured against the fused ones (the NumPy step has one form)
+GPU_ONLY = ("ch_step_two_launches", "ac_step_three_launches")
 
 
 def kernels(ctx):
@@ -125,6 +144,8 @@ def kernels(ctx):
         for precision in ("float64", "float32"):
             be = cases.with_precision(ctx.backend, precision)
             for name, make in KERNEL_CASES.items():
+                if name in GPU_ONLY and not be.is_gpu:
+                    continue
                 ctx.say(f"kernels: {name} {grid_label(shape)} {precision}")
                 t = ctx.timer.measure(make(be, shape))
                 rows.append(kernel_row(ctx, name, be, shape, t))

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .. import stencil
 from ..schema import Length, Section, Time
-from .base import Model
+from .base import Model, spare_buffer
 
 KERNELS = "allen_cahn.cu"
 
@@ -97,18 +97,29 @@ class AllenCahn(Model):
         return r
 
     # --- CUDA form ---------------------------------------------------------------------
-    def rate_cuda(self, eta, t):
+    def _rate_args(self, t):
         p, s, g = self.params, self.backend.scalar, self.grid
         src = p.source or ManufacturedSource(kind="pfhub_bm7")
-        out = self.xp.empty_like(eta)
-        args = (eta, out) + self.stencil_args() + (
+        return self.stencil_args() + (
             s(p.mobility), s(p.barrier), s(p.tilt), s(p.gradient_coefficient),
             np.int32(p.source is not None), s(g.origin[0]), s(g.origin[1]),
             s(g.spacing[0]), s(g.spacing[1]), s(t),
             s(src.A1), s(src.B1), s(src.A2), s(src.B2), s(src.C2),
         )
-        self.backend.launch(KERNELS, "ac_rate", eta.size, args)
+
+    def rate_cuda(self, eta, t):
+        out = self.xp.empty_like(eta)
+        self.backend.launch(KERNELS, "ac_rate", eta.size, (eta, out) + self._rate_args(t))
         return out
+
+    def euler_step(self, state, t, dt):
+        if not self.backend.is_gpu:
+            return super().euler_step(state, t, dt)
+        eta = state["eta"]
+        out = spare_buffer(self, eta)  # one launch, out of place (ac_euler_update)
+        self.backend.launch(KERNELS, "ac_euler_update", eta.size,
+                            (eta, out) + self._rate_args(t) + (self.backend.scalar(dt),))
+        state["eta"], self._spare = out, eta
 
     def rate(self, state, t):
         f = self.rate_cuda if self.backend.is_gpu else self.rate_numpy

@@ -30,6 +30,15 @@ def breakpoint_events(*protocols):
     return [(t, lambda state: None) for t in times if t > 0]
 
 
+def spare_buffer(model, like):
+    """An array like `like` for an out-of-place update: the one the last step left over
+    (model._spare), or a new one."""
+    spare = getattr(model, "_spare", None)
+    if spare is None or spare is like or spare.shape != like.shape or spare.dtype != like.dtype:
+        spare = model.xp.empty_like(like)
+    return spare
+
+
 class Model:
     fields: tuple[str, ...] = ()
     field_units: dict[str, str] = {}
