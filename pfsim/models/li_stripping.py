@@ -170,7 +170,7 @@ class LiStripping(Model):
                     idx[a] = -1 if step > 0 else 0
                     m[tuple(idx)] = False
                 if m.any():
-                    faces.append((a, step, 1.0 / g.spacing[a], xp.asarray(m.astype(float))))
+                    faces.append((a, step, 1.0 / g.spacing[a], xp.asarray(m)))  # bool: 1 byte per node
         return faces
 
     def _column_interface_nodes(self, sse):

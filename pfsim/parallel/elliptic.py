@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..solvers.elliptic import EllipticProblem, SolveInfo
+from ..solvers.elliptic import EllipticProblem, SolveInfo, attainable
 from .comm import global_sums
 from .decomp import Domain, LocalGrid, SlabLayout
 
@@ -82,6 +82,7 @@ class SlabEllipticProblem:
         if criterion not in ("scaled", "plain"):
             raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
         xp, d, lv = self.xp, self.domain, self.problem.level
+        rtol = attainable(rtol, self.backend.dtype)
         shape = (d.count,) + tuple(d.whole.shape[1:])
         b = d.pad(xp.broadcast_to(self.backend.asarray(b), shape).copy())
         u = xp.zeros_like(b) if x0 is None else d.pad(self.backend.asarray(x0))

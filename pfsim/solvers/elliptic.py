@@ -40,6 +40,16 @@ COARSEST_NODES = 400  # levels are added until one has at most this many nodes: 
 JACOBI_WEIGHT = 0.8  # weighted Jacobi where Gauss-Seidel colours are not independent sets
 
 
+# the relative residual a solve can reach in each working precision (about 80 and 50 units of
+# rounding): a tighter rtol is raised to it, where CG would stall at its rounding floor until
+# maxiter (float32 solves asked for 1e-9 took 500 iterations each and got 3e-6)
+RTOL_FLOOR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-14}
+
+
+def attainable(rtol, dtype):
+    return max(rtol, RTOL_FLOOR.get(np.dtype(dtype), 0.0))
+
+
 @dataclass
 class SolveInfo:
     iterations: int
@@ -167,39 +177,69 @@ class _CoarseLevel(_Stencil):
 
 class _FineLevel(_Stencil):
     """The problem's own grid: faces in the kernels' layout, the 5-/7-point stencil, and the
-    NumPy twins of the kernels in kernels/elliptic.cu (same sums in the same order)."""
+    NumPy twins of the kernels in kernels/elliptic.cu (same sums in the same order).
 
-    def __init__(self, xp, faces, mask, periodic):
-        self.faces = faces
-        self.faces_down = [xp.roll(K, 1, axis=a) for a, K in enumerate(faces)]  # face i-1 -> i
-        ksum = None
-        for up, down in zip(faces, self.faces_down):  # the kernels' order: x up, x down, y up, ...
-            ksum = up if ksum is None else ksum + up
-            ksum = ksum + down
-        self.ksum, self.mask = ksum, mask
+    Held: faces, mask, active, c, cdiag (the kernels' c, -1 on inactive nodes) and diag. The
+    NumPy forms also keep faces_down and the red-black colours (the kernels index them); the
+    stencil (centre, coeffs) exists only while the hierarchy is built from it (`release`).
+    """
+
+    def __init__(self, xp, faces, mask, periodic, numpy_forms=True):
+        self.faces, self.mask, self.numpy_forms = faces, mask, numpy_forms
+        self._faces_down = None
         super().__init__(xp, mask.shape, periodic, {}, None)
+        self.active = None
         # red-black Gauss-Seidel needs independent colours: even node counts on periodic axes
         self.red_black = all(n % 2 == 0 for n, p in zip(self.shape, self.periodic) if p)
-        parity = xp.indices(self.shape).sum(axis=0) % 2
-        self.colours = [parity == 0, parity == 1]
+        self._colours = None
+
+    @property
+    def faces_down(self):
+        """[K_a(i-1)]: the face from node i-1 to node i (kept for the NumPy forms)."""
+        if self._faces_down is not None:
+            return self._faces_down
+        down = [self.xp.roll(K, 1, axis=a) for a, K in enumerate(self.faces)]
+        if self.numpy_forms:
+            self._faces_down = down
+        return down
+
+    @property
+    def colours(self):
+        if self._colours is None:
+            parity = self.xp.indices(self.shape).sum(axis=0) % 2
+            self._colours = [parity == 0, parity == 1]
+        return self._colours
+
+    def ksum(self):
+        """Sum of a node's faces, in the kernels' order: x up, x down, y up, ..."""
+        ksum = None
+        for up, down in zip(self.faces, self.faces_down):
+            ksum = up if ksum is None else ksum + up
+            ksum = ksum + down
+        return ksum
 
     def set_c(self, c):
         """Set c; returns True if the set of active nodes changed (then the stencil is rebuilt)."""
         xp = self.xp
-        active = self.mask & ((self.ksum > 0) | (c > 0))
-        changed = self.centre is None or not bool(xp.array_equal(active, self.active))
+        ksum = self.ksum()
+        active = self.mask & ((ksum > 0) | (c > 0))
+        changed = self.active is None or not bool(xp.array_equal(active, self.active))
         self.active = active
         self.c = xp.where(active, c, 0)
         self.cdiag = xp.ascontiguousarray(xp.where(active, c, -1))  # the kernels' form: -1 marks inactive
-        self.diag = xp.where(active, c + self.ksum, 1)  # of A; 1 on the identity rows
+        self.diag = xp.where(active, c + ksum, 1)  # of A; 1 on the identity rows
         if changed:
-            self.centre = xp.where(active, self.ksum, 0)
+            self.centre = xp.where(active, ksum, 0)
             self.coeffs = {}
             for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
                 for step, K in ((1, up), (-1, down)):
                     s = tuple(step if b == a else 0 for b in range(len(self.shape)))
                     self.coeffs[s] = -K * active * _shift(active, s, xp)
         return changed
+
+    def release(self):
+        """Drop the stencil once coarser levels are built from it (nothing reads it after)."""
+        self.coeffs, self.centre = {}, None
 
     def apply_numpy(self, u):
         out = self.c * u
@@ -350,7 +390,7 @@ class _Hierarchy:
     def __init__(self, problem, finest, sweeps):
         xp = problem.xp
         self.problem, self.sweeps = problem, sweeps
-        self.levels, self.transfers, self.ones = [finest], [], []
+        self.levels, self.transfers = [finest], []
         while self.levels[-1].size > COARSEST_NODES:
             fine = self.levels[-1]
             axes = [_Axis(n, p, xp) for n, p in zip(fine.shape, fine.periodic)]
@@ -359,16 +399,19 @@ class _Hierarchy:
             transfer = _Transfer(fine, axes, xp)
             coarse = _galerkin(fine, transfer, axes, xp)
             self.transfers.append(transfer)
-            self.ones.append(transfer.prolong(xp.ones(coarse.shape, fine.centre.dtype), fine.shape, xp))  # P1
             self.levels.append(coarse)
         self.set_c(finest.c)
+        if len(self.levels) > 1:
+            finest.release()  # the coarsest level (dense inverse) is then another one
 
     def set_c(self, c):
         """Lumped coarse diagonals: c_coarse = row sums of P^T diag(c) P = P^T (c P1)."""
-        for transfer, ones, coarse in zip(self.transfers, self.ones, self.levels[1:]):
+        xp = self.problem.xp
+        for transfer, fine, coarse in zip(self.transfers, self.levels, self.levels[1:]):
+            ones = transfer.prolong(xp.ones(coarse.shape, c.dtype), fine.shape, xp)  # P1
             c = transfer.restrict(c * ones)
             coarse.set_c(c)
-        self.coarse_inverse = self.problem.xp.asarray(_dense_inverse(self.levels[-1], self.problem.backend))
+        self.coarse_inverse = xp.asarray(_dense_inverse(self.levels[-1], self.problem.backend))
 
     def cycle(self, b, depth=0):
         """Approximately solve A_depth e = b from e = 0."""
@@ -462,7 +505,8 @@ class EllipticProblem:
             raise ValueError("k must be >= 0")
         faces = [xp.ascontiguousarray(K.astype(backend.dtype)) for K in face_conductivities(grid, k, xp)]
         mask = xp.ones(grid.shape, bool) if mask is None else xp.asarray(mask, bool)
-        self.level = _FineLevel(xp, faces, xp.broadcast_to(mask, grid.shape), grid.periodic)
+        self.level = _FineLevel(xp, faces, xp.broadcast_to(mask, grid.shape), grid.periodic,
+                                numpy_forms=not backend.is_gpu)
         self.set_diagonal(c)
 
     @property
@@ -531,7 +575,8 @@ class EllipticProblem:
 
     # --- preconditioned conjugate gradients ----------------------------------------------------
     def solve(self, b, x0=None, rtol=1e-10, maxiter=None, criterion="scaled"):
-        """(u, SolveInfo): conjugate gradients until the relative residual is <= rtol.
+        """(u, SolveInfo): conjugate gradients until the relative residual is <= rtol (at least
+        the working precision's RTOL_FLOOR).
 
         criterion "scaled" (default): ||D^-1 (b - A u)|| / ||D^-1 b||, D the diagonal of A,
         i.e. each row's residual in units of u. It weighs a region of conductivity 1e-10 like
@@ -547,6 +592,7 @@ class EllipticProblem:
         if criterion not in ("scaled", "plain"):
             raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
         xp, norm = self.xp, self._norm
+        rtol = attainable(rtol, self.backend.dtype)
         if maxiter is None:
             maxiter = 500 if self.multigrid is not None else 50 * max(self.grid.shape) + 500
         b = xp.ascontiguousarray(xp.broadcast_to(self.backend.asarray(b), self.grid.shape))
