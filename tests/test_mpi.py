@@ -315,6 +315,7 @@ def test_stripping_decomposed_equals_single_process(strip_runs, ranks):
 
 
 @pytest.mark.mpi
+@pytest.mark.slow  # 35 s; test_interrupted_run_resumes_on_other_rank_count covers the mechanism by default
 def test_stripping_resumes_on_other_rank_count(mpi, strip_runs, tmp_path):
     """The 2-rank store extended to 3 min on one process equals a single-process run straight to
     3 min: the ledger (charge, creep, nucleation count, step counter of the random streams) and

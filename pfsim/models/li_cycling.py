@@ -72,7 +72,7 @@ class LiCyclingParams(Section):
     kinetics: KineticsConfig = KineticsConfig()
     stripping: CyclingStripping
     plating: CyclingPlating
-    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends when |cell voltage| exceeds this")
 
 

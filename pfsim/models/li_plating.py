@@ -108,7 +108,7 @@ class LiPlatingParams(Section):
     nucleation: PlatingNucleation = PlatingNucleation()
     noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate (symmetry breaking)")
     short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
-    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(2.0, description="the run ends when |cell voltage| exceeds this")
     operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
 

@@ -59,7 +59,7 @@ class LiStrippingParams(Section):
     kinetics: KineticsConfig = KineticsConfig()
     interface: InterfaceConfig
     nucleation: NucleationConfig = NucleationConfig()
-    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves")
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
     failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
 
