@@ -93,7 +93,7 @@ def cmd_sweep(args) -> int:
             picks = [groups[args.group]] if args.group is not None else groups
             ran = [s for g in picks for s in run_group(sweep, g, say=_say, backend=args.backend)]
         else:
-            ran = [run_member(sweep, i, say=_say, backend=args.backend) for i in [i for i, _ in members]]
+            ran = [run_member(sweep, i, say=_say, backend=args.backend) for i, _ in members]
     if args.no_collect:
         return _members_exit(ran)
     table = collect(sweep)

@@ -14,6 +14,7 @@ ran in, in its metadata); a member store resumes alone, or with the rest of its 
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,15 +35,16 @@ BATCHABLE = ("cahn_hilliard", "allen_cahn")
 FREE_KEYS = ("name", "seed", "initial", "output.store")
 
 
+@dataclass(frozen=True)
 class StackedGrid(Grid):
     """B copies of a member grid along a new, uncoupled first axis."""
 
+    member: Grid | None = None
+
     @classmethod
     def of(cls, member: Grid, members: int) -> "StackedGrid":
-        g = cls((members,) + member.shape, (math.inf,) + member.spacing, (0.0,) + member.origin,
-                (("no_flux", "no_flux"),) + member.sides)
-        object.__setattr__(g, "member", member)
-        return g
+        return cls((members,) + member.shape, (math.inf,) + member.spacing, (0.0,) + member.origin,
+                   (("no_flux", "no_flux"),) + member.sides, member)
 
     @property
     def spatial_ndim(self) -> int:
@@ -94,6 +96,11 @@ def _first_difference(a, b, prefix=""):
 
 class EnsembleModel(Model):
     """The members' model on the stacked grid; observables per member."""
+
+    @classmethod
+    def of(cls, kind, cfgs, grid, backend):
+        """The ensemble of one model class (`kind`) over the members' configs."""
+        return cls([kind(c.model, grid, backend, drive=c.drive, seed=c.seed) for c in cfgs])
 
     def __init__(self, members: list[Model]):
         first = members[0]
@@ -173,8 +180,8 @@ class EnsembleRun(Run):
             raise ConfigError(problem)
         grid, model = check_consistency(cfgs[0])
         be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
-        models = [type(model)(c.model, grid, be, drive=c.drive, seed=c.seed) for c in cfgs]
-        ens = EnsembleModel(models)
+        ens = EnsembleModel.of(type(model), cfgs, grid, be)
+        models = ens.members
         state = {name: be.asarray(np.stack([initial_field(c.initial, m, c.seed) for c, m in zip(cfgs, models)]))
                  for name in ens.fields}
         ens.enforce(state, 0.0)
@@ -189,8 +196,7 @@ class EnsembleRun(Run):
                                           dtype=cfg.precision, overwrite=overwrite,
                                           compression_level=cfg.output.compression_level))
         say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
-        run = cls(cfgs[0], be, grid, ens, state, Clock(), StoreFanout(stores), False, say)
-        return run
+        return cls(cfgs[0], be, grid, ens, state, Clock(), StoreFanout(stores), False, say)
 
     @classmethod
     def resume(cls, paths, *, backend=None, say=print):
@@ -205,8 +211,7 @@ class EnsembleRun(Run):
             raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
         grid = plans[0][1]
         be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
-        models = [type(plans[0][2])(c.model, grid, be, drive=c.drive, seed=c.seed) for c in cfgs]
-        ens = EnsembleModel(models)
+        ens = EnsembleModel.of(type(plans[0][2]), cfgs, grid, be)
         saved = [s.read_checkpoint()[0] for s in stores]
         state = {name: be.asarray(np.stack([s[name] for s in saved])) for name in ens.fields}
         for s, cfg, info in zip(stores, cfgs, infos):

@@ -129,6 +129,22 @@ class Sweep:
                     raise ConfigError(f"batch: group {k} (members {group[0]} to {group[-1]}): {problem}")
         return configs
 
+    def member_config(self, index):
+        """(config, raw config) of one member."""
+        return load_config(self.base, self.overrides(self.members()[index][1]))
+
+    def checkpoint_of(self, index):
+        """(time, step) of the checkpoint a stopped member resumes from, or None."""
+        if self.state(index) not in ("interrupted", "stopped", "running"):
+            return None
+        from .io.store import RunStore
+
+        store = RunStore.open(self.store(index), mode="r")
+        if not store.meta.get("checkpoint"):
+            return None
+        info = store.checkpoint_group()[1]
+        return info["time"], info["iteration"]
+
     def groups(self) -> list[list[int]]:
         """Member indices in groups of `batch` (the last may be shorter)."""
         ids, b = [i for i, _ in self.members()], self.cfg.batch
@@ -151,19 +167,15 @@ def run_member(sweep: Sweep, index: int, say=print, backend=None) -> str:
     """Run (or resume, or skip) one member; returns its final state."""
     from .runner import Run
 
-    (_, values), = [m for m in sweep.members() if m[0] == index]
     state = sweep.state(index)
     if state in DONE:
         say(f"member {index}: {state}, skipped")
         return state
     path = sweep.store(index)
-    from .io.store import RunStore
-
-    resumable = state in ("interrupted", "stopped", "running") and RunStore.open(path, mode="r").meta.get("checkpoint")
-    if resumable:
+    if sweep.checkpoint_of(index):
         run = Run.resume(path, backend=backend, say=say)
     else:
-        cfg, raw = load_config(sweep.base, sweep.overrides(values))
+        cfg, raw = sweep.member_config(index)
         run = Run.new(cfg, raw, store_path=path, overwrite=state != "not started", backend=backend, say=say,
                       command=f"pfsim sweep {sweep.path} --member {index}")
     try:
@@ -177,40 +189,29 @@ def run_group(sweep: Sweep, group: list[int], say=print, backend=None) -> list[s
     """Run the members of one group as ensembles: those without a checkpoint start together,
     those stopped together resume together; finished members are skipped. Returns their states."""
     from .ensemble import EnsembleRun
-    from .io.store import RunStore
 
     fresh, stopped = [], {}
     for i in group:
         state = sweep.state(i)
         if state in DONE:
             say(f"member {i}: {state}, skipped")
-            continue
-        info = None
-        if state in ("interrupted", "stopped", "running"):
-            store = RunStore.open(sweep.store(i), mode="r")
-            if store.meta.get("checkpoint"):
-                ckpt = store.checkpoint_group()[1]
-                info = (ckpt["time"], ckpt["iteration"])
-        if info:
-            stopped.setdefault(info, []).append(i)
+        elif (checkpoint := sweep.checkpoint_of(i)):
+            stopped.setdefault(checkpoint, []).append(i)
         else:
             fresh.append((i, state))
-    runs = []
-    if fresh:
-        members = []
-        for i, state in fresh:
-            cfg, raw = load_config(sweep.base, sweep.overrides(dict(sweep.members()[i][1])))
-            members.append((cfg, raw, sweep.store(i), state != "not started"))
-        ids = [i for i, _ in fresh]
-        runs.append((ids, lambda m=members, ids=ids: EnsembleRun.new(
-            m, backend=backend, say=say, command=f"pfsim sweep {sweep.path} --group {sweep.groups().index(group)}")))
-    for ids in stopped.values():
-        runs.append((ids, lambda ids=ids: EnsembleRun.resume([sweep.store(i) for i in ids], backend=backend, say=say)))
-    for ids, make in runs:
+
+    def attempt(ids, make):
         try:
             make().execute()
         except Exception as exc:  # recorded in the members' stores, never fatal to the sweep
             say(f"members {ids} failed: {exc}")
+
+    if fresh:
+        members = [sweep.member_config(i) + (sweep.store(i), state != "not started") for i, state in fresh]
+        command = f"pfsim sweep {sweep.path} --group {sweep.groups().index(group)}"
+        attempt([i for i, _ in fresh], lambda: EnsembleRun.new(members, backend=backend, say=say, command=command))
+    for ids in stopped.values():
+        attempt(ids, lambda: EnsembleRun.resume([sweep.store(i) for i in ids], backend=backend, say=say))
     return [sweep.state(i) for i in group]
 
 
