@@ -83,7 +83,8 @@ extern "C" __global__ void void_rates(const real* xi, const real* li, real* rela
 //   closed    = (1 - xi) closure band li,          closure = 1 - exp(-1.5 eps_dot dt) (host)
 //   kept      = xi - x_v0 condensed
 //   xi_new    = clip(li ? kept + dt (relax - lagrange q(xi)) + closed : 0, 0, 1)
-//   exchange  = xi_new - (kept + closed)
+//   exchange  = xi_new - raw  (what clipping removed or added; the relaxation term sums to zero
+//               by the choice of lagrange, so xi's rounding is not charged to the vacancies)
 extern "C" __global__ void void_update(const real* xi, const real* S, const real* li, const real* band,
                                        const real* relax, real* xi_new, real* exchange, real* closed, int nx,
                                        int ny, int nz, int periodic, real cx, real cy, real cz, real x_v0,
@@ -101,7 +102,7 @@ extern "C" __global__ void void_update(const real* xi, const real* S, const real
     if (l == 0) raw = 0;
     const real clipped = raw < 0 ? (real)0 : (raw > 1 ? (real)1 : raw);
     xi_new[i] = clipped;
-    exchange[i] = clipped - (kept + cl);
+    exchange[i] = clipped - raw;
     closed[i] = cl;
 }
 

@@ -51,7 +51,10 @@ def test_bench_sections_write_csv_and_json(tmp_path, capsys):
     for r in by["kernels"]:
         assert all(r[c] != "" for c in ("time_s", "value", "gbps", "frac_copy", "bytes_per_cell", "flops_per_cell"))
     assert {r["case"] for r in by["elliptic"]} == {"solve to 1e-8", "setup (multigrid)"}
-    assert {r["case"] for r in by["memory"]} >= {"cahn_hilliard", "allen_cahn", "li_stripping (void_stripping)"}
+    assert {r["case"] for r in by["memory"]} >= {"cahn_hilliard", "allen_cahn", "li_stripping (void_stripping)",
+                                                 "li_stripping (void_stripping), per added cell"}
+    added = [r for r in by["memory"] if r["case"].endswith("per added cell")]
+    assert len(added) == 2 and all(int(r["cells"]) == 160 * 80 - 80 * 40 and float(r["value"]) > 0 for r in added)
     timed = [r for r in by["scenarios"] if r["time_s"]]
     assert len(timed) == 1 and "QUICK" in timed[0]["note"] and timed[0]["time_per"] == "per step"
     assert any("placeholder" in r["note"] for r in by["scenarios"])

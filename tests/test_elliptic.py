@@ -269,6 +269,19 @@ def test_high_contrast(kind):
         assert iterations[256, contrast] <= iterations[64, contrast] + 10
 
 
+def test_solve_stops_at_the_problems_rounding_floor():
+    # c 1e-9 of the face conductances: rows of A cancel 4e9 times over, so the scaled residual
+    # cannot get much below 1e-16 * 4e9; asked for 1e-12, CG must stop there, not restart
+    # until maxiter
+    g = make_grid((64, 64), (1.0, 1.0), ("periodic", "periodic"))
+    c = 1e-9
+    b = c * (1e3 + np.random.default_rng(3).standard_normal(g.shape))
+    coarse, _ = EllipticProblem(g, F64, 1.0, c).solve(b, rtol=1e-6)
+    u, info = EllipticProblem(g, F64, 1.0, c).solve(b, rtol=1e-12)
+    assert not info.converged and info.iterations < 50 and info.scaled_residual < 1e-5, info
+    np.testing.assert_allclose(u, coarse, rtol=1e-8)
+
+
 def test_float32():
     backend = Backend("numpy", np.dtype("float32"), "cpu")
     g, k, mask, b = _contrast_problem("wavy layers", 64, 1e4)

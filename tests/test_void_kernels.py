@@ -220,7 +220,7 @@ def models_void_step(m, xi, S_new, eps_dot, dt):
     xi_new = xi - m.x_v0 * condensed + dt * relax + closed
     xi_new = xp.where(m.li_side, xi_new, 0.0)
     clipped = xp.clip(xi_new, 0.0, 1.0)
-    exchange = clipped - (xi - m.x_v0 * condensed + closed)
+    exchange = clipped - xi_new  # what clipping changed
     return clipped, exchange, closed
 
 
@@ -271,11 +271,14 @@ def test_step_reproduces_the_model(captured_step, form):
     np.testing.assert_allclose(xi_new, after["xi"], rtol=0, atol=1e-13)
     S_after = np.where(on, S_new + float(exchange.sum()) / (m.x_v0 * m.li_nodes), 0.0)
     assert_close(S_after, after["supersaturation"], 1e-12)
-    # and pointwise against the model's formulas
-    ref = models_void_step(m, xi, S_new, eps_dot, dt)
-    for a, b in zip((xi_new, exchange, closed), ref):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13 * max(float(np.abs(b).max()), 1e-300))
-    assert closed.max() > 0 and np.abs(exchange).max() > 0 and not np.array_equal(xi_new, xi)
+    # and pointwise against the model's formulas, at the run's dt and at one long enough to clip
+    for step in (dt, 1e4 * dt):
+        out = vk.void_update(backend, xi, S_new, li, band, m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, step)
+        ref = models_void_step(m, xi, S_new, eps_dot, step)
+        for a, b in zip(out, ref):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-13 * max(float(np.abs(b).max()), 1e-300))
+    assert closed.max() > 0 and not np.array_equal(xi_new, xi)
+    assert np.abs(out[1]).max() > 0.01  # clipped at 1e4 dt
 
 
 @pytest.mark.parametrize("form", ["numpy", "cuda"])

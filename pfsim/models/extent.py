@@ -32,7 +32,9 @@ class Extent:
         self.backend = backend
 
     def total(self, *arrays):
-        sums = [float(a.sum()) for a in arrays]
+        # accumulated in float64 whatever the fields' precision: the ledgers divide some sums by
+        # x_v0 ~ 1e-9, where a float32 sum's rounding would show
+        sums = [float(a.sum(dtype=np.float64)) for a in arrays]
         return sums[0] if len(sums) == 1 else sums
 
     def peak(self, a):

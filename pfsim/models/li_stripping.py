@@ -120,10 +120,11 @@ class LiStripping(Model):
         self.temperature = T
         self.x_v0 = float(np.exp(-li.vacancy_formation_energy / kT))
         d_tracer = li.tracer_diffusivity_prefactor * np.exp(-li.tracer_activation_energy / kT)
-        self.d_vac = d_tracer / (li.correlation_factor * self.x_v0)
+        # Python floats, not NumPy scalars: a float64 scalar would promote float32 fields
+        self.d_vac = float(d_tracer / (li.correlation_factor * self.x_v0))
         self.kT_per_volume = kT / self.omega_atom
-        self.condensation_rate = self.d_vac / p.interface.width**2  # diffusion-limited attachment within the interface
-        self.creep_rate0 = c.reference_strain_rate * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
+        self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
+        self.creep_rate0 = float(c.reference_strain_rate) * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
         self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
                                      p.kinetics.alpha_cathodic, T)
         if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
@@ -234,7 +235,9 @@ class LiStripping(Model):
             j0, jp = bv.current(eta, xp), bv.slope(eta, xp)
             c = w * jp
             b0 = w * (j0 - jp * eta)
+            del eta, j0, jp  # (dropped before the solves: the step's peak memory is in them)
             prob.set_diagonal(c)
+            phi_a = None
             phi_a, _ = prob.solve(b0, x0=phi, rtol=tol)
             phi_b, _ = prob.solve(c, x0=phi_b, rtol=tol)
             base, per_volt = (v * self.node_volume for v in self.extent.total(b0 - c * phi_a, c - c * phi_b))
@@ -259,54 +262,83 @@ class LiStripping(Model):
 
     # --- one step ----------------------------------------------------------------------
     def euler_step(self, state, t, dt):
-        xp, p = self.xp, self.params
+        # one helper per stage: what a stage leaves behind is freed before the next, which sets
+        # the peak memory of the step
+        xp = self.xp
         self.follow_temperature(state, t)
-        xi, S = state["xi"], state["supersaturation"]
-        j_app = self.current(t)
-        V, j_sse = self.solve_potential(state, j_app)
-        faradaic = self.metal_side_current(j_sse, xi)  # A/m^3, > 0 stripping
+        j_sse = self._solve_potential_stage(state, t)
+        contact, eps_dot, injection = self._creep_stage(state, t, dt, j_sse)
+        S_new = self._vacancy_stage(state, dt, injection)
+        del injection
+        S_new = self._void_stage(state, dt, S_new, eps_dot)
+        state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
+        del S_new
 
-        # 2. creep: the metal replaces stripped Li up to l_c * eps_dot; the rest leaves vacancies
+        # 5. nucleation (at the contact of the step's start)
+        if self.params.nucleation.enabled:
+            self.nucleate(state, t, dt, self.pressure(t), contact)
+        self._add(state, "steps", 1)
+        self._last = {"j_sse": j_sse}
+
+    def _solve_potential_stage(self, state, t):
+        """1. the potential and the cell voltage; the Faradaic current density into the SSE."""
+        _, j_sse = self.solve_potential(state, self.current(t))
+        return j_sse
+
+    def _creep_stage(self, state, t, dt, j_sse):
+        """2. creep: the metal replaces stripped Li up to l_c * eps_dot; the rest leaves
+        vacancies. Returns the contact fraction, eps_dot and the vacancy injection (S per s)."""
+        xp, xi = self.xp, state["xi"]
+        faradaic = self.metal_side_current(j_sse, xi)  # A/m^3, > 0 stripping
         contact = self.contact_fraction(xi)
         eps_dot = self.creep_strain_rate(self.pressure(t), contact)
         capacity = self.params.creep.length * eps_dot * FARADAY / self.omega * self.contact_area_density(xi)
         by_creep = xp.minimum(xp.maximum(faradaic, 0.0), capacity)
+        del capacity
         stripped, crept = self.extent.total(faradaic, by_creep)
         self._add(state, "charge", stripped * self.node_volume / self.lateral_area * dt)
         self._add(state, "creep_volume", crept * self.node_volume * self.omega / FARADAY * dt)
-        injection = (faradaic - by_creep) * self.omega / FARADAY / self.x_v0  # S per s
+        return contact, eps_dot, (faradaic - by_creep) * self.omega / FARADAY / self.x_v0
 
-        # 3. vacancies: (1/dt + k_s^2 D xi + k_c q(xi)) S - div(D grad S) = S/dt + (sinks + k_c q) 1 + injection
-        be, li = self.backend, self.li_float
-        relax, q = void_kernels.void_rates(be, self.grid, xi, li, self.kappa, self.barrier, self.mobility)
+    def _vacancy_stage(self, state, dt, injection):
+        """3. vacancies: (1/dt + k_s^2 D xi + k_c q(xi)) S - div(D grad S)
+        = S/dt + (sinks + k_c q) 1 + injection. Returns the solved S."""
+        xp, p = self.xp, self.params
+        xi, S = state["xi"], state["supersaturation"]
+        q = void_kernels.interface_indicator(xi)
         sink = self.sink_k2 * self.d_vac * xi
         cond = self.condensation_rate * q
+        del q
         self.vacancy_problem.set_diagonal(xp.where(self.li_side, 1 / dt + sink + cond, 1.0))
         rhs = xp.where(self.li_side, S / dt + sink + cond + injection, 0.0)
+        del cond
         S_new, _ = self.vacancy_problem.solve(rhs, x0=S, rtol=p.potential_tolerance)
+        del rhs
         self._add(state, "sink_volume", self.extent.total(sink * (S_new - 1.0)) * dt * self.x_v0 * self.node_volume)
+        return S_new
 
-        # 4. voids (kernels in physics/void_kernels.py): condensation of what left S in the
-        # solve; shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier
-        # on the interfaces: curved voids trade sites through the vacancy field, which
-        # equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in
-        # the band, integrated exactly; clipping to [0, 1]. What clipping trades with the
-        # vacancy field is spread uniformly over the Li side (D_v dt >> cell size^2).
+    def _void_stage(self, state, dt, S_new, eps_dot):
+        """4. voids (kernels in physics/void_kernels.py): condensation of what left S in the
+        solve; shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier
+        on the interfaces: curved voids trade sites through the vacancy field, which
+        equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in
+        the band, integrated exactly; clipping to [0, 1]. What clipping trades with the
+        vacancy field is spread uniformly over the Li side (D_v dt >> cell size^2). Updates
+        xi and returns S."""
+        be, li, xi = self.backend, self.li_float, state["xi"]
+        relax, q = void_kernels.void_rates(be, self.grid, xi, li, self.kappa, self.barrier, self.mobility)
         relax_sum, q_sum = self.extent.total(relax, q)
+        del q
         lagrange = relax_sum / max(q_sum, void_kernels.LAGRANGE_FLOOR)  # void_kernels.lagrange_multiplier
         clipped, exchange, closed = void_kernels.void_update(
             be, xi, S_new, li, self.closure_band(xi), self.x_v0, self.condensation_rate, relax, lagrange, eps_dot, dt)
+        del relax
         closed, exchanged = self.extent.total(closed, exchange)
+        del exchange
         self._add(state, "creep_volume", closed * self.node_volume)
-        S_new = S_new + exchanged / (self.x_v0 * self.li_nodes)
-        state["xi"][...] = clipped
-        state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
+        xi[...] = clipped
+        return S_new + exchanged / (self.x_v0 * self.li_nodes)
 
-        # 5. nucleation
-        if p.nucleation.enabled:
-            self.nucleate(state, t, dt, self.pressure(t), contact)
-        self._add(state, "steps", 1)
-        self._last = {"j_sse": j_sse}
 
     # --- creep and closure -------------------------------------------------------------
     def contact_fraction(self, xi):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..solvers.elliptic import EllipticProblem, SolveInfo, attainable
+from ..solvers.elliptic import EllipticProblem, RestartStall, SolveInfo, attainable
 from .comm import global_sums
 from .decomp import Domain, LocalGrid, SlabLayout
 
@@ -96,6 +96,7 @@ class SlabEllipticProblem:
         self._zero_ghosts(r)
         res, it, p, rz = self._norm(r, weight) / bnorm, 0, None, None
         alpha = q = None  # the previous step's, once there is one (p set)
+        stalled = RestartStall(rtol)
         while res > rtol and it < maxiter:
             z = self.problem.multigrid.cycle(r)  # r is 0 on ghost rows: they are held at 0
             if p is None:
@@ -116,6 +117,8 @@ class SlabEllipticProblem:
                 r = b - self._apply(u)
                 self._zero_ghosts(r)
                 res, p = self._norm(r, weight) / bnorm, None
+                if stalled(res):
+                    break
         r = b - self._apply(u)
         self._zero_ghosts(r)
         plain, scaled = self._norm(r) / self._norm(b), self._norm(r, inv_diag) / self._norm(b, inv_diag)

@@ -22,7 +22,7 @@ class SlabExtent(Extent):
 
     def total(self, *arrays):
         own = self.domain.owned
-        sums = [float(v) for v in global_sums(self.comm, [float(a[own].sum()) for a in arrays])]
+        sums = [float(v) for v in global_sums(self.comm, [float(a[own].sum(dtype=np.float64)) for a in arrays])]
         return sums[0] if len(sums) == 1 else sums
 
     def peak(self, a):

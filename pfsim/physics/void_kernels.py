@@ -55,7 +55,7 @@ def _index(ndim, axis, i):
 
 def lagrange_multiplier(relax, q):
     """sum(relax) / max(sum(q), 1e-300), the model's volume-conserving multiplier (a float)."""
-    return float(relax.sum()) / max(float(q.sum()), LAGRANGE_FLOOR)
+    return float(relax.sum(dtype=np.float64)) / max(float(q.sum(dtype=np.float64)), LAGRANGE_FLOOR)
 
 
 def closure_factor(eps_dot, dt):
@@ -145,7 +145,7 @@ def void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, re
     raw = kept + s(dt) * r + closed
     raw = xp.where(li != 0, raw, s(0))
     xi_new = xp.clip(raw, s(0), s(1))
-    exchange = xi_new - (kept + closed)
+    exchange = xi_new - raw
     return xi_new, exchange, closed
 
 
@@ -168,7 +168,12 @@ def void_update(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, l
         closed    = (1 - xi) (1 - exp(-1.5 eps_dot dt)) band li_side
         kept      = xi - x_v0 condensed
         xi_new    = clip(kept + dt (relax - lagrange q(xi)) + closed on the Li side, else 0; 0, 1)
-        exchange  = xi_new - (kept + closed)
+        exchange  = xi_new - raw    (raw: the unclipped value)
+
+    exchange is what clipping removed or added, the sites the model hands back to the vacancy
+    field. The relaxation term is left out: it sums to zero by the choice of lagrange, and
+    summing its rounded values would charge xi's rounding to the vacancies (eps / x_v0, about
+    17 in S per node in float32, where x_v0 = 3.5e-9).
 
     relax is void_rates' first output, lagrange = lagrange_multiplier(relax, q).
     """
