@@ -284,14 +284,14 @@ def assert_close_run(serial, decomposed, rtol):
         np.testing.assert_allclose(y, x, rtol=0, atol=max(atol, 1e-300), equal_nan=True, err_msg=name)
 
 
-STRIP = ["--set", "time.stop=2 min", "--set", "output.fields_every=30 s", "--set", "output.observables_every=10 s",
-         "--set", "checkpoint.every=1 min", "--set", "backend=numpy", "--set", "model.potential_tolerance=1e-12"]
+STRIP = ["--set", "time.stop=1 min", "--set", "output.fields_every=20 s", "--set", "output.observables_every=10 s",
+         "--set", "checkpoint.every=30 s", "--set", "backend=numpy", "--set", "model.potential_tolerance=1e-12"]
 
 
 @pytest.fixture(scope="module")
 def strip_runs(mpi, tmp_path_factory):
-    """configs/void_stripping.yaml (80 x 40, voids nucleate within the first minute) for 2 min on
-    one process and on 2 ranks."""
+    """configs/void_stripping.yaml (80 x 40, eight voids nucleate within the first 20 s) for 1 min
+    on one process and on 2 ranks."""
     d = tmp_path_factory.mktemp("mpi-strip")
     assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", d / "serial.zarr", *STRIP) == 0
     for ranks in (2,):
@@ -315,15 +315,15 @@ def test_stripping_decomposed_equals_single_process(strip_runs, ranks):
 
 
 @pytest.mark.mpi
-@pytest.mark.slow  # 35 s; test_interrupted_run_resumes_on_other_rank_count covers the mechanism by default
+@pytest.mark.slow  # 26 s; test_interrupted_run_resumes_on_other_rank_count covers the mechanism by default
 def test_stripping_resumes_on_other_rank_count(mpi, strip_runs, tmp_path):
-    """The 2-rank store extended to 3 min on one process equals a single-process run straight to
-    3 min: the ledger (charge, creep, nucleation count, step counter of the random streams) and
+    """The 2-rank store extended to 2 min on one process equals a single-process run straight to
+    2 min: the ledger (charge, creep, nucleation count, step counter of the random streams) and
     the static map travel with the store."""
     shutil.copytree(strip_runs / "ranks2.zarr", tmp_path / "on1.zarr")
-    assert run_cli("run", "--resume", tmp_path / "on1.zarr", "--set", "time.stop=3 min") == 0
+    assert run_cli("run", "--resume", tmp_path / "on1.zarr", "--set", "time.stop=2 min") == 0
     assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", tmp_path / "straight.zarr",
-                   *STRIP, "--set", "time.stop=3 min") == 0
+                   *STRIP, "--set", "time.stop=2 min") == 0
     assert_close_run(tmp_path / "straight.zarr", tmp_path / "on1.zarr", rtol=1e-7)
     assert [h.get("ranks", 1) for h in xr.open_zarr(tmp_path / "on1.zarr").attrs["pfsim"]["history"]] == [2, 1]
 
