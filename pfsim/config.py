@@ -72,7 +72,7 @@ class RunConfig(Section):
     description: str = Field("", max_length=10000, description="free text, kept in the run store")
     backend: Literal["auto", "numpy", "cupy"] = Field("auto", description="auto takes CuPy when a CUDA device is usable")
     precision: Literal["float64", "float32"] = Field(
-        "float64", description="floating-point type of the fields (the interface models need float64: docs/numerics.md)")
+        "float64", description="floating-point type of the fields (float32 halves the memory; where it suits the interface models: docs/numerics.md)")
     seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
     grid: GridConfig = Field(description="nodes, spacing and boundary conditions")
     model: ModelParams = Field(discriminator="kind", description="the equations and their parameters, by kind")
