@@ -199,8 +199,8 @@ class _FineLevel(_Stencil):
     """The problem's own grid: faces in the kernels' layout, the 5-/7-point stencil, and the
     NumPy twins of the kernels in kernels/elliptic.cu (same sums in the same order).
 
-    Held: faces, mask, active, c, cdiag (the kernels' c, -1 on inactive nodes) and diag. The
-    NumPy forms also keep faces_down and the red-black colours (the kernels index them); the
+    Held: faces, mask, active, cdiag (the kernels' c, -1 on inactive nodes) and diag. The
+    NumPy forms also keep c, faces_down and the red-black colours (the kernels index them); the
     stencil (centre, coeffs) exists only while the hierarchy is built from it (`release`).
     """
 
@@ -245,7 +245,9 @@ class _FineLevel(_Stencil):
         active = self.mask & ((ksum > 0) | (c > 0))
         changed = self.active is None or not bool(xp.array_equal(active, self.active))
         self.active = active
-        self.c = xp.where(active, c, 0)
+        # c itself only for the NumPy forms; the CUDA path reads cdiag and derives c when the
+        # hierarchy asks (one fine-grid array less per problem)
+        self._c = xp.where(active, c, 0) if self.numpy_forms else None
         self.cdiag = xp.ascontiguousarray(xp.where(active, c, -1))  # the kernels' form: -1 marks inactive
         self.diag = xp.where(active, c + ksum, 1)  # of A; 1 on the identity rows
         if changed:
@@ -256,6 +258,11 @@ class _FineLevel(_Stencil):
                     s = tuple(step if b == a else 0 for b in range(len(self.shape)))
                     self.coeffs[s] = -K * active * _shift(active, s, xp)
         return changed
+
+    @property
+    def c(self):
+        """c on active nodes, 0 on inactive ones."""
+        return self._c if self._c is not None else self.xp.where(self.active, self.cdiag, 0)
 
     def release(self):
         """Drop the stencil once coarser levels are built from it (nothing reads it after)."""
