@@ -369,11 +369,11 @@ model:
   plating: {interface: {width: "0.5 um"}}
   potential_tolerance: 1.0e-12
 drive:
-  current_density: [{repeat: 1, segments: [{capacity: "0.05 mAh/cm^2", value: "2 mA/cm^2"}, {duration: "30 s", value: 0},
-                    {capacity: "0.05 mAh/cm^2", value: "-2 mA/cm^2"}, {duration: "30 s", value: 0}]},
-                    {duration: "1 min", value: "2 mA/cm^2"}]
+  current_density: [{repeat: 1, segments: [{capacity: "0.03 mAh/cm^2", value: "2 mA/cm^2"}, {duration: "20 s", value: 0},
+                    {capacity: "0.03 mAh/cm^2", value: "-2 mA/cm^2"}, {duration: "20 s", value: 0}]},
+                    {duration: "30 s", value: "2 mA/cm^2"}]
   stack_pressure: "0.1 MPa"
-time: {stop: "5 min"}
+time: {stop: "3 min"}
 output: {fields_every: "1 min", observables_every: "10 s"}
 """
 

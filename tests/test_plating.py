@@ -351,7 +351,7 @@ model:
   {geometry}
   interface: {{width: "0.5 um", relaxation_time: "60 s"}}
 drive: {{current_density: "2 mA/cm^2", stack_pressure: "0.1 MPa"}}
-time: {{stop: "10 min"}}
+time: {{stop: "4 min"}}
 """)
     assert run_cli("run", "strip.yaml", "-o", "s.zarr") == 0
     import xarray as xr
