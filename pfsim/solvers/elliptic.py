@@ -58,7 +58,7 @@ class RestartStall:
     the stripping model couples 1/dt to D/h^2 about 1e9 times larger, and its first solve of
     configs/void_stripping.yaml reaches a scaled residual of 1.9e-9, not the 1e-9 asked (the
     recursive residual falls to 1e-10, the recomputed one stays at 1.9e-9). Without this exit
-    CG restarted there until maxiter: 500 iterations where 15 do.
+    CG restarted there until maxiter: 500 iterations where 12 do.
     """
 
     def __init__(self, rtol):
