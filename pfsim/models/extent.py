@@ -14,12 +14,13 @@ unchanged:
     gather(a)           the whole grid's array on the host (connected components, distances)
     owned_rows(a)       the rows of `a` this process owns (all of them here)
     exchange(*arrays)   fill ghost rows from the neighbouring slabs after a non-local update
-    elliptic(k, c, mask) an EllipticProblem over the whole grid, arrays of this grid's shape
+    elliptic(k, c, mask) an elliptic problem over the whole grid (pfsim.solvers.sparse.elliptic_problem:
+                        SuperLU or PyAMG on the CPU, multigrid CG on a GPU), arrays of this grid's shape
 """
 
 import numpy as np
 
-from ..solvers.elliptic import EllipticProblem
+from ..solvers.sparse import elliptic_problem
 
 
 class Extent:
@@ -56,7 +57,7 @@ class Extent:
         pass
 
     def elliptic(self, k, c=0.0, mask=None):
-        return EllipticProblem(self.grid, self.backend, k=k, c=c, mask=mask)
+        return elliptic_problem(self.grid, self.backend, k=k, c=c, mask=mask)
 
     @property
     def row_offset(self) -> int:

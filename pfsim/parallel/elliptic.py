@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..solvers.elliptic import EllipticProblem, RestartStall, SolveInfo, attainable
+from ..solvers.elliptic import EllipticProblem, attainable
+from ..solvers.pcg import SolveInfo, flexible_cg
 from .comm import global_sums
 from .decomp import Domain, LocalGrid, SlabLayout
 
@@ -89,36 +90,11 @@ class SlabEllipticProblem:
         u = xp.where(lv.active, u, b)
         inv_diag = 1 / lv.diag
         weight = inv_diag if criterion == "scaled" else None
-        bnorm = self._norm(b, weight)
-        if bnorm == 0:
+        if self._norm(b, weight) == 0:
             return xp.zeros(shape, b.dtype), SolveInfo(0, 0.0, True, 0.0)
-        r = b - self._apply(u)
-        self._zero_ghosts(r)
-        res, it, p, rz = self._norm(r, weight) / bnorm, 0, None, None
-        alpha = q = None  # the previous step's, once there is one (p set)
-        stalled = RestartStall(rtol)
-        while res > rtol and it < maxiter:
-            z = self.problem.multigrid.cycle(r)  # r is 0 on ghost rows: they are held at 0
-            if p is None:
-                rz_new = float(self._dots((r, z))[0])
-            else:  # flexible CG, as EllipticProblem.solve
-                rz_new, zq = (float(v) for v in self._dots((r, z), (z, q)))
-            if rz_new == 0:  # the residual is at the rounding floor: no direction left to search
-                break
-            p = z if p is None else z - (alpha * zq / rz) * p
-            rz = rz_new
-            q = self._apply(p)
-            alpha = rz / float(self._dots((p, q))[0])
-            u += alpha * p
-            r -= alpha * q
-            it += 1
-            res = self._norm(r, weight) / bnorm
-            if res <= rtol:  # recompute from u; restart if the recursive residual drifted
-                r = b - self._apply(u)
-                self._zero_ghosts(r)
-                res, p = self._norm(r, weight) / bnorm, None
-                if stalled(res):
-                    break
+        # the V-cycle sees r with ghost rows 0: they are held at 0
+        u, it = flexible_cg(self._apply, self.problem.multigrid.cycle, self._dots,
+                            lambda x: self._norm(x, weight), b, u, rtol, maxiter)
         r = b - self._apply(u)
         self._zero_ghosts(r)
         plain, scaled = self._norm(r) / self._norm(b), self._norm(r, inv_diag) / self._norm(b, inv_diag)

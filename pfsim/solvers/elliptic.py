@@ -30,10 +30,11 @@ matrix-vector product and the smoothers of the finest grid have CUDA forms
 NumPy and CuPy alike.
 """
 
-from dataclasses import dataclass
 from itertools import combinations, product
 
 import numpy as np
+
+from .pcg import SolveInfo, flexible_cg
 
 KERNELS = "elliptic.cu"
 COARSEST_NODES = 400  # levels are added until one has at most this many nodes: solved densely
@@ -48,34 +49,6 @@ RTOL_FLOOR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-14}
 
 def attainable(rtol, dtype):
     return max(rtol, RTOL_FLOOR.get(np.dtype(dtype), 0.0))
-
-
-class RestartStall:
-    """Called with the true residual each time the recursive one has reached rtol: True when
-    the true one is still above rtol and has not halved since the previous check.
-
-    A problem's rounding floor can lie above the precision's RTOL_FLOOR: the vacancy problem of
-    the stripping model couples 1/dt to D/h^2 about 1e9 times larger, and its first solve of
-    configs/void_stripping.yaml reaches a scaled residual of 1.9e-9, not the 1e-9 asked (the
-    recursive residual falls to 1e-10, the recomputed one stays at 1.9e-9). Without this exit
-    CG restarted there until maxiter: 500 iterations where 12 do.
-    """
-
-    def __init__(self, rtol):
-        self.rtol, self.previous = rtol, None
-
-    def __call__(self, res):
-        stalled = res > self.rtol and self.previous is not None and res > 0.5 * self.previous
-        self.previous = res
-        return stalled
-
-
-@dataclass
-class SolveInfo:
-    iterations: int
-    residual: float  # ||b - A u|| / ||b||, from the final u
-    converged: bool  # the residual of the chosen criterion is <= rtol
-    scaled_residual: float  # ||D^-1 (b - A u)|| / ||D^-1 b||, D = diag(A): the default criterion
 
 
 def _ratio(num, den, xp, fallback=0.0):
@@ -629,40 +602,10 @@ class EllipticProblem:
         u = xp.zeros_like(b) if x0 is None else self.backend.asarray(x0)
         u = xp.ascontiguousarray(xp.where(self.active, u, b))
         weight = self.level.diag if criterion == "scaled" else None  # norms of D^-1 x
-        bnorm = norm(b, weight)
-        if bnorm == 0:
+        if norm(b, weight) == 0:
             return xp.zeros_like(b), SolveInfo(0, 0.0, True, 0.0)
-        r = b - self.apply(u)
-        res, it, p, rz = norm(r, weight) / bnorm, 0, None, None
-        alpha = q = None  # the previous step's, once there is one (p set)
-        stalled = RestartStall(rtol)
-        while res > rtol and it < maxiter:
-            z = self._precondition(r)
-            rz_new = _dot(r, z)
-            if rz_new == 0:  # the residual is at the rounding floor: no direction left to search
-                break
-            # flexible CG: beta = z.(r - r_prev) / rz_prev, r - r_prev = -alpha q. For a symmetric
-            # preconditioner it equals rz_new / rz_prev; the V-cycle is symmetric only up to the
-            # coarse levels' rounding, and at conductivity contrasts of 1e10 and more that
-            # asymmetry stalls the classical update (Notay, SIAM J. Sci. Comput. 2000)
-            if p is None:
-                p = z
-            else:  # p = z - beta p, in place
-                p *= -(alpha * _dot(z, q) / rz)
-                p += z
-            z = q = None
-            rz = rz_new
-            q = self.apply_level(p)
-            alpha = rz / _dot(p, q)
-            u += alpha * p
-            r -= alpha * q
-            it += 1
-            res = norm(r, weight) / bnorm
-            if res <= rtol:
-                r = b - self.apply_level(u)
-                res, p = norm(r, weight) / bnorm, None
-                if stalled(res):
-                    break
+        u, it = flexible_cg(self.apply_level, self._precondition, lambda *pairs: [_dot(x, y) for x, y in pairs],
+                            lambda x: norm(x, weight), b, u, rtol, maxiter)
         r = b - self.apply_level(u)
         diag = self.level.diag
         plain, scaled = norm(r) / norm(b), norm(r, diag) / norm(b, diag)
