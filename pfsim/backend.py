@@ -54,6 +54,9 @@ class Backend:
     name: str  # "numpy" or "cupy"
     dtype: np.dtype
     device: str
+    # how elliptic problems are solved (pfsim.solvers.sparse.elliptic_problem): "auto" is the
+    # matrix-free multigrid CG on a GPU, SuperLU or PyAMG on the CPU
+    elliptic: str = "auto"
     _modules: dict = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -113,8 +116,14 @@ def compile_module(source: str, ctype: str):
     )
 
 
-def select_backend(name: str = "auto", precision: str = "float64", announce=None) -> Backend:
+def select_backend(name: str = "auto", precision: str = "float64", announce=None, elliptic: str = "auto") -> Backend:
     """Resolve the backend switch. 'cupy' without a usable device is an error, never a fallback."""
+    backend = _select(name, precision, announce)
+    backend.elliptic = elliptic
+    return backend
+
+
+def _select(name, precision, announce):
     dtype = np.dtype(precision)
     if name not in ("auto", "numpy", "cupy"):
         raise BackendUnavailable(f"backend: expected one of auto, numpy, cupy, got {name!r}")

@@ -73,6 +73,8 @@ class RunConfig(Section):
     backend: Literal["auto", "numpy", "cupy"] = Field("auto", description="auto takes CuPy when a CUDA device is usable")
     precision: Literal["float64", "float32"] = Field(
         "float64", description="floating-point type of the fields (float32 halves the memory; where it suits the interface models: docs/numerics.md)")
+    elliptic_solver: Literal["auto", "direct", "amg", "multigrid"] = Field(
+        "auto", description="elliptic solves: auto is SuperLU (2D) or PyAMG-preconditioned CG (3D, large 2D) on the CPU and multigrid-preconditioned CG on a GPU; multigrid on the CPU runs the GPU's algorithm (docs/numerics.md)")
     seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
     grid: GridConfig = Field(description="nodes, spacing and boundary conditions")
     model: ModelParams = Field(discriminator="kind", description="the equations and their parameters, by kind")

@@ -179,7 +179,8 @@ class EnsembleRun(Run):
         if problem:
             raise ConfigError(problem)
         grid, model = check_consistency(cfgs[0])
-        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
+        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say,
+                            elliptic=cfgs[0].elliptic_solver)
         ens = EnsembleModel.of(type(model), cfgs, grid, be)
         models = ens.members
         state = {name: be.asarray(np.stack([initial_field(c.initial, m, c.seed) for c, m in zip(cfgs, models)]))
@@ -210,7 +211,8 @@ class EnsembleRun(Run):
         if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
             raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
         grid = plans[0][1]
-        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say)
+        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say,
+                            elliptic=cfgs[0].elliptic_solver)
         ens = EnsembleModel.of(type(plans[0][2]), cfgs, grid, be)
         saved = [s.read_checkpoint()[0] for s in stores]
         state = {name: be.asarray(np.stack([s[name] for s in saved])) for name in ens.fields}

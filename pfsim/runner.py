@@ -74,7 +74,7 @@ class Run:
     @classmethod
     def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command=""):
         grid, model = check_consistency(cfg)
-        be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
+        be = select_backend(backend or cfg.backend, cfg.precision, announce=say, elliptic=cfg.elliptic_solver)
         model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
         if model.needs_initial:
             state = {name: be.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
@@ -127,7 +127,7 @@ class Run:
         store = RunStore.open(store_path)
         cfg, grid, model, info = cls.resume_plan(store, overrides)
         state, _ = store.read_checkpoint()
-        be = select_backend(backend or cfg.backend, cfg.precision, announce=say)
+        be = select_backend(backend or cfg.backend, cfg.precision, announce=say, elliptic=cfg.elliptic_solver)
         model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
         state = {name: be.asarray(state[name]) if name in model.fields else be.xp.asarray(state[name])
                  for name in model.checkpoint_names}

@@ -57,7 +57,7 @@ class Extent:
         pass
 
     def elliptic(self, k, c=0.0, mask=None):
-        return elliptic_problem(self.grid, self.backend, k=k, c=c, mask=mask)
+        return elliptic_problem(self.grid, self.backend, k=k, c=c, mask=mask, method=self.backend.elliptic)
 
     @property
     def row_offset(self) -> int:

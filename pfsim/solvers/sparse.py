@@ -44,7 +44,7 @@ def elliptic_problem(grid, backend, k, c=0.0, mask=None, method="auto"):
     SuperLU or PyAMG (`method` "auto"), or the one asked for."""
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    if method == "multigrid" or backend.is_gpu:
+    if method == "multigrid" or backend.is_gpu:  # a GPU has no sparse factorisation here
         return EllipticProblem(grid, backend, k, c, mask)
     return SparseProblem(grid, backend, k, c, mask, method)
 
