@@ -9,7 +9,7 @@ import sys
 import traceback
 
 from . import __version__
-from .errors import PfsimError
+from .errors import PfsimError, UsageError
 
 EXIT_INTERRUPTED = 3
 
@@ -196,10 +196,6 @@ def _slurm_options(p, sweep=False):
     if sweep:
         g.add_argument("--array-limit", help="at most this many members at once")
     g.add_argument("--dry-run", action="store_true", help="write and print the script(s); submit nothing")
-
-
-class UsageError(PfsimError):
-    exit_code = 2
 
 
 def raise_usage(msg):

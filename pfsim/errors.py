@@ -1,6 +1,6 @@
 """Exceptions that the command line turns into exit codes.
 
-ConfigError and BackendUnavailable are user input problems (exit code 2);
+ConfigError, BackendUnavailable, StoreError and UsageError are user input problems (exit code 2);
 SimulationBlowUp is a run that went non-finite (exit code 1).
 """
 
@@ -22,6 +22,12 @@ class ConfigError(PfsimError):
 
 
 class BackendUnavailable(PfsimError):
+    exit_code = 2
+
+
+class UsageError(PfsimError):
+    """Command-line arguments that do not fit together or name nothing that exists."""
+
     exit_code = 2
 
 
