@@ -39,7 +39,8 @@ class TimeConfig(Section):
         "auto", description="time step (s), or 'auto' for cfl times the explicit stability limit"
     )
     cfl: float = Field(0.5, gt=0, le=1, description="fraction of the stability limit used by dt: auto")
-    integrator: Literal["euler", "rk4"] = Field("euler", description="forward Euler or classic RK4")
+    integrator: Literal["euler", "rk4"] = Field(
+        "euler", description="forward Euler or classic RK4 (RK4: cahn_hilliard and allen_cahn only)")
     max_steps: int | None = Field(None, gt=0, description="stop after this many steps in total")
 
     @model_validator(mode="after")
@@ -212,6 +213,12 @@ def check_consistency(cfg: RunConfig):
         raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
     if cfg.initial is not None and cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
         raise ConfigError("initial.kind: 'manufactured' needs model.source")
+    if cfg.time.integrator not in model.integrators:
+        allowed = " or ".join(repr(i) for i in model.integrators)
+        raise ConfigError(
+            f"time.integrator: expected {allowed} for model.kind {cfg.model.kind}, got {cfg.time.integrator!r} "
+            f"(RK4 evaluates the model's rate, which {cfg.model.kind} does not give: it steps with forward Euler)"
+        )
     try:
         limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)
     except ArithmeticError:  # 1/h^2 or its square beyond the float range

@@ -334,6 +334,34 @@ def test_several_problems_one_line_each(tmp_path):
     }
 
 
+# RK4 evaluates the model's rate: the interface models step in place (forward Euler) only
+EULER_ONLY = [("li_stripping", "void_stripping.yaml"), ("li_plating", "filament_plating.yaml"),
+              ("li_cycling", "cycling.yaml")]
+
+
+@pytest.mark.parametrize("kind, name", EULER_ONLY, ids=[k for k, _ in EULER_ONLY])
+def test_rk4_is_refused_for_models_without_a_rate(tmp_path, capsys, monkeypatch, kind, name):
+    config = ROOT / "configs" / name
+    assert load_config(config)[0].model.kind == kind
+    fragments = ["time.integrator: expected 'euler' for model.kind " + kind, "got 'rk4'"]
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, ["time.integrator=rk4"])
+    assert len(exc.value.problems) == 1 and all(f in exc.value.problems[0] for f in fragments)
+    rc, out, err = cli(capsys, "validate", config, "--set", "time.integrator=rk4")
+    assert_input_error(rc, err, *fragments)
+    assert out == ""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    _run_writes_nothing(capsys, cwd, config, _sets(["time.max_steps=1", "time.integrator=rk4"]), fragments)
+
+
+def test_rk4_is_accepted_for_models_with_a_rate():
+    for config in (BM1A, BM7A):
+        cfg, _ = load_config(config, ["time.integrator=rk4"])
+        assert cfg.time.integrator == "rk4"
+
+
 # --- hostile and broken files ----------------------------------------------------------
 
 BILLION_LAUGHS = """\

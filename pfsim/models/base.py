@@ -66,6 +66,12 @@ class Model:
     def rate(self, state, t):
         raise NotImplementedError
 
+    @property
+    def integrators(self) -> tuple[str, ...]:
+        """The time integrators (time.integrator) this model can be stepped with: RK4 evaluates
+        `rate`, which models that only step in place (`euler_step`) do not give."""
+        return ("euler",) if type(self).rate is Model.rate else ("euler", "rk4")
+
     def euler_step(self, state, t, dt):
         rates = self.rate(state, t)
         for name in self.fields:
