@@ -19,6 +19,7 @@ from .grid import GridConfig
 from .initial import InitialConfig
 from .models import ModelParams
 from .schema import Duration, Section
+from .simulation import stability_factor
 from .units import QuantityError, to_si
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -220,7 +221,7 @@ def check_consistency(cfg: RunConfig):
             f"(RK4 evaluates the model's rate, which {cfg.model.kind} does not give: it steps with forward Euler)"
         )
     try:
-        limit = model.stability_limit() * (1.39 if cfg.time.integrator == "rk4" else 1.0)
+        limit = model.stability_limit() * stability_factor(cfg.time.integrator)
     except ArithmeticError:  # 1/h^2 or its square beyond the float range
         limit = 0.0
     if not limit > 0:

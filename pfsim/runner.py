@@ -17,7 +17,8 @@ from .errors import ConfigError, SimulationBlowUp, StoreError
 from .initial import initial_field
 from .io.store import RunStore, now
 from .progress import Progress
-from .simulation import Clock, IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval
+from .simulation import (Clock, IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval,
+                         stability_factor)
 
 # keys a resumed run may change (the rest of the physics is fixed by the store)
 RESUMABLE_KEYS = ("time.stop", "time.max_steps", "backend", "checkpoint.wall_every", "monitor.progress_every")
@@ -51,8 +52,7 @@ def default_store_path(cfg: RunConfig) -> Path:
 def time_step(cfg: RunConfig, model) -> float:
     if cfg.time.dt != "auto":
         return cfg.time.dt
-    factor = 1.39 if cfg.time.integrator == "rk4" else 1.0
-    return cfg.time.cfl * factor * model.stability_limit()
+    return cfg.time.cfl * stability_factor(cfg.time.integrator) * model.stability_limit()
 
 
 class Run:

@@ -17,6 +17,15 @@ from .errors import SimulationBlowUp, StopRun
 # a step that lands within this fraction of dt of an actuation time lands on it
 _SNAP = 1e-6
 
+# classic RK4's linear stability region reaches -2.785 on the real axis, forward Euler's -2:
+# RK4's stability limit is taken as this multiple of Euler's
+RK4_STABILITY_FACTOR = 1.39
+
+
+def stability_factor(integrator: str) -> float:
+    """The stability limit of `integrator` ("euler" or "rk4") as a multiple of forward Euler's."""
+    return RK4_STABILITY_FACTOR if integrator == "rk4" else 1.0
+
 
 @dataclass
 class Clock:

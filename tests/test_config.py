@@ -362,6 +362,24 @@ def test_rk4_is_accepted_for_models_with_a_rate():
         assert cfg.time.integrator == "rk4"
 
 
+def test_rk4_step_and_limit_take_one_factor():
+    """dt: auto (the runner) and the check of a fixed dt (the config) scale Euler's limit alike."""
+    from pfsim.config import check_consistency
+    from pfsim.runner import time_step
+    from pfsim.simulation import RK4_STABILITY_FACTOR
+
+    euler_cfg, _ = load_config(BM1A, ["time.dt=auto", "time.cfl=1"])
+    rk4_cfg, _ = load_config(BM1A, ["time.dt=auto", "time.cfl=1", "time.integrator=rk4"])
+    _, model = check_consistency(euler_cfg)
+    euler = model.stability_limit()
+    assert time_step(euler_cfg, model) == euler
+    assert time_step(rk4_cfg, model) == pytest.approx(RK4_STABILITY_FACTOR * euler, rel=1e-12)
+    between = f"time.dt={(1 + RK4_STABILITY_FACTOR) / 2 * euler!r}"  # above Euler's limit, under RK4's
+    with pytest.raises(ConfigError, match="exceeds the explicit stability limit"):
+        load_config(BM1A, [between])
+    assert load_config(BM1A, [between, "time.integrator=rk4"])[0].time.dt > euler
+
+
 # --- hostile and broken files ----------------------------------------------------------
 
 BILLION_LAUGHS = """\
