@@ -144,7 +144,7 @@ class StoreFanout:
     def __init__(self, stores):
         self.stores = stores
 
-    def __getattr__(self, name):  # path, meta, frames, samples, group, _obs_buffer: member 0's
+    def __getattr__(self, name):  # path, meta, frames, samples, group, last_sample_time: member 0's
         return getattr(self.stores[0], name)
 
     def append_frame(self, time, fields):

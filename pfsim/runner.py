@@ -182,11 +182,8 @@ class Run:
         self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt})
 
     def _last_time(self, which):
-        buf = self.store._obs_buffer
-        if which == "obs_time" and buf:
-            return buf[-1][0]
-        n = self.store.samples if which == "obs_time" else self.store.frames
-        return float(self.store.group[which][n - 1]) if n else None
+        """Simulated time of the last observable sample ("obs_time") or field frame ("time"), or None."""
+        return self.store.last_sample_time() if which == "obs_time" else self.store.last_frame_time()
 
     # --- running -----------------------------------------------------------------------
     def execute(self) -> str:

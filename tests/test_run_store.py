@@ -59,6 +59,23 @@ def test_units_in_config_are_si_in_store(in_tmp):
     assert np.isclose(ds.attrs["pfsim"]["dt"], 0.5 * 2 / (5e-24 * (2 * 64e24 + 2 * 5 * 0.16 * 8e12)))
 
 
+def test_last_frame_and_sample_times(tmp_path):
+    from pfsim.grid import Grid, GridConfig
+    from pfsim.io.store import RunStore
+
+    grid = Grid.from_config(GridConfig(shape=[4, 3], spacing=1.0, boundaries={}))
+    store = RunStore.create(tmp_path / "s.zarr", grid, {"c": "1"}, {"mass": "1"}, {}, dtype="f8")
+    assert store.last_frame_time() is None and store.last_sample_time() is None
+    store.append_observables(0.5, {"mass": 1.0})
+    assert store.last_sample_time() == 0.5 and store.samples == 0  # still buffered
+    store.append_frame(1.0, {"c": np.zeros(grid.shape)})  # flushes the samples
+    assert store.last_frame_time() == 1.0 and store.last_sample_time() == 0.5 and store.samples == 1
+    store.append_observables(1.5, {"mass": 1.0})
+    assert store.last_sample_time() == 1.5
+    reopened = RunStore.open(tmp_path / "s.zarr")  # written times only: the buffered sample is not there
+    assert reopened.last_frame_time() == 1.0 and reopened.last_sample_time() == 0.5
+
+
 def test_existing_store_is_never_overwritten(in_tmp, capsys):
     cfg = write_config(in_tmp / "c.yaml", stop=1.0)
     assert run_cli("run", cfg, "-o", "s.zarr") == 0

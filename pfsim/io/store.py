@@ -124,6 +124,18 @@ class RunStore:
     def samples(self) -> int:
         return int(self.meta.get("samples", 0))
 
+    def last_frame_time(self) -> float | None:
+        """Simulated time of the last field frame, or None before the first."""
+        n = self.frames
+        return float(self.group["time"][n - 1]) if n else None
+
+    def last_sample_time(self) -> float | None:
+        """Simulated time of the last observable sample appended (still buffered or written), or None."""
+        if self._obs_buffer:
+            return self._obs_buffer[-1][0]
+        n = self.samples
+        return float(self.group["obs_time"][n - 1]) if n else None
+
     def append_frame(self, time, fields: dict):
         n = self.frames
         self._grow("time", n + 1)[n] = time
