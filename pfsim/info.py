@@ -11,11 +11,15 @@ from . import __version__
 from .backend import compile_module, cuda_status, kernel_dir, select_backend
 
 
-def _version(name):
+def package_version(name) -> str:
+    """The __version__ of an importable package, or "not installed"."""
     try:
         return importlib.import_module(name).__version__
     except Exception:
         return "not installed"
+
+
+_version = package_version  # the former private name, still imported by pfsim.bench.report
 
 
 def kernel_check() -> str:
@@ -54,12 +58,12 @@ def report() -> str:
     lines = [
         f"pfsim      {__version__}",
         f"python     {sys.version.split()[0]}",
-        f"numpy      {_version('numpy')}",
-        f"zarr       {_version('zarr')}",
-        f"xarray     {_version('xarray')}",
-        f"pydantic   {_version('pydantic')}",
-        f"pint       {_version('pint')}",
-        f"cupy       {_version('cupy')}",
+        f"numpy      {package_version('numpy')}",
+        f"zarr       {package_version('zarr')}",
+        f"xarray     {package_version('xarray')}",
+        f"pydantic   {package_version('pydantic')}",
+        f"pint       {package_version('pint')}",
+        f"cupy       {package_version('cupy')}",
         f"backend    auto -> {backend.name}" + ("" if ok else f" ({info})"),
         f"device     {backend.device}" + (f", {backend.memory_info()}" if backend.is_gpu else ""),
         f"kernels    {kernel_check()}",

@@ -109,3 +109,10 @@ def test_float32_runs_and_tracks_float64():
         assert state["c"].dtype == np.dtype(prec)
         results[prec] = m.observables(state, 1.0)["free_energy"]
     assert abs(results["float32"] - results["float64"]) / results["float64"] < 1e-4
+
+
+def test_package_version():
+    from pfsim.info import package_version
+
+    assert package_version("numpy") == np.__version__
+    assert package_version("pfsim_no_such_package") == "not installed"
