@@ -19,7 +19,6 @@ def package_version(name) -> str:
         return "not installed"
 
 
-_version = package_version  # the former private name, still imported by pfsim.bench.report
 
 
 def kernel_check() -> str:

@@ -84,7 +84,7 @@ def _sections(only):
     picked = [s.strip() for item in only for s in item.split(",") if s.strip()]
     bad = [s for s in picked if s not in SECTIONS]
     if bad:
-        from ..cli import UsageError
+        from ..errors import UsageError
 
         raise UsageError(f"--only {bad[0]}: expected one of {', '.join(SECTIONS)}")
     if ("kernels" in picked or "ensemble" in picked) and "bandwidth" not in picked:

@@ -32,7 +32,7 @@ def grid_label(shape):
 def environment(backend, argv):
     from .. import __version__
     from ..backend import _cpu_name
-    from ..info import _version
+    from ..info import package_version as _version
     from ..runner import git_commit
 
     meta = {
