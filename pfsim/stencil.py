@@ -26,10 +26,11 @@ def _index(ndim, axis, s):
     return tuple(index)
 
 
-def shifted(f, grid, axis, step, xp):
-    """f at the neighbour i + step (step = +1 or -1) along `axis`, boundary rules applied."""
+def shifted(f, grid, axis, step, xp, out=None):
+    """f at the neighbour i + step (step = +1 or -1) along `axis`, boundary rules applied
+    (into `out` when given: slices, no temporary)."""
     n, nd = f.shape[axis], f.ndim
-    out = xp.empty_like(f)
+    out = xp.empty_like(f) if out is None else out
     if step > 0:
         out[_index(nd, axis, slice(0, n - 1))] = f[_index(nd, axis, slice(1, n))]
         out[_index(nd, axis, n - 1)] = f[_index(nd, axis, 0 if grid.periodic[axis] else n - 2)]

@@ -67,24 +67,32 @@ def closure_factor(eps_dot, dt):
 def _li_faces(backend, grid, li):
     """[(K_up, K_down)] per axis: 1/h^2 on faces with both nodes on the Li side, else 0, in the
     layout of pfsim.solvers.elliptic (K_up[i] couples i and i+1; 0 across a bounded wall)."""
+    from .. import stencil
+
     xp, s = backend.xp, backend.scalar
     out = []
     for a, (h, periodic) in enumerate(zip(grid.spacing, grid.periodic)):
-        both = li * xp.roll(li, -1, axis=a)
+        both = li * stencil.shifted(li, grid, a, +1, xp)
         if not periodic:
             both[_index(grid.ndim, a, -1)] = 0
         up = both * s(1.0 / h**2)
-        out.append((up, xp.roll(up, 1, axis=a)))
+        down = stencil.shifted(up, grid, a, -1, xp)
+        if not periodic:
+            down[_index(grid.ndim, a, 0)] = 0  # no face into the first node across the wall
+        out.append((up, down))
     return out
 
 
 def masked_laplacian_numpy(backend, grid, f, li_side):
+    from .. import stencil
+
     xp = backend.xp
     f, li = _field(backend, f), _field(backend, li_side)
-    acc = xp.zeros_like(f)
+    acc, nb = xp.zeros_like(f), xp.empty_like(f)
     for a, (up, down) in enumerate(_li_faces(backend, grid, li)):
-        acc += up * (f - xp.roll(f, -1, axis=a))
-        acc += down * (f - xp.roll(f, 1, axis=a))
+        # a face across a bounded wall is 0, so the neighbour's boundary rule does not matter
+        acc += up * xp.subtract(f, stencil.shifted(f, grid, a, +1, xp, out=nb), out=nb)
+        acc += down * xp.subtract(f, stencil.shifted(f, grid, a, -1, xp, out=nb), out=nb)
     return -acc
 
 
