@@ -35,6 +35,9 @@ METHODS = ("auto", "direct", "amg", "multigrid")
 # (measured on a 2-core CPU, docs/performance.md "Elliptic solves on the CPU")
 DIRECT_MAX_NODES = 250_000
 SMOOTHER = ("gauss_seidel", {"sweep": "symmetric"})  # a symmetric cycle: a valid CG preconditioner
+# the coarsest level by sparse LU: pyamg's default dense pseudo-inverse is set up at the first
+# cycle after every diagonal update (an SVD of up to 500 x 500: 20 to 90 ms a step)
+COARSE_SOLVER = "splu"
 REFINEMENTS = 3  # iterative-refinement steps a direct solve may take before it gives up
 
 
@@ -131,7 +134,8 @@ class SparseProblem:
         import pyamg
 
         self._amg = pyamg.smoothed_aggregation_solver(self._scaled.tocsr(), symmetry="symmetric", max_coarse=500,
-                                                      presmoother=SMOOTHER, postsmoother=SMOOTHER)
+                                                      presmoother=SMOOTHER, postsmoother=SMOOTHER,
+                                                      coarse_solver=COARSE_SOLVER)
         self._amg_precondition = self._amg.aspreconditioner(cycle="V")
 
     def _amg_update(self):
@@ -142,7 +146,7 @@ class SparseProblem:
         levels[0].A = self._scaled.tocsr()
         for fine, coarse in zip(levels, levels[1:]):
             coarse.A = (fine.R @ fine.A @ fine.P).tocsr()
-        self._amg = type(self._amg)(levels, coarse_solver="pinv")
+        self._amg = type(self._amg)(levels, coarse_solver=COARSE_SOLVER)
         change_smoothers(self._amg, SMOOTHER, SMOOTHER)
         self._amg_precondition = self._amg.aspreconditioner(cycle="V")
 
