@@ -57,6 +57,8 @@ class Backend:
     # how elliptic problems are solved (pfsim.solvers.sparse.elliptic_problem): "auto" is the
     # matrix-free multigrid CG on a GPU, SuperLU or PyAMG on the CPU
     elliptic: str = "auto"
+    # the CPU's field steps: "numpy" (the reference) or "numba" (pfsim.numba_kernels, optional)
+    cpu_kernels: str = "numpy"
     _modules: dict = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -116,10 +118,15 @@ def compile_module(source: str, ctype: str):
     )
 
 
-def select_backend(name: str = "auto", precision: str = "float64", announce=None, elliptic: str = "auto") -> Backend:
+def select_backend(name: str = "auto", precision: str = "float64", announce=None, elliptic: str = "auto",
+                   cpu_kernels: str = "numpy") -> Backend:
     """Resolve the backend switch. 'cupy' without a usable device is an error, never a fallback."""
     backend = _select(name, precision, announce)
-    backend.elliptic = elliptic
+    backend.elliptic, backend.cpu_kernels = elliptic, cpu_kernels
+    if cpu_kernels == "numba" and not backend.is_gpu:
+        from .numba_kernels import require
+
+        require()
     return backend
 
 

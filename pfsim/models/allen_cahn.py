@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .. import stencil
 from ..schema import Length, Section, Time
-from .base import Model, spare_buffer
+from .base import Model, numba_stepper, spare_buffer
 
 KERNELS = "allen_cahn.cu"
 
@@ -102,6 +102,11 @@ class AllenCahn(Model):
         between steps: no grid-sized temporary (the BM7 source aside)."""
         xp, p, eta = self.xp, self.params, state["eta"]
         new = spare_buffer(self, eta)
+        stepper = numba_stepper(self, eta) if p.source is None else None
+        if stepper is not None:
+            stepper.allen_cahn(eta, new, p, dt)
+            state["eta"], self._spare = new, eta
+            return
         w = getattr(self, "_work_blocks", None)
         blocks = stencil.row_blocks(eta.shape)
         rows = blocks[0][1] - blocks[0][0]

@@ -39,6 +39,19 @@ def spare_buffer(model, like):
     return spare
 
 
+def numba_stepper(model, like):
+    """The compiled CPU steps of pfsim.numba_kernels for fields like `like`, when the backend
+    asks for them (cpu_kernels: numba) and the grid has at most three axes; else None."""
+    if getattr(model.backend, "cpu_kernels", "numpy") != "numba" or like.ndim > 3:
+        return None
+    stepper = getattr(model, "_numba_stepper", None)
+    if stepper is None or stepper.shape != like.shape:
+        from ..numba_kernels import Stepper
+
+        stepper = model._numba_stepper = Stepper(model.grid, like.shape)
+    return stepper
+
+
 class Model:
     fields: tuple[str, ...] = ()
     field_units: dict[str, str] = {}

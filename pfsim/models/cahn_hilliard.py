@@ -14,7 +14,7 @@ from pydantic import Field
 
 from .. import stencil
 from ..schema import Section
-from .base import Model, spare_buffer
+from .base import Model, numba_stepper, spare_buffer
 
 KERNELS = "cahn_hilliard.cu"
 
@@ -107,6 +107,9 @@ class CahnHilliard(Model):
     def euler_step(self, state, t, dt):
         c = state["c"]
         if not self.backend.is_gpu:
+            stepper = numba_stepper(self, c)
+            if stepper is not None:
+                return stepper.cahn_hilliard(c, self._work(c)[0], self.params, dt)
             return self.euler_step_numpy(c, dt)
         state["c"] = self.euler_step_cuda(c, dt)
 
