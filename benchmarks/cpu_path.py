@@ -97,13 +97,40 @@ print(json.dumps(out))
 """
 
 
+AC_RUN = """name: ac-625
+grid: {shape: [625, 625], spacing: 1.0, boundaries: {x: periodic, y: periodic}}
+model: {kind: allen_cahn, gradient_coefficient: 2.0, tilt: -0.1, seeds: [{position: [312, 312], radius: 40}]}
+initial: {kind: random, mean: 0.02, amplitude: 0.01}
+time: {stop: 60.0, dt: 0.05}
+output: {fields_every: 20.0, observables_every: 1.0}
+"""
+
+
+def ac_run(checkout):
+    """(wall s, user s, sys s, steps) of `pfsim run` on a 625^2 Allen-Cahn config (1200 steps,
+    60 observation samples, 3 field frames): the step inside the whole loop."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "ac.yaml"
+        cfg.write_text(AC_RUN)
+        env = dict(os.environ, PYTHONPATH=str(checkout))
+        before, start = os.times(), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pfsim.cli", "run", str(cfg), "--output", str(Path(tmp) / "r.zarr")],
+                       env=env, capture_output=True, text=True, cwd=tmp, check=True)
+        wall, after = time.perf_counter() - start, os.times()
+    return wall, after.children_user - before.children_user, after.children_system - before.children_system, 1200
+
+
 def steps(args):
     result = {}
     for label, checkout in [("pfsim", ROOT)] + ([("baseline", Path(args.baseline))] if args.baseline else []):
         env = dict(os.environ, PYTHONPATH=str(checkout))
         done = subprocess.run([sys.executable, "-c", STEP_SCRIPT], env=env, capture_output=True, text=True, check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        wall, user, system, n = ac_run(checkout)
+        r["ac_run"] = dict(wall_s=wall, user_s=user, sys_s=system, steps=n, sys_share=system / (user + system))
         result[label] = r
+        print(f"  {label:9s} pfsim run AC 625^2, 1200 steps: wall {wall:.1f} s, user {user:.1f} s, sys {system:.1f} s "
+              f"({100 * system / (user + system):.0f} % of the CPU time)", flush=True)
         print(f"  {label:9s} copy {r['copy_gbps']:.1f} GB/s | AC 625^2 {r['ac']['wall_per_step_s'] * 1e3:.2f} ms/step, "
               f"sys {100 * r['ac']['sys_share']:.1f} % | CH 1024^2 {r['ch']['cell_updates_per_s'] / 1e6:.0f} M cells/s, "
               f"{100 * r['ch']['frac_copy']:.1f} % of copy", flush=True)

@@ -129,3 +129,56 @@ def integrate(f, grid, xp):
     if all(grid.periodic):
         return float(f.sum()) * grid.node_volume
     return float((f * grid.interior_weights(xp)).sum()) * grid.node_volume
+
+
+def gradient_squared_rows(f, grid, i0, i1, out, work):
+    """Rows i0:i1 (along axis 0) of gradient_squared(f, grid) into out, with one scratch array
+    `work` of the same shape: the same operations per node, no temporary (NumPy arrays)."""
+    n, nd = f.shape[0], f.ndim
+    up, down = np.arange(i0 + 1, i1 + 1), np.arange(i0 - 1, i1 - 1)
+    if i1 == n:
+        up[-1] = 0 if grid.periodic[0] else n - 2
+    if i0 == 0:
+        down[0] = n - 1 if grid.periodic[0] else 1
+    np.take(f, up, axis=0, out=out)
+    out -= np.take(f, down, axis=0, out=work)
+    out /= 2.0 * grid.spacing[0]
+    out *= out
+    block = f[i0:i1]
+    for a in range(1, nd):
+        m = block.shape[a]
+        d = work
+        shifted(block, grid, a, +1, np, out=d)
+        lo = block[_index(nd, a, slice(0, m - 1))]  # d -= f[i-1] along a, boundary rule at 0
+        d[_index(nd, a, slice(1, m))] -= lo
+        d[_index(nd, a, 0)] -= block[_index(nd, a, m - 1 if grid.periodic[a] else 1)]
+        d /= 2.0 * grid.spacing[a]
+        d *= d
+        out += d
+    return out
+
+
+def integrate_rows(density_rows, grid, shape, dtype, nodes=65536):
+    """Integral over the domain (trapezoid weights on bounded walls, as `integrate`) of a
+    density given block by block: density_rows(i0, i1, out, w1, w2, w3) writes rows i0:i1 into
+    out using the scratch blocks w1, w2, w3. Four blocks of about `nodes` nodes are the only arrays
+    allocated (the observables of large grids otherwise map and fault in fresh pages for every
+    temporary, every sample)."""
+    blocks = row_blocks(shape, nodes)
+    size = (blocks[0][1] - blocks[0][0],) + tuple(shape[1:])
+    out, w1, w2, w3 = (np.empty(size, dtype) for _ in range(4))
+    total = 0.0
+    for i0, i1 in blocks:
+        m = i1 - i0
+        d = density_rows(i0, i1, out[:m], w1[:m], w2[:m], w3[:m])
+        if not grid.periodic[0]:
+            if i0 == 0:
+                d[0] *= 0.5
+            if i1 == shape[0]:
+                d[m - 1] *= 0.5
+        for a in range(1, len(shape)):
+            if not grid.periodic[a]:
+                d[_index(len(shape), a, 0)] *= 0.5
+                d[_index(len(shape), a, -1)] *= 0.5
+        total += float(d.sum())
+    return total * grid.node_volume
