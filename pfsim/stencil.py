@@ -158,15 +158,17 @@ def gradient_squared_rows(f, grid, i0, i1, out, work):
     return out
 
 
-def integrate_rows(density_rows, grid, shape, dtype, nodes=65536):
+def integrate_rows(density_rows, grid, shape, dtype, scratch, nodes=65536):
     """Integral over the domain (trapezoid weights on bounded walls, as `integrate`) of a
     density given block by block: density_rows(i0, i1, out, w1, w2, w3) writes rows i0:i1 into
-    out using the scratch blocks w1, w2, w3. Four blocks of about `nodes` nodes are the only arrays
-    allocated (the observables of large grids otherwise map and fault in fresh pages for every
-    temporary, every sample)."""
+    out using the scratch blocks w1, w2, w3: four blocks of about `nodes` nodes, kept in the list
+    `scratch` between calls (the observables of large grids otherwise map and fault in fresh
+    pages for every temporary, every sample)."""
     blocks = row_blocks(shape, nodes)
     size = (blocks[0][1] - blocks[0][0],) + tuple(shape[1:])
-    out, w1, w2, w3 = (np.empty(size, dtype) for _ in range(4))
+    if not scratch or scratch[0].shape != size or scratch[0].dtype != dtype:
+        scratch[:] = [np.empty(size, dtype) for _ in range(4)]
+    out, w1, w2, w3 = scratch
     total = 0.0
     for i0, i1 in blocks:
         m = i1 - i0

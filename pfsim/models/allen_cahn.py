@@ -228,4 +228,4 @@ class AllenCahn(Model):
                 out += w1
             return out
 
-        return stencil.integrate_rows(density_rows, g, eta.shape, eta.dtype)
+        return stencil.integrate_rows(density_rows, g, eta.shape, eta.dtype, self.__dict__.setdefault("_observable_blocks", []))

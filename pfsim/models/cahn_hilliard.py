@@ -160,5 +160,5 @@ class CahnHilliard(Model):
             out[...] = c[i0:i1]
             return out
 
-        return {"free_energy": stencil.integrate_rows(density_rows, g, c.shape, c.dtype),
-                "mass": stencil.integrate_rows(c_rows, g, c.shape, c.dtype)}
+        return {"free_energy": stencil.integrate_rows(density_rows, g, c.shape, c.dtype, self.__dict__.setdefault("_observable_blocks", [])),
+                "mass": stencil.integrate_rows(c_rows, g, c.shape, c.dtype, self.__dict__.setdefault("_observable_blocks", []))}
