@@ -164,3 +164,17 @@ def test_stripping_with_sparse_solves_follows_the_multigrid_cg():
         assert np.abs(s_a[name] - s_m[name]).max() <= 1e-8 * scale, name
     for key, value in o_m.items():
         assert o_a[key] == pytest.approx(value, rel=1e-7, abs=1e-12, nan_ok=True), key
+
+
+@pytest.mark.parametrize("shape,sides", [((6, 1), ("periodic", "periodic")), ((2, 5), ("periodic", "no_flux")),
+                                         ((5, 1, 4), ("no_flux", "periodic", "periodic"))])
+def test_one_and_two_node_periodic_axes(shape, sides):
+    """A periodic axis of one node couples a node to itself (nothing in A); of two nodes, a node to
+    its neighbour through two faces (both in A)."""
+    g = make_grid(shape, (1.0,) * len(shape), sides)
+    k, c, mask = random_problem(g, seed=33)
+    A, _ = assemble(g, k, c, mask)
+    b = np.random.default_rng(34).standard_normal(g.shape)
+    expected = spl.spsolve(A.tocsc(), b.reshape(-1)).reshape(g.shape)
+    u, info = SparseProblem(g, F64, k, c, mask, "direct").solve(b, rtol=1e-12)
+    assert info.converged and np.abs(u - expected).max() <= 1e-10 * np.abs(expected).max()

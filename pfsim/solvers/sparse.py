@@ -53,6 +53,11 @@ def elliptic_problem(grid, backend, k, c=0.0, mask=None, method="auto"):
 
 
 class SparseProblem:
+    """A u = b for fixed conductivities k >= 0, diagonal c >= 0 and active mask, as
+    `EllipticProblem` (same arguments and methods), assembled and solved on the host in float64
+    whatever the backend's precision; fields come back in the backend's dtype. method: "direct",
+    "amg", or "auto" (module doc)."""
+
     def __init__(self, grid, backend, k, c=0.0, mask=None, method="auto"):
         if method not in ("auto", "direct", "amg"):
             raise ValueError(f"method: expected 'auto', 'direct' or 'amg', got {method!r}")
@@ -64,11 +69,12 @@ class SparseProblem:
         self.mask = np.ones(grid.shape, bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), grid.shape)
         n = grid.size
         index = np.arange(n).reshape(grid.shape)
-        # every face once: (node, neighbour up the axis, K), K > 0
+        # every face once: (node, neighbour up the axis, K), K > 0; a periodic axis of one node
+        # couples a node to itself, which adds nothing to A
         src, dst, val = [], [], []
         for a, K in enumerate(face_conductivities(grid, k, np)):
             nb = np.roll(index, -1, axis=a)
-            on = K > 0
+            on = (K > 0) & (nb != index)
             src.append(index[on]), dst.append(nb[on]), val.append(K[on])
         self._src, self._dst, self._val = (np.concatenate(v) for v in (src, dst, val))
         self.ksum = np.bincount(self._src, self._val, n) + np.bincount(self._dst, self._val, n)
@@ -139,9 +145,9 @@ class SparseProblem:
         self._amg_precondition = self._amg.aspreconditioner(cycle="V")
 
     def _amg_update(self):
+        """A new diagonal on the same active nodes: the kept transfers, new Galerkin products."""
         from pyamg.relaxation.smoothing import change_smoothers
 
-        """A new diagonal on the same active nodes: the kept transfers, new Galerkin products."""
         levels = self._amg.levels
         levels[0].A = self._scaled.tocsr()
         for fine, coarse in zip(levels, levels[1:]):
