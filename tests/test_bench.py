@@ -50,7 +50,8 @@ def test_bench_sections_write_csv_and_json(tmp_path, capsys):
     assert len(by["kernels"]) == (len(KERNEL_CASES) - len(GPU_ONLY)) * 2 * 2  # 2D and 3D, float64 and float32
     for r in by["kernels"]:
         assert all(r[c] != "" for c in ("time_s", "value", "gbps", "frac_copy", "bytes_per_cell", "flops_per_cell"))
-    assert {r["case"] for r in by["elliptic"]} == {"solve to 1e-8", "setup (multigrid)"}
+    assert {r["case"] for r in by["elliptic"]} == {"solve to 1e-8", "setup (multigrid)", "solve to 1e-8 (direct)",
+                                                   "setup (direct)", "solve to 1e-8 (amg)", "setup (amg)"}
     assert {r["case"] for r in by["memory"]} >= {"cahn_hilliard", "allen_cahn", "li_stripping (void_stripping)",
                                                  "li_stripping (void_stripping), per added cell"}
     added = [r for r in by["memory"] if r["case"].endswith("per added cell")]
