@@ -92,10 +92,12 @@ class SparseProblem:
         active = self.mask.reshape(-1) & ((self.ksum > 0) | (c > 0))
         if self.active is None or not np.array_equal(active, self.active.reshape(-1)):
             self._assemble(active)
+        elif np.array_equal(c, self._c):
+            return  # the same operator: factor or hierarchy kept
         d = self.ksum[self._rows] + c[self._rows]
         self.diag = np.ones(self.grid.size)  # of A; 1 on the identity rows
         self.diag[self._rows] = d
-        self._c = c
+        self._c = c.copy()  # the caller may reuse its array
         self._scale = 1 / np.sqrt(d)
         data = self._off * self._scale[self._entry_row] * self._scale[self._entry_col]
         data[self._diag_at] = 1.0
