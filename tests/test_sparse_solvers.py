@@ -178,3 +178,19 @@ def test_one_and_two_node_periodic_axes(shape, sides):
     expected = spl.spsolve(A.tocsc(), b.reshape(-1)).reshape(g.shape)
     u, info = SparseProblem(g, F64, k, c, mask, "direct").solve(b, rtol=1e-12)
     assert info.converged and np.abs(u - expected).max() <= 1e-10 * np.abs(expected).max()
+
+
+def test_a_diagonal_changed_in_place_is_seen():
+    """set_diagonal keeps the factor only for an unchanged diagonal, also when the caller hands
+    in the same array changed in place."""
+    g = make_grid(*MEDIUM["2d-bounded"])
+    k, c, mask = random_problem(g, seed=35)
+    b = np.random.default_rng(36).standard_normal(g.shape)
+    diag = c.copy()
+    problem = SparseProblem(g, F64, k, diag, mask, "direct")
+    problem.solve(b)
+    diag *= 3.0
+    problem.set_diagonal(diag)
+    u, _ = problem.solve(b)
+    v, _ = SparseProblem(g, F64, k, 3.0 * c, mask, "direct").solve(b)
+    assert np.array_equal(u, v)
