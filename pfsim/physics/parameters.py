@@ -7,6 +7,7 @@ full text or a public input file, [memory] recalled and to be verified.
 from pydantic import Field
 
 from ..schema import Section, quantity
+from .constants import EV
 
 
 class LithiumConfig(Section):
@@ -14,9 +15,9 @@ class LithiumConfig(Section):
     tracer_diffusivity_prefactor: quantity("diffusivity", gt=0) = Field(
         1.4e-5, description="D0 of the tracer self-diffusivity D* = D0 exp(-Q/kT); 0.14 cm^2/s [memory]")
     tracer_activation_energy: quantity("energy", gt=0) = Field(
-        0.55 * 1.602176634e-19, description="Q of D*; 0.55 eV [memory]; gives D*(300 K) of order 1e-14 m^2/s ([checked] 8e-15)")
+        0.55 * EV, description="Q of D*; 0.55 eV [memory]; gives D*(300 K) of order 1e-14 m^2/s ([checked] 8e-15)")
     vacancy_formation_energy: quantity("energy", gt=0) = Field(
-        0.50 * 1.602176634e-19, description="E_f of the equilibrium vacancy fraction x_v0 = exp(-E_f/kT); 0.4-0.55 eV [memory]")
+        0.50 * EV, description="E_f of the equilibrium vacancy fraction x_v0 = exp(-E_f/kT); 0.4-0.55 eV [memory]")
     correlation_factor: float = Field(0.73, gt=0, le=1, description="f in D* = f D_v x_v0 (bcc) [memory]")
     surface_energy: quantity("surface energy", gt=0) = Field(0.5, description="gamma of Li; 0.45-0.5 J/m^2 [memory]")
     electronic_conductivity: quantity("conductivity", gt=0) = Field(1.1e7, description="of Li metal; 1.1e7 S/m at 25 C [memory]")
