@@ -166,10 +166,3 @@ class Protocol:
             return 0
         return min(int(np.searchsorted(self.starts, t, side="right")) - 1, len(self.segments) - 1)
 
-
-def temperature_protocol(drive) -> "Protocol":
-    """The drive's temperature as a protocol, checked to stay above 0 K."""
-    proto = Protocol(drive.temperature)
-    if min(proto.samples()) <= 0:
-        raise ValueError("drive.temperature: expected temperatures above 0 K throughout")
-    return proto

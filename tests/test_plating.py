@@ -375,3 +375,18 @@ time: {{stop: "4 min"}}
         if start:
             assert m.metal0.sum() < Grid.from_config(cfg.grid).size - m.sse_host.sum()  # voids carried over
     assert peaks["s.zarr"] > 2 * peaks[None], peaks  # focusing on what contact is left
+
+
+def test_a_model_rebuilt_from_the_checkpoint_observes_what_the_run_did():
+    # the last step's diagnostics are part of the checkpointed state (not kept on the model):
+    # a resumed run's first sample equals the uninterrupted run's
+    m, s = scenario(current="-5 mA/cm^2", pressure="1 MPa")
+    t = advance(m, s, 0.5, 3)
+    resumed = {name: np.array(s[name]) for name in m.checkpoint_names}
+    fresh, _ = scenario(current="-5 mA/cm^2", pressure="1 MPa")
+    for _ in range(2):
+        a, b = m.observables(s, t), fresh.observables(resumed, t)
+        assert "peak_local_current_density" in b and "interface_overpotential" in b
+        assert a.keys() == b.keys() and all(a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a)
+        advance(m, s, 0.5, 1, t)
+        t = advance(fresh, resumed, 0.5, 1, t)

@@ -271,3 +271,18 @@ def test_contact_failure_ends_the_run_cleanly(in_tmp, capsys):
     assert meta["status"] == "ended" and "contact failure" in meta["stop_reason"]
     assert meta["time"] < 600
     assert run_cli("run", "--resume", "s.zarr") == 2
+
+
+def test_a_model_rebuilt_from_the_checkpoint_observes_what_the_run_did():
+    # the last step's diagnostics (peak local current density, interface overpotential) are part
+    # of the checkpointed state: a resumed run's first sample equals the uninterrupted run's
+    m, s = scenario(shape=(20, 30), pressure="0.1 MPa")
+    t = advance(m, s, 2.0, 3)
+    resumed = {name: np.array(s[name]) for name in m.checkpoint_names}
+    fresh, _ = scenario(shape=(20, 30), pressure="0.1 MPa")
+    for _ in range(2):
+        a, b = m.observables(s, t), fresh.observables(resumed, t)
+        assert "peak_local_current_density" in b and "interface_overpotential" in b
+        assert a == b
+        advance(m, s, 2.0, 1, t)
+        t = advance(fresh, resumed, 2.0, 1, t)

@@ -32,9 +32,8 @@ from ..physics.constants import FARADAY
 from ..physics.geometry import GeometryConfig
 from ..physics.microstructure import MicrostructureConfig
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
-from ..protocol import Protocol
 from ..schema import Section, quantity
-from .base import Model, breakpoint_events, check_interface_cell
+from .interface import InterfaceModel
 from .li_plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
                          PlatingNucleation, metal_profile)
 from .li_stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
@@ -89,15 +88,15 @@ def _sub_params(p):
     return strip, plate
 
 
-def _built(cls, section, params, grid, backend, drive, seed, extent):
+def _built(cls, section, params, grid, backend, drive, seed, extent, **options):
     """A sub-model; its errors name the keys as this model's config spells them."""
     try:
-        return cls(params, grid, backend, drive=drive, seed=seed, extent=extent)
+        return cls(params, grid, backend, drive=drive, seed=seed, extent=extent, **options)
     except ValueError as err:
         raise ValueError(str(err).replace("model.interface", f"model.{section}.interface")) from None
 
 
-class LiCycling(Model):
+class LiCycling(InterfaceModel):
     fields = ("xi", "supersaturation", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "supersaturation": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
     observable_units = {
@@ -109,30 +108,22 @@ class LiCycling(Model):
         "conversion_thickness": "m", "nucleation_events": "1", "time_to_short_circuit": "s",
         "failure_current_density": "A/m^2",
     }
+    # the cell voltage and the step diagnostics are in the active block's ledger
     ledger_names = ("mode", "applied_charge", "throughput", "conversion_volume", "geometry_version", "half_cycle",
                     "last_sign", "half_cycle_charge", "initial_inventory", "failure_current")
-    blowup_bound = 1e30
-    needs_initial = False
+    state_names = ("xi_operator", "li_side", "strip_ledger", "plate_ledger")
     STRIP, PLATE = 0, 1
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
-        super().__init__(params, grid, backend, extent=extent)
-        check_interface_cell("li_cycling", self.extent.whole, drive)
+        super().__init__(params, grid, backend, drive, seed, extent)
         strip, plate = _sub_params(params)
-        self.strip = _built(LiStripping, "stripping", strip, grid, backend, drive, seed, self.extent)
-        self.plate = _built(LiPlating, "plating", plate, grid, backend, drive, seed, self.extent)
-        self.current = Protocol(drive.current_density)
-        self.pressure = Protocol(drive.stack_pressure)
         # the plating physics' time scales follow the largest plating current, not stripping's
         lowest = min(self.current.samples())
-        self.plates = lowest < 0
-        if self.plates:
-            self.plate.set_front_speed(-lowest)
+        self.strip = _built(LiStripping, "stripping", strip, grid, backend, self.drive, seed, self.extent)
+        self.plate = _built(LiPlating, "plating", plate, grid, backend, self.drive, seed, self.extent,
+                            front_current=-lowest if lowest < 0 else None)
         self.sse0 = self.plate.sse_host  # the SSE as built (the plating physics keeps it)
         self.sse0_whole = self.extent.gather(self.sse0)  # hand-overs compute distances over the whole grid
-        self.node_volume = grid.node_volume
-        self.lateral_area = self.strip.lateral_area
-        self.omega = params.lithium.molar_volume
         self._geometry_version = 0
 
     # --- state ---------------------------------------------------------------------------------
@@ -145,17 +136,11 @@ class LiCycling(Model):
             "electron_potential": zeros(), "damage": zeros(), "xi_operator": zeros(),
             "li_side": xp.asarray((~self.sse0).astype(np.int8)),
             "strip_ledger": s["ledger"],
-            "plate_ledger": xp.zeros(len(self.plate.ledger_names), dtype=np.float64),
-            "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
+            "plate_ledger": self.plate.new_ledger(short_time=-1.0),
+            "ledger": self.new_ledger(failure_current=np.nan),
         }
-        state["plate_ledger"][self.plate.ledger_names.index("short_time")] = -1.0
         self._set(state, "initial_inventory", self.inventory(state))
-        self._set(state, "failure_current", np.nan)
         return state
-
-    @property
-    def checkpoint_names(self):
-        return self.fields + ("xi_operator", "li_side", "ledger", "strip_ledger", "plate_ledger")
 
     def static_fields(self):
         return self.plate.static_fields()
@@ -168,25 +153,27 @@ class LiCycling(Model):
         return {k: state[k] for k in ("xi", "potential", "electron_potential", "damage", "xi_operator")} | {
             "ledger": state["plate_ledger"]}
 
+    def _strip_ledger(self, state, name):
+        return self.strip.ledger({"ledger": state["strip_ledger"]}, name)
+
+    def _plate_ledger(self, state, name):
+        return self.plate.ledger({"ledger": state["plate_ledger"]}, name)
+
     # --- Li inventory ------------------------------------------------------------------------------
     def inventory(self, state):
         """Li volume (m^3; per unit depth in 2D): metal in the cell, less vacancies, plus what the
         ledgers moved across the domain's far boundary (creep, sinks, plating into the anode,
         hand-overs between the two representations)."""
-        s, pl = self.strip, self.plate
-        xi, S = state["xi"], state["supersaturation"]
-        li = state["li_side"]
-        metal = self.extent.total(xi - s.x_v0 * (S - 1) * li) * self.node_volume
-        sl, pll = state["strip_ledger"], state["plate_ledger"]
-        moved = (float(sl[s.ledger_names.index("displaced_volume")]) - float(sl[s.ledger_names.index("creep_volume")])
-                 - float(sl[s.ledger_names.index("sink_volume")]) + float(pll[pl.ledger_names.index("displaced_volume")])
-                 + self.ledger(state, "conversion_volume"))
+        xi, S, li = state["xi"], state["supersaturation"], state["li_side"]
+        metal = self.extent.total(xi - self.strip.x_v0 * (S - 1) * li) * self.node_volume
+        strip = lambda name: self._strip_ledger(state, name)  # noqa: E731
+        moved = (strip("displaced_volume") - strip("creep_volume") - strip("sink_volume")
+                 + self._plate_ledger(state, "displaced_volume") + self.ledger(state, "conversion_volume"))
         return metal + moved
 
     def faradaic_charge(self, state):
         """Charge passed per area by the reaction (C/m^2, > 0 stripping)."""
-        return (float(state["strip_ledger"][self.strip.ledger_names.index("charge")])
-                + float(state["plate_ledger"][self.plate.ledger_names.index("faradaic_charge")]))
+        return self._strip_ledger(state, "charge") + self._plate_ledger(state, "faradaic_charge")
 
     # --- hand-over between the representations --------------------------------------------------
     def _as_plating(self, xi):
@@ -218,8 +205,7 @@ class LiCycling(Model):
         before = self.inventory(state)
         if to == self.PLATE:
             state["xi"][...] = be.asarray(self._as_plating(state["xi"]))
-            state["xi_operator"][...] = state["xi"]
-            self.plate._ops_xi = None
+            self.plate.restart_operators(self._plate_state(state))
         else:
             xi, li = self._as_stripping(state["xi"])
             old = self.backend.to_host(state["li_side"]).astype(bool)
@@ -248,7 +234,7 @@ class LiCycling(Model):
             self._add(state, "half_cycle", 1)
             self._set(state, "last_sign", sign)
             self._set(state, "half_cycle_charge", 0.0)
-        short = self.plate.ledger(self._plate_state(state), "short_time")
+        short = self._plate_ledger(state, "short_time")
         if short >= 0 and self.params.plating.short_circuit == "stop":
             self._fail(state, t, 2, f"short circuit at t = {short:.6g} s")
         mode = self.PLATE if j < 0 else self.STRIP
@@ -268,7 +254,7 @@ class LiCycling(Model):
                 self._sync_geometry(state)
                 self.strip.euler_step(self._strip_state(state), t, dt)
         except StopRun as end:
-            shorted = self.plate.ledger(self._plate_state(state), "short_time") >= 0
+            shorted = self._plate_ledger(state, "short_time") >= 0
             self._fail(state, t, 1 if mode == self.STRIP else 2 if shorted else 3, end.reason)
         self._add(state, "applied_charge", j * taken)
         self._add(state, "throughput", abs(j) * taken)
@@ -288,37 +274,27 @@ class LiCycling(Model):
     # --- observables -------------------------------------------------------------------------------
     def observables(self, state, t):
         mode = self.ledger(state, "mode")
-        xi = state["xi"]
+        xi, li, ext = state["xi"], state["li_side"], self.extent
         xi_s = xi if mode == self.STRIP else self.backend.asarray(self._as_stripping(xi)[0])
-        li = state["li_side"]
         faradaic = self.faradaic_charge(state)
         throughput = max(self.ledger(state, "throughput"), 1e-300)
         expected = -faradaic * self.lateral_area * self.omega / FARADAY
         gained = self.inventory(state) - self.ledger(state, "initial_inventory")
         scale = throughput * self.lateral_area * self.omega / FARADAY
-        labels, anode = self.plate.metal_components(xi)
-        connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
-        ext = self.extent
-        z = ext.whole.coords(ext.whole.ndim - 1)
-        lowest = np.where(connected.any(axis=-1), z[np.argmax(connected, axis=-1)], np.inf)
-        pen = np.clip(self.plate.flat - lowest, 0, None)
+        pen, _ = self.plate.penetration(xi)
         sse = self.plate.sse
         half = self.ledger(state, "half_cycle")
-        short = self.plate.ledger(self._plate_state(state), "short_time")
-        sl, pll = self.strip.ledger_names, self.plate.ledger_names
+        short = self._plate_ledger(state, "short_time")
         void_volume, li_volume, in_sse, damaged = ext.total((1 - xi_s) * li, li, (xi > 0.5) & sse, state["damage"] * sse)
-        out = {
-            "cell_voltage": self.strip.ledger(self._strip_state(state), "voltage") if mode == self.STRIP
-            else self.plate.ledger(self._plate_state(state), "voltage"),
-            "current_density": self.current(t),
-            "stack_pressure": self.pressure(t),
-            "temperature": self.strip.temperature_protocol(t),
+        active, sub = (self.strip, self._strip_state(state)) if mode == self.STRIP else (self.plate, self._plate_state(state))
+        # the active block's cell voltage, drive values and step diagnostics
+        return active.common_observables(sub, t) | {
             "cycle": float((half + 1) // 2),
             "half_cycle": half,
             "half_cycle_capacity": self.ledger(state, "half_cycle_charge"),
             "contact_fraction": self.strip.contact_fraction(xi_s),
             "void_volume_fraction": void_volume / li_volume,
-            "penetration_depth_max": float(np.where(np.isfinite(pen), pen, 0.0).max()),
+            "penetration_depth_max": float(pen.max()),
             "li_volume_in_sse": in_sse * self.node_volume,
             "damaged_volume": damaged * self.node_volume,
             "charge_passed": faradaic,
@@ -326,21 +302,10 @@ class LiCycling(Model):
             "li_site_balance_error": abs(gained - expected) / scale if scale > 0 else 0.0,
             "charge_balance_error": abs(faradaic - self.ledger(state, "applied_charge")) / throughput,
             "conversion_thickness": self.ledger(state, "conversion_volume") / self.lateral_area,
-            "nucleation_events": float(state["strip_ledger"][sl.index("nucleation_events")]
-                                       + state["plate_ledger"][pll.index("nucleation_events")]),
+            "nucleation_events": self._strip_ledger(state, "nucleation_events") + self._plate_ledger(state, "nucleation_events"),
             "time_to_short_circuit": short if short >= 0 else float("nan"),
             "failure_current_density": self.ledger(state, "failure_current"),
         }
-        active, sub = (self.strip, self._strip_state(state)) if mode == self.STRIP else (self.plate, self._plate_state(state))
-        if getattr(active, "_last", None) is not None:
-            extra = active.observables(sub, t)
-            for key in ("peak_local_current_density", "interface_overpotential"):
-                if key in extra:
-                    out[key] = extra[key]
-        return out
-
-    def events(self):
-        return breakpoint_events(self.current, self.pressure, self.strip.temperature_protocol)
 
     def stability_limit(self):
         # plating steps are sub-cycled to the plating limit (euler_step): the run's step is the

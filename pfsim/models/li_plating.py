@@ -31,19 +31,16 @@ from pydantic import Field
 from .. import stencil
 from ..errors import StopRun
 from ..physics import plating_kernels as pk
-from ..physics.constants import BOLTZMANN, FARADAY
+from ..physics.constants import BOLTZMANN, ELEMENTARY_CHARGE, FARADAY
 from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
 from ..physics.kinetics import ButlerVolmer
 from ..physics.microstructure import MicrostructureConfig, boundary_map
 from ..physics.parameters import KineticsConfig, LithiumConfig
-from ..protocol import Protocol, temperature_protocol
 from ..schema import Length, Section, quantity
 from ..solvers.elliptic import face_conductivities
-from .base import Model, breakpoint_events, check_interface_cell
+from .interface import InterfaceModel
 from .li_stripping import _merge_periodic
 
-ELEMENTARY_CHARGE = 1.602176634e-19
-AVOGADRO = 6.02214076e23
 NEWTON_STEP = 0.05  # V: the largest change of the cell voltage per Newton iteration
 ION_FLOOR = 1e-10  # ionic conductivity of the metal relative to the SSE (the ionic potential
 #                    in the metal is a harmless harmonic extension; the solver converges at this contrast)
@@ -113,7 +110,7 @@ class LiPlatingParams(Section):
     operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
 
 
-class LiPlating(Model):
+class LiPlating(InterfaceModel):
     fields = ("xi", "potential", "electron_potential", "damage")
     field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
     observable_units = {
@@ -123,26 +120,19 @@ class LiPlating(Model):
         "time_to_short_circuit": "s", "li_thickness": "m", "charge_passed": "C/m^2",
         "li_site_balance_error": "1", "charge_balance_error": "1", "nucleation_events": "1",
     }
-    ledger_names = ("voltage", "faradaic_charge", "ionic_charge", "nucleated_charge", "displaced_volume",
-                    "initial_li", "steps", "nucleation_events", "short_time", "initial_sse_li")
-    blowup_bound = 1e30
-    needs_initial = False
+    ledger_names = InterfaceModel.ledger_names + ("faradaic_charge", "ionic_charge", "nucleated_charge", "short_time",
+                                                  "initial_sse_li")
+    state_names = ("xi_operator",)  # the xi the potential operators were built from
 
-    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
-        super().__init__(params, grid, backend, extent=extent)
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, front_current=None, initial_metal=None):
+        """front_current: the largest current density the metal front moves at (default: the
+        largest |current| of the drive); it sets the step limit and the default relaxation time
+        of the profile. initial_metal: (xi, electrolyte mask or None) of the store named by
+        `model.initial_metal` (pfsim.io.frames.last_frame), read here if not given."""
+        super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
         whole, local = self.extent.whole, self.extent.local  # grid: this process's rows of the whole grid
-        check_interface_cell("li_plating", whole, drive, params.interface.width)
         xp, be = self.xp, backend
-        self.seed = seed
-        self.current = Protocol(drive.current_density)
-        self.pressure = Protocol(drive.stack_pressure)
-        li = params.lithium
-        self.omega = li.molar_volume
-        self.omega_atom = li.molar_volume / AVOGADRO
-        self.temperature_protocol = temperature_protocol(drive)
-        self.set_temperature(self.temperature_protocol(0.0))
-        self.node_volume = grid.node_volume
-        self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
+        self.set_temperature(self.drive.temperature(0.0))
         # geometry and microstructure: built on the whole grid (grains, distances and metal read
         # from a store are not local), then this grid's rows taken
         self.height = local(surface_height(params.geometry, whole, seed))
@@ -162,24 +152,27 @@ class LiPlating(Model):
         self.ion_space = be.asarray(reach)
         self.metal0 = ~sse & ~voids
         if params.initial_metal is not None:
-            self.metal0 &= local(_metal_from_store(params.initial_metal, whole, sse_whole))
+            if initial_metal is None:  # the runner does not pass it in yet
+                from ..io.frames import last_frame
+
+                try:
+                    initial_metal = last_frame(params.initial_metal)
+                except ValueError as err:
+                    raise ValueError(f"model.initial_metal: {err}") from None
+            self.metal0 &= local(_metal_of(*initial_metal, whole, sse_whole, params.initial_metal))
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
         self.sigma_e_top = self.extent.peak(self.sigma_e_host)
         self.leakage = self.sigma_e_top > 0
         self.bottom = xp.asarray(self._wall(0))
         self.top = xp.asarray(self._wall(-1))
-        self.set_front_speed(max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints()))
+        if front_current is None:
+            front_current = max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints())
+        self.j_max = front_current
+        self.tau = params.interface.relaxation_time or (
+            0.1 * params.interface.width * FARADAY / (self.omega * front_current) if front_current > 0 else 10.0)
         self.first_node = self.extent.row_offset * int(np.prod(grid.shape[1:]))  # of the noise streams
         self._ops_xi = None
-
-    def set_front_speed(self, j_max):
-        """The largest current density the metal front moves at: it sets the step limit and the
-        default relaxation time of the interface profile."""
-        delta = self.params.interface.width
-        self.j_max = j_max
-        self.tau = self.params.interface.relaxation_time or (
-            0.1 * delta * FARADAY / (self.omega * j_max) if j_max > 0 else 10.0)
 
     def set_temperature(self, T):
         """The Butler-Volmer thermal voltage and kT of nucleation (i0 and the conductivities are
@@ -250,16 +243,11 @@ class LiPlating(Model):
             "electron_potential": be.asarray(np.zeros(g.shape)),
             "damage": be.asarray(np.zeros(g.shape)),
             "xi_operator": be.asarray(xi.copy()),
-            "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
+            "ledger": self.new_ledger(short_time=-1.0),
         }
-        state["ledger"][self.ledger_names.index("short_time")] = -1.0
-        state["ledger"][self.ledger_names.index("initial_li")] = self.li_content(state)
-        state["ledger"][self.ledger_names.index("initial_sse_li")] = self.extent.total(state["xi"] * self.sse) * self.node_volume
+        self._set(state, "initial_li", self.li_content(state))
+        self._set(state, "initial_sse_li", self.extent.total(state["xi"] * self.sse) * self.node_volume)
         return state
-
-    @property
-    def checkpoint_names(self):
-        return self.fields + ("xi_operator", "ledger")
 
     def li_content(self, state):
         """Metal volume in the cell plus what plating has added to the anode (m^3; per unit depth in 2D)."""
@@ -272,6 +260,12 @@ class LiPlating(Model):
         return self.xp.where(self.sse, state["damage"], 1.0)
 
     # --- operators ---------------------------------------------------------------------------
+    def restart_operators(self, state):
+        """Build the potential operators from the state's xi at the next step (after the metal was
+        replaced from outside, e.g. handed over from another representation)."""
+        state["xi_operator"][...] = state["xi"]
+        self._ops_xi = None
+
     def _operators(self, state):
         """Ionic (and electronic) problems, rebuilt when h(xi) has moved by operator_refresh."""
         xp = self.xp
@@ -302,12 +296,13 @@ class LiPlating(Model):
         bv = self.kinetics
         return self.i0_ratio * bv.current(eta, self.xp)
 
-    def solve_electrons(self, state, w):
-        """phi_e with the previous step's reaction as its source; V lagged on the collector."""
+    def solve_electrons(self, state, w, stress):
+        """phi_e with the previous step's reaction as its source; V lagged on the collector.
+        stress: the step's Monroe-Newman shift Omega p / F of eta (V)."""
         xp, bv = self.xp, self.kinetics
         V = self.ledger(state, "voltage")
         phi_e0 = state["electron_potential"]
-        eta = phi_e0 - state["potential"] + self.stress_shift
+        eta = phi_e0 - state["potential"] + stress
         # electrons released by the anodic reaction, linearised in phi_e (stable for any sigma_e)
         slope = w * self.i0_ratio * bv.slope(eta, xp)
         source = -w * self.reaction_current(eta) + slope * phi_e0
@@ -319,14 +314,14 @@ class LiPlating(Model):
         # the anode and its rim follow V within the step; elsewhere phi_e is as solved
         return xp.where(held, 0.0, phi_e), held.astype(phi_e.dtype)
 
-    def solve_ions(self, state, w, E, coupled, j_applied):
+    def solve_ions(self, state, w, E, coupled, j_applied, stress):
         """Newton on the Butler-Volmer source with the galvanostatic constraint. The slope (the
         operator's diagonal, and V's response phi_b) is kept while V converges fast (chord
-        steps, one solve each) and refreshed when it does not."""
+        steps, one solve each) and refreshed when it does not. stress: as in solve_electrons."""
         xp, bv, prob = self.xp, self.kinetics, self.ionic
         phi, V = state["potential"], self.ledger(state, "voltage")
         active = ~self.bottom
-        shift = E + self.stress_shift
+        shift = E + stress
         tol = self.params.potential_tolerance
         change, refresh = np.inf, True
         for _ in range(200):
@@ -372,9 +367,9 @@ class LiPlating(Model):
         xp, p, be = self.xp, self.params, self.backend
         if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
             raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s")
-        self.stress_shift = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
-        if self.temperature_protocol(t) != self.temperature:
-            self.set_temperature(self.temperature_protocol(t))
+        stress = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
+        if self.drive.temperature(t) != self.temperature:
+            self.set_temperature(self.drive.temperature(t))
         j_app = self.current(t)
         self._operators(state)
         xi = state["xi"]
@@ -383,9 +378,9 @@ class LiPlating(Model):
         w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
 
         # 1-2. potentials
-        E, coupled = self.solve_electrons(state, w) if self.leakage else (0.0, 1.0)
-        V = self.solve_ions(state, w, E, coupled, j_app)
-        eta = E + coupled * V - state["potential"] + self.stress_shift
+        E, coupled = self.solve_electrons(state, w, stress) if self.leakage else (0.0, 1.0)
+        V = self.solve_ions(state, w, E, coupled, j_app, stress)
+        eta = E + coupled * V - state["potential"] + stress
         current = self.reaction_current(eta)
         self._add(state, "ionic_charge", self.ionic_flux_to_counter(state["potential"]) * dt / self.lateral_area)
 
@@ -415,7 +410,7 @@ class LiPlating(Model):
         self._add(state, "faradaic_charge", faradaic * dt / self.lateral_area)
         self._add(state, "displaced_volume", moved * self.node_volume)
         state["xi"][...] = new
-        self._last = {"w": w, "current": current, "eta": eta - self.stress_shift}  # the electrical part
+        self._record_diagnostics(state, w, current, eta - stress)  # eta's electrical part
 
         # 4. damage
         if p.mechanics.enabled:
@@ -429,6 +424,19 @@ class LiPlating(Model):
             self._set(state, "short_time", t + dt)
             if p.short_circuit == "stop":  # the cell voltage collapses onto the Li bridge
                 self._set(state, "voltage", self.short_voltage(state["xi"], j_app))
+
+    def _record_diagnostics(self, state, w, current, eta):
+        """The reaction-weighted mean overpotential, the peak |i| in the interface band; the
+        step's arrays are kept in `last_step` for analysis (not checkpointed)."""
+        xp, ext = self.xp, self.extent
+        self.last_step = {"w": w, "current": current, "eta": eta}
+        wi = w * xp.abs(current)
+        wsum, weta = ext.total(wi, wi * eta)
+        if wsum > 0:
+            band = w * max(ext.whole.spacing) > 0.1
+            self.record_step(state, ext.peak(xp.abs(current) * band), weta / wsum)
+        else:
+            self.record_step(state, np.nan, np.nan)
 
     # --- 4. damage -----------------------------------------------------------------------------
     def grow_damage(self, state, eta, gate, dt):
@@ -515,16 +523,20 @@ class LiPlating(Model):
         return j * self.lateral_area * resistance
 
     # --- diagnostics ---------------------------------------------------------------------------
-    def observables(self, state, t):
-        xp, g, ext = self.xp, self.extent.whole, self.extent
-        xi = state["xi"]
+    def penetration(self, xi):
+        """(depth below the flat SSE surface reached by metal joined to the anode, per lateral
+        column (m); the number of isolated metal bodies)."""
+        g = self.extent.whole
         labels, anode = self.metal_components(xi)
         connected = np.isin(labels, list(anode)) if anode else np.zeros(labels.shape, bool)
-        nuclei = len(set(np.unique(labels)) - anode - {0})
         z = g.coords(g.ndim - 1)
         lowest = np.where(connected.any(axis=-1), z[np.argmax(connected, axis=-1)], np.inf)
         pen = np.clip(self.flat - lowest, 0, None)
-        pen = np.where(np.isfinite(pen), pen, 0.0)
+        return np.where(np.isfinite(pen), pen, 0.0), len(set(np.unique(labels)) - anode - {0})
+
+    def observables(self, state, t):
+        ext, xi = self.extent, state["xi"]
+        pen, nuclei = self.penetration(xi)
         faradaic = self.ledger(state, "faradaic_charge")
         ionic = self.ledger(state, "ionic_charge") + self.ledger(state, "nucleated_charge")
         gained = self.li_content(state) - self.ledger(state, "initial_li")
@@ -533,11 +545,7 @@ class LiPlating(Model):
         sse = self.sse
         short = self.ledger(state, "short_time")
         in_sse, damaged = ext.total(xi * sse, state["damage"] * sse)
-        out = {
-            "cell_voltage": self.ledger(state, "voltage"),
-            "current_density": self.current(t),
-            "stack_pressure": self.pressure(t),
-            "temperature": self.temperature_protocol(t),
+        return self.common_observables(state, t) | {
             "penetration_depth_max": float(pen.max()),
             "penetration_depth_mean": float(pen.mean()),
             "li_volume_in_sse": in_sse * self.node_volume - self.ledger(state, "initial_sse_li"),
@@ -548,20 +556,7 @@ class LiPlating(Model):
             "charge_passed": faradaic,
             "li_site_balance_error": abs(gained - expected) / ref if faradaic != 0 else 0.0,
             "charge_balance_error": abs(ionic - faradaic) / max(abs(faradaic), 1e-300) if faradaic != 0 else 0.0,
-            "nucleation_events": self.ledger(state, "nucleation_events"),
         }
-        last = getattr(self, "_last", None)
-        if last is not None:
-            wi = last["w"] * xp.abs(last["current"])
-            wsum, weta = ext.total(wi, wi * last["eta"])
-            if wsum > 0:
-                out["interface_overpotential"] = weta / wsum
-                band = last["w"] * max(g.spacing) > 0.1
-                out["peak_local_current_density"] = ext.peak(xp.abs(last["current"]) * band)
-        return out
-
-    def events(self):
-        return breakpoint_events(self.current, self.pressure, self.temperature_protocol)
 
     def relax_limit(self):
         """Half the forward-Euler limit of the profile-restoring term (it is sub-cycled)."""
@@ -590,16 +585,9 @@ def metal_profile(metal, grid, width, solid=None):
     return xi if solid is None else np.where(solid, 0.0, xi)
 
 
-def _metal_from_store(path, grid, sse, key="model.initial_metal"):
-    """Metal (xi > 1/2) of the last field frame of a run store, checked against this cell."""
-    import zarr
-
-    try:
-        root = zarr.open_group(str(path), mode="r")
-        xi = np.asarray(root["xi"][-1])
-        electrolyte = np.asarray(root["electrolyte"][...]).astype(bool) if "electrolyte" in root else None
-    except Exception as exc:
-        raise ValueError(f"{key}: cannot read the last xi frame of '{path}' ({type(exc).__name__}: {exc})") from None
+def _metal_of(xi, electrolyte, grid, sse, path, key="model.initial_metal"):
+    """Metal (xi > 1/2) of another run's xi frame (and its electrolyte mask, if it has one), checked
+    against this cell."""
     if xi.shape != tuple(grid.shape):
         raise ValueError(f"{key}: '{path}' has a grid of {xi.shape}, this run {tuple(grid.shape)}")
     if electrolyte is not None and not np.array_equal(electrolyte, sse):

@@ -28,9 +28,8 @@ from ..physics import void_kernels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..errors import StopRun
-from ..protocol import Protocol, temperature_protocol
 from ..schema import Section, quantity
-from .base import Model, breakpoint_events, check_interface_cell
+from .interface import InterfaceModel
 
 
 class InterfaceConfig(Section):
@@ -64,7 +63,7 @@ class LiStrippingParams(Section):
     failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
 
 
-class LiStripping(Model):
+class LiStripping(InterfaceModel):
     fields = ("xi", "supersaturation", "potential")
     field_units = {"xi": "1", "supersaturation": "1", "potential": "V"}
     observable_units = {
@@ -74,33 +73,20 @@ class LiStripping(Model):
         "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
         "li_site_balance_error": "1", "nucleation_events": "1",
     }
-    ledger_names = ("voltage", "charge", "creep_volume", "sink_volume", "nucleation_events", "initial_li", "steps",
-                    "displaced_volume", "temperature")
-    blowup_bound = 1e30
-    needs_initial = False
+    ledger_names = InterfaceModel.ledger_names + ("charge", "creep_volume", "sink_volume", "temperature")
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
-        super().__init__(params, grid, backend, extent=extent)
-        whole = self.extent.whole  # grid is this process's part of it (all of it unless decomposed)
-        check_interface_cell("li_stripping", whole, drive, params.interface.width)
-        self.seed, xp = seed, self.xp
-        self.current = Protocol(drive.current_density)
-        self.pressure = Protocol(drive.stack_pressure)
-        li = params.lithium
-        self.omega = li.molar_volume
-        self.omega_atom = li.molar_volume / 6.02214076e23
+        super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
+        whole, xp, li = self.extent.whole, self.xp, params.lithium
         self.sink_k2 = 0.0 if li.sink_length is None else 1.0 / li.sink_length**2
-        self.temperature_protocol = temperature_protocol(drive)
         # double well and gradient energy from gamma and delta: kappa = 3 gamma delta, W = 6 gamma / delta
         delta = params.interface.width
         self.kappa = 3 * li.surface_energy * delta
         self.barrier = 6 * li.surface_energy / delta
         self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
-        self.set_temperature(self.temperature_protocol(0.0))
+        self.set_temperature(self.drive.temperature(0.0))
         # geometry: SSE mask and the interface faces
         self.height = self.extent.local(surface_height(params.geometry, whole, seed))
-        self.node_volume = grid.node_volume
-        self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
         self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
         # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
@@ -136,7 +122,7 @@ class LiStripping(Model):
         held = self.ledger(state, "temperature")
         if held != self.temperature:  # a resumed run: constants of the state's temperature
             self.set_temperature(held)
-        T = self.temperature_protocol(t)
+        T = self.drive.temperature(t)
         if T != held:
             x_v0 = self.x_v0
             self.set_temperature(T)
@@ -204,15 +190,10 @@ class LiStripping(Model):
             "xi": self.backend.asarray(xi),
             "supersaturation": self.backend.asarray(xp.where(self.li_side, 1.0, 0.0)),
             "potential": self.backend.asarray(xp.zeros(self.grid.shape)),
-            "ledger": xp.zeros(len(self.ledger_names), dtype=np.float64),
+            "ledger": self.new_ledger(temperature=self.temperature),
         }
-        state["ledger"][self.ledger_names.index("initial_li")] = self.li_content(state)
-        self._set(state, "temperature", self.temperature)
+        self._set(state, "initial_li", self.li_content(state))
         return state
-
-    @property
-    def checkpoint_names(self):
-        return self.fields + ("ledger",)
 
     # --- 1. potential ------------------------------------------------------------------
     def contact_weight(self, xi):
@@ -278,7 +259,17 @@ class LiStripping(Model):
         if self.params.nucleation.enabled:
             self.nucleate(state, t, dt, self.pressure(t), contact)
         self._add(state, "steps", 1)
-        self._last = {"j_sse": j_sse}
+        self._record_diagnostics(state, j_sse)
+        self.last_step = {"j_sse": j_sse}  # the step's Faradaic current density into the SSE, for analysis
+
+    def _record_diagnostics(self, state, j_sse):
+        """Peak |j| on a contact face, and the contact-weighted mean of V - phi at the contact."""
+        ext, w = self.extent, self.contact_weight(state["xi"])
+        w_sum, w_eta = ext.total(w, w * (self.ledger(state, "voltage") - state["potential"]))
+        if w_sum > 0:
+            self.record_step(state, ext.peak(self.xp.abs(j_sse * (w > 0))), w_eta / w_sum)
+        else:
+            self.record_step(state, np.nan, np.nan)
 
     def _solve_potential_stage(self, state, t):
         """1. the potential and the cell voltage; the Faradaic current density into the SSE."""
@@ -435,14 +426,11 @@ class LiStripping(Model):
         """Li volume on the Li side (m^3), dense equivalent: lattice minus vacancies, less what left by creep/sinks."""
         xi, S = state["xi"], state["supersaturation"]
         inside = self.extent.total(xi - self.x_v0 * (S - 1) * self.li_side) * self.node_volume
-        led = state["ledger"]
-        return (inside - float(led[self.ledger_names.index("creep_volume")]) - float(led[self.ledger_names.index("sink_volume")])
-                + float(led[self.ledger_names.index("displaced_volume")]))
+        return (inside - self.ledger(state, "creep_volume") - self.ledger(state, "sink_volume")
+                + self.ledger(state, "displaced_volume"))
 
     def observables(self, state, t):
-        xp = self.xp
         xi, S = state["xi"], state["supersaturation"]
-        last = getattr(self, "_last", None)
         charge = self.ledger(state, "charge")
         stripped = charge * self.omega / FARADAY * self.lateral_area
         initial = self.ledger(state, "initial_li")
@@ -451,11 +439,7 @@ class LiStripping(Model):
         S_int = S.ravel()[self.column_interface.ravel()].reshape(self.column_interface.shape)
         void_volume, li_volume, S_sum = ext.total((1 - xi) * self.li_side, self.li_side, S_int)
         voids = self.void_statistics(xi)
-        out = {
-            "cell_voltage": self.ledger(state, "voltage"),
-            "current_density": self.current(t),
-            "stack_pressure": self.pressure(t),
-            "temperature": self.temperature_protocol(t),
+        return self.common_observables(state, t) | {
             "contact_fraction": self.contact_fraction(xi),
             "void_volume_fraction": void_volume / li_volume,
             "void_count": voids[0],
@@ -465,19 +449,7 @@ class LiStripping(Model):
             "li_thickness": self.li_content(state) / self.lateral_area,
             "charge_passed": charge,
             "li_site_balance_error": balance,
-            "nucleation_events": self.ledger(state, "nucleation_events"),
         }
-        w = self.contact_weight(xi)
-        eta = self.ledger(state, "voltage") - state["potential"]
-        w_sum, w_eta = ext.total(w, w * eta)
-        if last is not None and w_sum > 0:
-            out["peak_local_current_density"] = ext.peak(xp.abs(last["j_sse"] * (w > 0)))
-            out["interface_overpotential"] = w_eta / w_sum
-        return out
-
-    def events(self):
-        """Protocol breakpoints: steps land on them so step changes happen exactly."""
-        return breakpoint_events(self.current, self.pressure, self.temperature_protocol)
 
     def void_statistics(self, xi):
         """(number of voids, largest void's equivalent diameter) from connected void nodes."""

@@ -1,0 +1,73 @@
+"""What the Li | solid-electrolyte interface models (li_stripping, li_plating, li_cycling) share:
+the drive (current density, stack pressure and temperature protocols, built once), the cell's
+lateral area and Li's molar volume, steps landing on the protocols' breakpoints, a checkpointed
+ledger of scalars, and the observables every one of them reports.
+
+The ledger carries the diagnostics of the last step (peak local current density, interface
+overpotential) too: they are part of the checkpointed state, so the first sample after a resume
+equals the uninterrupted run's.
+"""
+
+import numpy as np
+
+from ..drive import Drive
+from ..physics.constants import AVOGADRO
+from .base import Model, check_interface_cell
+
+STEP_DIAGNOSTICS = ("peak_local_current_density", "interface_overpotential")
+
+
+def _no_action(state):
+    pass
+
+
+class InterfaceModel(Model):
+    blowup_bound = 1e30
+    needs_initial = False
+    # ledger entries every single-physics interface model keeps; subclasses add their own
+    ledger_names = ("voltage", "steps", "nucleation_events", "initial_li", "displaced_volume") + STEP_DIAGNOSTICS
+    # checkpointed arrays beyond the fields and the ledger
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, width=None):
+        super().__init__(params, grid, backend, extent=extent)
+        whole = self.extent.whole  # grid is this process's part of it (all of it unless decomposed)
+        check_interface_cell(params.kind, whole, drive, width)
+        self.seed = seed
+        self.drive = Drive.of(drive)
+        self.current, self.pressure = self.drive.current, self.drive.pressure
+        self.omega = params.lithium.molar_volume
+        self.omega_atom = self.omega / AVOGADRO
+        self.node_volume = grid.node_volume
+        self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
+
+    @property
+    def checkpoint_names(self):
+        return self.fields + self.state_names + ("ledger",)
+
+    def new_ledger(self, **values):
+        """A fresh ledger: zeros, no step diagnostics yet (NaN), `values` set."""
+        ledger = self.xp.zeros(len(self.ledger_names), dtype=np.float64)
+        for name, value in {**dict.fromkeys(STEP_DIAGNOSTICS, np.nan), **values}.items():
+            if name in self.ledger_names:
+                ledger[self.ledger_names.index(name)] = value
+        return ledger
+
+    def events(self):
+        """Protocol breakpoints: steps land on them so step changes happen exactly."""
+        return [(t, _no_action) for t in self.drive.breakpoints()]
+
+    def record_step(self, state, peak, overpotential):
+        """Keep the step's diagnostics in the ledger (NaN: not defined, e.g. no contact)."""
+        self._set(state, "peak_local_current_density", peak)
+        self._set(state, "interface_overpotential", overpotential)
+
+    def common_observables(self, state, t):
+        """Cell voltage, the drive's values, nucleation events and the last step's diagnostics."""
+        out = {"cell_voltage": self.ledger(state, "voltage"), **self.drive.values(t),
+               "nucleation_events": self.ledger(state, "nucleation_events")}
+        for name in STEP_DIAGNOSTICS:
+            value = self.ledger(state, name)
+            if not np.isnan(value):
+                out[name] = value
+        return out
