@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
             raise_usage("give a CONFIG file, or --resume STORE")
         from .config import load_config
 
-        cfg, raw = load_config(args.config, args.set)
+        cfg, raw = load_config(args.config, args.set, check=False)  # checked on the model Run.new builds
         run = Run.new(cfg, raw, store_path=args.output, overwrite=args.overwrite, backend=args.backend,
                       say=_say, command=" ".join(["pfsim"] + sys.argv[1:]))
     status = run.execute()

@@ -179,12 +179,15 @@ def validate(raw: dict) -> RunConfig:
         raise ConfigError("config: nested too deeply") from None
 
 
-def load_config(path, overrides=None) -> tuple[RunConfig, dict]:
-    """Read, override and validate a scenario file; returns the config and the raw mapping."""
+def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
+    """Read, override and validate a scenario file; returns the config and the raw mapping.
+    check=False leaves out the checks that build the model (check_consistency): for a caller
+    that builds the run's model next (pfsim.build), which makes them on that model."""
     try:
         raw = apply_overrides(read_config_file(path), overrides or [])
         cfg = validate(raw)
-        check_consistency(cfg)
+        if check:
+            check_consistency(cfg)
     except ConfigError:
         raise
     except Exception as exc:  # never a traceback for a bad file: name it and say what broke
@@ -192,20 +195,24 @@ def load_config(path, overrides=None) -> tuple[RunConfig, dict]:
     return cfg, raw
 
 
-def check_consistency(cfg: RunConfig):
-    """Checks that need the grid and the model: dimensions and the explicit stability limit."""
+def check_consistency(cfg: RunConfig, backend=None, extent=None):
+    """Checks that need the grid and the model: dimensions and the explicit stability limit.
+    Returns (the whole grid, the model): built on `backend` (default a NumPy one for validation
+    only) over `extent` (default the whole grid), a run's model is the one checked here."""
     from .backend import Backend
     from .grid import Grid
-    from .models import build_model
+    from .models import MODELS
 
     import numpy as np
 
     grid = Grid.from_config(cfg.grid)
+    backend = backend or Backend("numpy", np.dtype(cfg.precision), "validation")
     try:
-        model = build_model(cfg.model, grid, Backend("numpy", np.dtype(cfg.precision), "validation"),
-                            drive=cfg.drive, seed=cfg.seed)
+        model = MODELS[cfg.model.kind][1](cfg.model, grid if extent is None else extent.grid, backend,
+                                          drive=cfg.drive, seed=cfg.seed, extent=extent)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    model.cfl = cfg.time.cfl  # the fraction of its limit that a sub-cycled part of a step takes
     if model.needs_initial and cfg.initial is None:
         raise ConfigError("initial: required key is missing")
     if cfg.initial is None:

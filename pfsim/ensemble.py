@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import select_backend
+from .build import Single, build
 from .config import check_consistency
 from .errors import ConfigError, StoreError
 from .grid import Grid
@@ -26,7 +26,6 @@ from .initial import initial_field
 from .io.store import RunStore
 from .models.base import Model
 from .runner import Run
-from .simulation import Clock
 
 # models whose step is local explicit stencil updates of fields (no elliptic solves, ledgers
 # or random streams of their own), on 2D grids (the kernels step at most three axes)
@@ -97,26 +96,14 @@ def _first_difference(a, b, prefix=""):
 class EnsembleModel(Model):
     """The members' model on the stacked grid; observables per member."""
 
-    @classmethod
-    def of(cls, kind, cfgs, grid, backend):
-        """The ensemble of one model class (`kind`) over the members' configs."""
-        return cls([kind(c.model, grid, backend, drive=c.drive, seed=c.seed) for c in cfgs])
-
     def __init__(self, members: list[Model]):
         first = members[0]
         self.members = members
         self.inner = type(first)(first.params, StackedGrid.of(first.grid, len(members)), first.backend)
+        self.inner.cfl = first.cfl
         super().__init__(first.params, self.inner.grid, first.backend)
         self.fields, self.field_units = first.fields, first.field_units
         self.observable_units, self.blowup_bound = first.observable_units, first.blowup_bound
-
-    @property
-    def cfl(self):
-        return self.inner.cfl
-
-    @cfl.setter
-    def cfl(self, value):
-        self.inner.cfl = value
 
     def rate(self, state, t):
         return self.inner.rate(state, t)
@@ -168,6 +155,31 @@ class StoreFanout:
             s.update_meta(**values)
 
 
+class Stacked(Single):
+    """The placement (pfsim.build) of an ensemble: the members' models (one per config, each
+    checked) behind one EnsembleModel on the stacked grid, their fields stacked along the first
+    axis, one store per member behind a StoreFanout."""
+
+    def __init__(self, cfgs):
+        self.cfgs = cfgs
+
+    def model(self, cfg, backend):
+        built = [check_consistency(c, backend) for c in self.cfgs]
+        return built[0][0], EnsembleModel([m for _, m in built])
+
+    def initial(self, cfg, model):
+        return {name: model.backend.asarray(np.stack([initial_field(c.initial, m, c.seed)
+                                                      for c, m in zip(self.cfgs, model.members)]))
+                for name in model.fields}
+
+    def open(self, stores):
+        return StoreFanout(stores)
+
+    def restore(self, store, model):
+        saved = [s.read_checkpoint()[0] for s in store.stores]
+        return {name: model.backend.asarray(np.stack([s[name] for s in saved])) for name in model.fields}
+
+
 class EnsembleRun(Run):
     """Members run as one simulation: `EnsembleRun.new(members)` or `.resume(paths)`."""
 
@@ -178,48 +190,33 @@ class EnsembleRun(Run):
         problem = batch_problem(cfgs)
         if problem:
             raise ConfigError(problem)
-        grid, model = check_consistency(cfgs[0])
-        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say,
-                            elliptic=cfgs[0].elliptic_solver)
-        ens = EnsembleModel.of(type(model), cfgs, grid, be)
-        models = ens.members
-        state = {name: be.asarray(np.stack([initial_field(c.initial, m, c.seed) for c, m in zip(cfgs, models)]))
-                 for name in ens.fields}
-        ens.enforce(state, 0.0)
-        for t_event, action in ens.events():
-            if t_event == 0:
-                action(state)
+        placement = Stacked(cfgs)
+        setup = build(cfgs[0], backend, placement, say=say)
         stores = []
-        for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, models)):
-            meta = cls.new_meta(cfg, raw, be, m, command)
-            meta["ensemble"] = {"members": len(members), "index": i}
-            stores.append(RunStore.create(path, grid, cls._field_units(cfg, m), m.observable_units, meta,
+        for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, setup.model.members)):
+            meta = dict(cls.new_meta(cfg, raw, setup, command), ensemble={"members": len(members), "index": i})
+            stores.append(RunStore.create(path, setup.grid, cls._field_units(cfg, m), m.observable_units, meta,
                                           dtype=cfg.precision, overwrite=overwrite,
                                           compression_level=cfg.output.compression_level))
         say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
-        return cls(cfgs[0], be, grid, ens, state, Clock(), StoreFanout(stores), False, say)
+        return cls(cfgs[0], setup, StoreFanout(stores), False, say, placement)
 
     @classmethod
     def resume(cls, paths, *, backend=None, say=print):
         """Continue member stores that stopped together (same checkpoint time and step)."""
         stores = [RunStore.open(p) for p in paths]
         plans = [Run.resume_plan(s) for s in stores]
-        cfgs, infos = [p[0] for p in plans], [p[3] for p in plans]
+        cfgs, infos = [p[0] for p in plans], [p[1] for p in plans]
         problem = batch_problem(cfgs)
         if problem:
             raise ConfigError(problem)
         if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
             raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
-        grid = plans[0][1]
-        be = select_backend(backend or cfgs[0].backend, cfgs[0].precision, announce=say,
-                            elliptic=cfgs[0].elliptic_solver)
-        ens = EnsembleModel.of(type(plans[0][2]), cfgs, grid, be)
-        saved = [s.read_checkpoint()[0] for s in stores]
-        state = {name: be.asarray(np.stack([s[name] for s in saved])) for name in ens.fields}
+        placement = Stacked(cfgs)
+        setup = build(cfgs[0], backend, placement, say=say, store=stores)
         for s, cfg, info in zip(stores, cfgs, infos):
             s.truncate(info["frames"], info["samples"])
             s.meta["config"] = cfg.model_dump(mode="json")
         info = infos[0]
         say(f"resuming {len(stores)} member stores together from t = {info['time']:.6g} s (step {info['iteration']})")
-        return cls(cfgs[0], be, grid, ens, state, Clock(info["time"], info["iteration"]), StoreFanout(stores),
-                   True, say)
+        return cls(cfgs[0], setup, setup.store, True, say, placement)

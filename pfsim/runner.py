@@ -11,14 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .backend import select_backend
-from .config import RunConfig, check_consistency, validate
+from .build import Single, build, time_step  # noqa: F401 - time_step: the run's step rule, also read from here
+from .config import RunConfig, validate
 from .errors import ConfigError, SimulationBlowUp, StoreError
-from .initial import initial_field
 from .io.store import RunStore, now
 from .progress import Progress
-from .simulation import (Clock, IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval,
-                         stability_factor)
+from .simulation import IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval
 
 # keys a resumed run may change (the rest of the physics is fixed by the store)
 RESUMABLE_KEYS = ("time.stop", "time.max_steps", "backend", "checkpoint.wall_every", "monitor.progress_every")
@@ -49,63 +47,48 @@ def default_store_path(cfg: RunConfig) -> Path:
     return Path(cfg.output.store) if cfg.output.store else Path("runs") / f"{cfg.name}.zarr"
 
 
-def time_step(cfg: RunConfig, model) -> float:
-    if cfg.time.dt != "auto":
-        return cfg.time.dt
-    return cfg.time.cfl * stability_factor(cfg.time.integrator) * model.stability_limit()
-
-
 class Run:
-    """A simulation bound to its store: build with `Run.new` or `Run.resume`, then `execute`."""
+    """A simulation bound to its store: build with `Run.new` or `Run.resume`, then `execute`.
+    Both take a placement (pfsim.build: one process by default)."""
 
     simulation_class = Simulation
-    history_extra: dict = {}  # added to this run's entry of the store's history
 
-    def __init__(self, cfg, backend, grid, model, state, clock, store, resumed, say):
-        self.cfg, self.backend, self.grid, self.model = cfg, backend, grid, model
-        self.store, self.resumed, self.say = store, resumed, say
-        self._from_time = clock.time
-        model.cfl = cfg.time.cfl  # models that sub-cycle a block take this fraction of its limit
-        self.sim = self.simulation_class(model, state, cfg.time.stop, time_step(cfg, model), cfg.time.integrator,
-                                         clock, cfg.time.max_steps)
+    def __init__(self, cfg, setup, store, resumed, say, placement):
+        self.cfg, self.backend, self.grid, self.model = cfg, setup.backend, setup.grid, setup.model
+        self.store, self.resumed, self.say, self.placement = store, resumed, say, placement
+        self._from_time = setup.clock.time
+        self.sim = self.simulation_class(setup.model, setup.state, cfg.time.stop, setup.dt, cfg.time.integrator,
+                                         setup.clock, cfg.time.max_steps)
         self._attach_callbacks()
 
     # --- construction ------------------------------------------------------------------
     @classmethod
-    def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command=""):
-        grid, model = check_consistency(cfg)
-        be = select_backend(backend or cfg.backend, cfg.precision, announce=say, elliptic=cfg.elliptic_solver)
-        model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
-        if model.needs_initial:
-            state = {name: be.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
-        else:
-            state = model.initial_state()
-        model.enforce(state, 0.0)
-        for t_event, action in model.events():
-            if t_event == 0:
-                action(state)
+    def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command="", placement=None):
+        placement = placement or Single()
+        setup = build(cfg, backend, placement, say=say)
         path = Path(store_path) if store_path else default_store_path(cfg)
-        meta = cls.new_meta(cfg, raw, be, model, command)
-        store = RunStore.create(path, grid, cls._field_units(cfg, model), model.observable_units, meta,
-                                dtype=cfg.precision, overwrite=overwrite,
-                                compression_level=cfg.output.compression_level, static=model.static_fields())
-        say(f"writing {path}")
-        return cls(cfg, be, grid, model, state, Clock(), store, False, say)
+        meta = dict(cls.new_meta(cfg, raw, setup, command), **placement.meta)
+        store = placement.create_store(path, setup.grid, cls._field_units(cfg, setup.model),
+                                       setup.model.observable_units, meta, dtype=cfg.precision, overwrite=overwrite,
+                                       compression_level=cfg.output.compression_level,
+                                       static=setup.model.static_fields())
+        say(f"writing {path}{placement.note}")
+        return cls(cfg, setup, store, False, say, placement)
 
     @staticmethod
-    def new_meta(cfg, raw, be, model, command):
+    def new_meta(cfg, raw, setup, command):
         """The provenance a new store starts with."""
         return {
-            "pfsim_version": __version__, "git_commit": git_commit(), "backend": be.name,
-            "device": be.device, "precision": cfg.precision, "host": socket.gethostname(),
+            "pfsim_version": __version__, "git_commit": git_commit(), "backend": setup.backend.name,
+            "device": setup.backend.device, "precision": cfg.precision, "host": socket.gethostname(),
             "command": command, "config": cfg.model_dump(mode="json"), "config_source": raw,
-            "dt": time_step(cfg, model), "history": [],
+            "dt": setup.dt, "history": [],
         }
 
     @staticmethod
     def resume_plan(store, overrides=None):
-        """(config, grid, model, checkpoint info) of resuming `store` with --set `overrides`;
-        raises if the overrides change the physics or there is nothing left to run."""
+        """(config, checkpoint info) of resuming `store` with --set `overrides`; raises if the
+        overrides change the physics or there is nothing left to run."""
         from .config import apply_overrides
 
         for item in overrides or []:
@@ -113,28 +96,24 @@ class Run:
             if key not in RESUMABLE_KEYS:
                 raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
         cfg = validate(apply_overrides(store.meta["config"], overrides or []))
-        grid, model = check_consistency(cfg)
         if store.meta.get("status") == "ended":
             raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
         _, info = store.checkpoint_group()
         if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
             raise StoreError(f"{store.path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
                              "raise time.stop (or time.max_steps) with --set to continue")
-        return cfg, grid, model, info
+        return cfg, info
 
     @classmethod
-    def resume(cls, store_path, overrides=None, *, backend=None, say=print):
-        store = RunStore.open(store_path)
-        cfg, grid, model, info = cls.resume_plan(store, overrides)
-        state, _ = store.read_checkpoint()
-        be = select_backend(backend or cfg.backend, cfg.precision, announce=say, elliptic=cfg.elliptic_solver)
-        model = type(model)(cfg.model, grid, be, drive=cfg.drive, seed=cfg.seed)
-        state = {name: be.asarray(state[name]) if name in model.fields else be.xp.asarray(state[name])
-                 for name in model.checkpoint_names}
-        store.truncate(info["frames"], info["samples"])
-        store.meta["config"] = cfg.model_dump(mode="json")
-        say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']})")
-        return cls(cfg, be, grid, model, state, Clock(info["time"], info["iteration"]), store, True, say)
+    def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=None):
+        placement = placement or Single()
+        whole = placement.guarded(lambda: RunStore.open(store_path))
+        cfg, info = placement.guarded(lambda: cls.resume_plan(whole, overrides))
+        setup = build(cfg, backend, placement, say=say, store=whole)
+        setup.store.truncate(info["frames"], info["samples"])
+        setup.store.meta["config"] = cfg.model_dump(mode="json")
+        say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}){placement.note}")
+        return cls(cfg, setup, setup.store, True, say, placement)
 
     @staticmethod
     def _field_units(cfg, model):
@@ -216,7 +195,7 @@ class Run:
         history.append({"started": started, "ended": now(), "backend": self.backend.name,
                         "device": self.backend.device, "from_time": self._from_time, "to_time": self.sim.clock.time,
                         "steps_to": self.sim.clock.iteration, "status": status,
-                        **({"slurm_job": job} if job else {}), **self.history_extra})
+                        **({"slurm_job": job} if job else {}), **self.placement.history})
         extra = {"failure": self.sim.end_details} if self.sim.end_details else {}
         self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history, **extra,
                                time=self.sim.clock.time, iteration=self.sim.clock.iteration)

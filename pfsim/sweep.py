@@ -130,8 +130,8 @@ class Sweep:
         return configs
 
     def member_config(self, index):
-        """(config, raw config) of one member."""
-        return load_config(self.base, self.overrides(self.members()[index][1]))
+        """(config, raw config) of one member (checked by `validate` and again on the run's model)."""
+        return load_config(self.base, self.overrides(self.members()[index][1]), check=False)
 
     def checkpoint_of(self, index):
         """(time, step) of the checkpoint a stopped member resumes from, or None."""
@@ -222,7 +222,7 @@ def collect(sweep: Sweep) -> Path:
     rows, columns = [], []
     for i, values in sweep.members():
         row = {"member": i, "state": sweep.state(i)}
-        cfg, _ = load_config(sweep.base, sweep.overrides(values))
+        cfg, _ = load_config(sweep.base, sweep.overrides(values), check=False)
         resolved = cfg.model_dump(mode="json")
         for key in values:
             node = resolved

@@ -27,19 +27,11 @@ QUICK_OVERRIDES = {"stripping_2d": ["grid.shape=[1024,128]"], "stripping_3d": ["
 
 
 def build(cfg, backend):
-    """(model, state) as `pfsim run` builds them, on `backend`."""
-    from ..grid import Grid
-    from ..initial import initial_field
-    from ..models import build_model
+    """(model, state) as `pfsim run` builds them (pfsim.build), on `backend`."""
+    from ..build import build as setup
 
-    grid = Grid.from_config(cfg.grid)
-    model = build_model(cfg.model, grid, backend, drive=cfg.drive, seed=cfg.seed)
-    if model.needs_initial:
-        state = {name: backend.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
-    else:
-        state = model.initial_state()
-    model.enforce(state, 0.0)
-    return model, state
+    start = setup(cfg, backend)
+    return start.model, start.state
 
 
 def configs(ctx):
@@ -83,12 +75,12 @@ def scenarios(ctx):
 
 
 def per_step(ctx, cfg):
-    from ..runner import time_step
+    from ..build import build as setup
     from ..simulation import Simulation
 
-    model, state = build(cfg, ctx.backend)
-    dt = time_step(cfg, model)
-    sim = Simulation(model, state, cfg.time.stop, dt, cfg.time.integrator)
+    start = setup(cfg, ctx.backend)
+    dt = start.dt
+    sim = Simulation(start.model, start.state, cfg.time.stop, dt, cfg.time.integrator)
     _, first = ctx.timer.wall(lambda: sim.time_step(*sim.next_step()))  # warm-up: kernels, caches
     steps = ctx.scenario_steps
     _, seconds = ctx.timer.wall(lambda: [sim.time_step(*sim.next_step()) for _ in range(steps)])

@@ -36,14 +36,6 @@ class SlabModel:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    @property
-    def cfl(self):
-        return self.inner.cfl
-
-    @cfl.setter
-    def cfl(self, value):  # the runner sets the sub-cycling fraction: the model must see it
-        self.inner.cfl = value
-
     def rate(self, state, t):
         self.domain.exchange([state[n] for n in self.inner.fields])
         return self.inner.rate(state, t)

@@ -13,10 +13,11 @@ import numpy as np
 
 from ..config import check_consistency, load_config
 from ..errors import SimulationBlowUp
+from ..grid import Grid
 from ..initial import initial_field
-from ..io.store import RunStore
-from ..runner import Run, default_store_path
-from ..simulation import Clock, Simulation, WallTimeInterval
+from ..models import MODELS
+from ..runner import Run
+from ..simulation import Simulation, WallTimeInterval
 from .comm import ParallelError, RankError, collective, global_sums, use_node_gpu
 from .decomp import Domain, LocalGrid, SlabLayout
 from .extent import SlabExtent
@@ -81,91 +82,98 @@ class _Quiet:
         pass
 
 
+class Slab:
+    """The placement (pfsim.build) of one rank of a decomposed run: its slab of x rows, padded
+    with ghost rows, the model on it reducing and solving across ranks through its extent, and
+    a store written by every rank."""
+
+    def __init__(self, comm, backend=None):
+        self.comm, self.backend, self.resuming = comm, backend, False
+
+    def guarded(self, fn):
+        # collective() blocks hold no communication of their own: a rank that fails in one must
+        # not leave another waiting in a halo exchange
+        return collective(self.comm, fn)
+
+    def prepare(self, cfg, store=None):
+        def plan():
+            grid, halo = Grid.from_config(cfg.grid), halo_width(cfg.model.kind)
+            if store is None:
+                row_bytes = int(np.prod(grid.shape[1:])) * np.dtype(cfg.precision).itemsize
+                return SlabLayout.balanced(grid.shape[0], self.comm.size, halo, grid.periodic[0], row_bytes,
+                                           f" (the stencil reach of {cfg.model.kind})")
+            chunk = _store_chunk(store, cfg)
+            layout = SlabLayout.from_chunk(grid.shape[0], self.comm.size, chunk, halo, grid.periodic[0])
+            if layout is None:
+                nchunks = -(-grid.shape[0] // chunk)
+                raise ParallelError(f"{store.path}: its fields are chunked by {chunk} nodes along x ({nchunks} chunks), "
+                                    f"which {self.comm.size} ranks cannot share with at least {halo} nodes each (a "
+                                    "rank writes whole chunks); resume it on fewer ranks")
+            return layout
+
+        self.layout, self.resuming = self.guarded(plan), store is not None
+        _bind_gpu(self.comm, self.backend or cfg.backend)
+
+    def model(self, cfg, backend):
+        """The model on this rank's padded slab. Its construction holds collective sums: every
+        rank builds it, and a config error is raised by all of them alike before the first one."""
+        grid = Grid.from_config(cfg.grid)
+        self.domain = Domain(self.comm, grid, self.layout, backend)
+        grid, inner = check_consistency(cfg, backend, extent=SlabExtent(self.domain))
+        return grid, SlabModel(inner, self.domain)
+
+    def initial(self, cfg, model):
+        return {name: self.domain.pad(model.backend.asarray(owned_initial(cfg, model, self.domain)))
+                for name in model.fields}
+
+    def open(self, store):
+        return SlabStore(store.path, store.group, self.domain)
+
+    def restore(self, store, model):
+        slab, _ = store.read_slab()
+        be, domain, state = model.backend, self.domain, {}
+        for name in model.checkpoint_names:
+            if name in model.fields:
+                state[name] = domain.pad(be.asarray(slab[name]))
+            elif store.is_gridded(slab[name]):  # a field-shaped part of the state (a mask, an operator's field)
+                state[name] = domain.pad(be.xp.asarray(slab[name]))
+            else:  # scalars and ledgers: the same on every rank
+                state[name] = be.xp.asarray(slab[name])
+        return state
+
+    def settle(self, state):
+        self.domain.exchange([a for a in state.values() if a.shape == self.domain.padded_shape])
+
+    def create_store(self, path, *args, **options):
+        return SlabStore.create(self.domain, path, *args, **options)
+
+    @property
+    def note(self):
+        if self.resuming:
+            return f" on {self.comm.size} ranks"
+        return f" from {self.comm.size} ranks ({self.meta['parallel']['rows_per_rank']} rows of x each)"
+
+    @property
+    def meta(self):
+        return {"parallel": _describe(self.domain)}
+
+    @property
+    def history(self):
+        return {"ranks": self.comm.size}
+
+
 class SlabRun(Run):
     """A Run on one slab; build with `SlabRun.new` or `SlabRun.resume` on every rank."""
 
     simulation_class = SlabSimulation
 
     @classmethod
-    def new(cls, comm, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command=""):
-        def plan():
-            grid, proto = check_consistency(cfg)
-            row_bytes = int(np.prod(grid.shape[1:])) * np.dtype(cfg.precision).itemsize
-            layout = SlabLayout.balanced(grid.shape[0], comm.size, halo_width(cfg.model.kind), grid.periodic[0],
-                                         row_bytes, f" (the stencil reach of {cfg.model.kind})")
-            return grid, proto, layout
-
-        def build():
-            be = _backend(backend or cfg.backend, cfg.precision, say)
-            domain = Domain(comm, grid, layout, be)
-            model = _slab_model(cfg, proto, domain, be)
-            if model.needs_initial:
-                state = {name: domain.pad(be.asarray(owned_initial(cfg, model, domain))) for name in model.fields}
-            else:  # built on the padded slab from the geometry: ghost rows included
-                state = model.initial_state()
-            meta = dict(cls.new_meta(cfg, raw, be, model, command), parallel=_describe(domain))
-            return be, domain, model, state, meta
-
-        # collective() blocks hold no communication of their own: a rank that fails in one must
-        # not leave another waiting in a halo exchange
-        grid, proto, layout = collective(comm, plan)
-        _bind_gpu(comm, backend or cfg.backend)
-        be, domain, model, state, meta = collective(comm, build)
-        domain.exchange([a for a in state.values() if a.shape == domain.padded_shape])
-        model.enforce(state, 0.0)
-        for t_event, action in model.events():
-            if t_event == 0:
-                action(state)
-        path = store_path or default_store_path(cfg)
-        store = SlabStore.create(domain, path, grid, cls._field_units(cfg, model), model.observable_units, meta,
-                                 dtype=cfg.precision, overwrite=overwrite,
-                                 compression_level=cfg.output.compression_level, static=model.static_fields())
-        say(f"writing {path} from {comm.size} ranks ({meta['parallel']['rows_per_rank']} rows of x each)")
-        run = cls(cfg, be, grid, model, state, Clock(), store, False, say)
-        run.history_extra = {"ranks": comm.size}
-        return run
+    def new(cls, comm, cfg, raw, *, backend=None, **options):
+        return super().new(cfg, raw, backend=backend, placement=Slab(comm, backend), **options)
 
     @classmethod
     def resume(cls, comm, store_path, overrides=None, *, backend=None, say=print):
-        def plan():
-            whole = RunStore.open(store_path)
-            cfg, grid, proto, info = Run.resume_plan(whole, overrides)
-            halo = halo_width(cfg.model.kind)
-            chunk = _store_chunk(whole, cfg, proto)
-            layout = SlabLayout.from_chunk(grid.shape[0], comm.size, chunk, halo, grid.periodic[0])
-            if layout is None:
-                nchunks = -(-grid.shape[0] // chunk)
-                raise ParallelError(f"{store_path}: its fields are chunked by {chunk} nodes along x ({nchunks} chunks), "
-                                    f"which {comm.size} ranks cannot share with at least {halo} nodes each (a rank "
-                                    "writes whole chunks); resume it on fewer ranks")
-            return whole, cfg, grid, proto, info, layout
-
-        def build():
-            be = _backend(backend or cfg.backend, cfg.precision, say)
-            domain = Domain(comm, grid, layout, be)
-            store = SlabStore(store_path, whole.group, domain)
-            slab, _ = store.read_slab()
-            model = _slab_model(cfg, proto, domain, be)
-            state = {}
-            for name in model.checkpoint_names:
-                if name in model.fields:
-                    state[name] = domain.pad(be.asarray(slab[name]))
-                elif store.is_gridded(slab[name]):  # a field-shaped part of the state (a mask, an operator's field)
-                    state[name] = domain.pad(be.xp.asarray(slab[name]))
-                else:  # scalars and ledgers: the same on every rank
-                    state[name] = be.xp.asarray(slab[name])
-            return be, domain, model, state, store
-
-        whole, cfg, grid, proto, info, layout = collective(comm, plan)
-        _bind_gpu(comm, backend or cfg.backend)
-        be, domain, model, state, store = collective(comm, build)
-        domain.exchange([a for a in state.values() if a.shape == domain.padded_shape])
-        store.truncate(info["frames"], info["samples"])
-        store.meta["config"] = cfg.model_dump(mode="json")
-        say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}) on {comm.size} ranks")
-        run = cls(cfg, be, grid, model, state, Clock(info["time"], info["iteration"]), store, True, say)
-        run.history_extra = {"ranks": comm.size}
-        return run
+        return super().resume(store_path, overrides, backend=backend, say=say, placement=Slab(comm, backend))
 
     def _attach_callbacks(self):
         super()._attach_callbacks()
@@ -182,29 +190,15 @@ def _bind_gpu(comm, name):
         use_node_gpu(comm)
 
 
-def _backend(name, precision, say):
-    from ..backend import select_backend
-
-    return select_backend(name, precision, announce=say)
-
-
-def _slab_model(cfg, proto, domain, backend):
-    """The model on this rank's padded slab, reducing and solving across ranks through its extent.
-    Its construction holds collective sums: every rank builds it, and a config error is raised
-    by all of them alike before the first one."""
-    inner = type(proto)(cfg.model, domain.grid, backend, drive=cfg.drive, seed=cfg.seed, extent=SlabExtent(domain))
-    return SlabModel(inner, domain)
-
-
 def _describe(domain):
     lay = domain.layout
     return {"ranks": lay.ranks, "axis": "x", "rows_per_rank": list(lay.counts), "chunk_rows": lay.chunk,
             "halo": lay.halo, "halo_exchange": domain.halo.mode}
 
 
-def _store_chunk(store, cfg, model) -> int:
+def _store_chunk(store, cfg) -> int:
     """Rows along x of the store's field chunks: a resumed run's slabs must be whole chunks."""
-    for name in cfg.output.fields or model.fields:
+    for name in cfg.output.fields or MODELS[cfg.model.kind][1].fields:
         if name in store.group:
             return int(store.group[name].chunks[1])
     return store.group["x"].shape[0]
@@ -241,7 +235,7 @@ def run_distributed(comm, args, say, command="") -> int:
         if args.resume:
             run = SlabRun.resume(comm, args.resume, args.set, backend=args.backend, say=report)
         else:
-            cfg, raw = collective(comm, lambda: load_config(args.config, args.set))
+            cfg, raw = collective(comm, lambda: load_config(args.config, args.set, check=False))
             run = SlabRun.new(comm, cfg, raw, store_path=args.output, overwrite=args.overwrite,
                               backend=args.backend, say=report, command=command)
         status = run.execute()

@@ -1,0 +1,118 @@
+"""One set-up path for every run: from a validated config (and, to resume, a run store) to the
+backend, the grid, the model (built once, and the config checked against it), the state at the
+start and the time step. `pfsim run`, resume, sweeps, ensembles and the benchmarks all start here.
+
+What differs between a run in one process, one decomposed into MPI slabs and an ensemble of
+stacked members is its *placement* (Oceananigans' CPU / GPU / Distributed architectures): where
+the model sits (its extent: pfsim.models.extent.Extent or pfsim.parallel.extent.SlabExtent), how
+its state is laid out and which store it writes. `Single` is the one-process placement;
+pfsim.parallel.run.Slab and pfsim.ensemble.Stacked are the others. A placement gives
+
+    guarded(fn)                  fn() run so that an error in it is raised by every process alike
+    prepare(cfg, store)          what comes before the backend (the slabs' layout, the GPU binding)
+    model(cfg, backend)          (the whole grid, the model on this placement's part of it)
+    initial(cfg, model)          the fields made from cfg.initial (models with `needs_initial`)
+    open(store)                  the store a resumed run writes to (read from by `restore`)
+    restore(store, model)        the state in the store's last checkpoint
+    settle(state)                after the state is made or read (the slabs' halo exchange)
+    create_store(path, ...)      a new run store (RunStore.create's arguments)
+"""
+
+from dataclasses import dataclass
+
+from .backend import Backend, select_backend
+from .config import check_consistency
+from .initial import initial_field
+from .io.store import RunStore
+from .simulation import Clock, stability_factor
+
+
+def time_step(cfg, model) -> float:
+    """The run's step: time.dt, or time.cfl of the model's stability limit for the integrator."""
+    if cfg.time.dt != "auto":
+        return cfg.time.dt
+    return cfg.time.cfl * stability_factor(cfg.time.integrator) * model.stability_limit()
+
+
+@dataclass
+class Setup:
+    """What a run starts from."""
+
+    backend: object
+    grid: object  # the whole grid
+    model: object
+    state: dict
+    clock: Clock
+    dt: float
+    store: object = None  # on resume: the store it continues (placement.open)
+
+
+class Single:
+    """The whole grid in one process."""
+
+    note = ""  # added to the run's "writing" and "resuming" lines
+    meta: dict = {}  # added to a new store's provenance
+    history: dict = {}  # added to each run's entry of the store's history
+
+    def guarded(self, fn):
+        return fn()
+
+    def prepare(self, cfg, store=None):
+        pass
+
+    def model(self, cfg, backend):
+        return check_consistency(cfg, backend)
+
+    def initial(self, cfg, model):
+        return {name: model.backend.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
+
+    def open(self, store):
+        return store
+
+    def restore(self, store, model):
+        saved, be = store.read_checkpoint()[0], model.backend
+        return {name: be.asarray(saved[name]) if name in model.fields else be.xp.asarray(saved[name])
+                for name in model.checkpoint_names}
+
+    def settle(self, state):
+        pass
+
+    def create_store(self, path, *args, **options):
+        return RunStore.create(path, *args, **options)
+
+
+def build(cfg, backend=None, placement=None, *, say=None, store=None) -> Setup:
+    """The backend (`backend`: one made, or a name, or None for cfg.backend), the grid, the model and the state
+    at the start of a run of `cfg` on `placement` (default Single()): the initial state, with the
+    constraints and the events at t = 0 applied, or, given a run `store`, its last checkpoint."""
+    placement = placement or Single()
+    placement.prepare(cfg, store)
+
+    notes = []  # the backend's announcement waits for the config's checks on the model
+    say = say or (lambda msg: None)
+
+    def make():
+        be = backend if isinstance(backend, Backend) else select_backend(
+            backend or cfg.backend, cfg.precision, announce=notes.append, elliptic=cfg.elliptic_solver)
+        grid, model = placement.model(cfg, be)
+        if store is not None:
+            writer = placement.open(store)
+            return be, grid, model, placement.restore(writer, model), writer
+        state = placement.initial(cfg, model) if model.needs_initial else model.initial_state()
+        return be, grid, model, state, None
+
+    # the halo exchange of `settle` stays outside: no process waits in it for one that failed
+    be, grid, model, state, writer = placement.guarded(make)
+    for note in notes:
+        say(note)
+    placement.settle(state)
+    if store is None:
+        model.enforce(state, 0.0)
+        for t_event, action in model.events():
+            if t_event == 0:
+                action(state)
+        clock = Clock()
+    else:
+        _, info = writer.checkpoint_group()
+        clock = Clock(info["time"], info["iteration"])
+    return Setup(be, grid, model, state, clock, time_step(cfg, model), writer)
