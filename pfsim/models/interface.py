@@ -12,6 +12,7 @@ import numpy as np
 
 from ..drive import Drive
 from ..physics.constants import AVOGADRO
+from ..physics.geometry import surface_height
 from .base import Model, check_interface_cell
 
 STEP_DIAGNOSTICS = ("peak_local_current_density", "interface_overpotential")
@@ -40,6 +41,10 @@ class InterfaceModel(Model):
         self.omega_atom = self.omega / AVOGADRO
         self.node_volume = grid.node_volume
         self.lateral_area = float(np.prod([whole.shape[a] * whole.spacing[a] for a in range(grid.ndim - 1)]))
+        # the SSE surface: its height over the whole grid's lateral nodes, this grid's part, the flat level
+        self.surface = surface_height(params.geometry, whole, seed)
+        self.height = self.extent.local(self.surface)
+        self.flat = params.geometry.electrolyte_thickness + grid.origin[-1]
 
     @property
     def checkpoint_names(self):

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from ..errors import StopRun
 from ..physics.constants import FARADAY
-from ..physics.geometry import GeometryConfig
+from ..physics.geometry import GeometryConfig, face_dilation
 from ..physics.microstructure import MicrostructureConfig
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..schema import Section, quantity
@@ -185,7 +185,7 @@ class LiCycling(InterfaceModel):
         g, width, sse = self.extent.whole, self.params.plating.interface.width, self.sse0_whole
         metal = self.extent.gather(xi) > 0.5
         out = metal_profile(metal, g, width)
-        contact = metal & ndimage.binary_dilation(sse, structure=ndimage.generate_binary_structure(g.ndim, 1))
+        contact = metal & face_dilation(sse)
         if contact.any():
             d = ndimage.distance_transform_edt(~contact, sampling=g.spacing)
             inside = 0.5 * (1 + np.tanh(-(d - g.spacing[-1] / 2) / width))

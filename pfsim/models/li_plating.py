@@ -32,14 +32,13 @@ from .. import stencil
 from ..errors import StopRun
 from ..physics import plating_kernels as pk
 from ..physics.constants import BOLTZMANN, ELEMENTARY_CHARGE, FARADAY
-from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
+from ..physics.geometry import GeometryConfig, electrolyte_mask, face_dilation, periodic_labels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.microstructure import MicrostructureConfig, boundary_map
 from ..physics.parameters import KineticsConfig, LithiumConfig
 from ..schema import Length, Section, quantity
 from ..solvers.elliptic import face_conductivities
 from .interface import InterfaceModel
-from .li_stripping import _merge_periodic
 
 NEWTON_STEP = 0.05  # V: the largest change of the cell voltage per Newton iteration
 ION_FLOOR = 1e-10  # ionic conductivity of the metal relative to the SSE (the ionic potential
@@ -135,9 +134,7 @@ class LiPlating(InterfaceModel):
         self.set_temperature(self.drive.temperature(0.0))
         # geometry and microstructure: built on the whole grid (grains, distances and metal read
         # from a store are not local), then this grid's rows taken
-        self.height = local(surface_height(params.geometry, whole, seed))
-        self.flat = params.geometry.electrolyte_thickness + grid.origin[-1]
-        sse_whole = electrolyte_mask(whole, surface_height(params.geometry, whole, seed))
+        sse_whole = electrolyte_mask(whole, self.surface)
         sse = self.sse_host = local(sse_whole)
         voids = self._void_mask(params.voids, grid)
         gb = (local(boundary_map(params.microstructure, whole, sse_whole, seed)) if params.microstructure is not None
@@ -147,9 +144,7 @@ class LiPlating(InterfaceModel):
         self.sse = xp.asarray(sse)
         # Li+ lives in the SSE; the first node layer beyond it carries the Li side of the diffuse
         # contact. Voids and the anode beyond that layer hold no ions.
-        from scipy import ndimage
-        reach = ndimage.binary_dilation(sse, structure=ndimage.generate_binary_structure(grid.ndim, 1))
-        self.ion_space = be.asarray(reach)
+        self.ion_space = be.asarray(face_dilation(sse))
         self.metal0 = ~sse & ~voids
         if params.initial_metal is not None:
             if initial_metal is None:  # the runner does not pass it in yet
@@ -495,11 +490,7 @@ class LiPlating(InterfaceModel):
     # --- 6. connectivity ----------------------------------------------------------------------
     def metal_components(self, xi, threshold=0.5):
         """(labels, ids connected to the anode) of the metal (xi > threshold), lateral walls joined."""
-        from scipy import ndimage
-
-        metal = self.extent.gather(xi > threshold)  # the whole grid's
-        labels, n = ndimage.label(metal)
-        labels = _merge_periodic(labels, list(range(metal.ndim - 1)))
+        labels = periodic_labels(self.extent.gather(xi > threshold))  # the whole grid's
         anode = set(np.unique(labels[..., -1])) - {0}
         return labels, anode
 

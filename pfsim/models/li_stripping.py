@@ -23,7 +23,7 @@ from pydantic import Field
 
 from .. import stencil
 from ..physics.constants import BOLTZMANN, FARADAY, GAS
-from ..physics.geometry import GeometryConfig, electrolyte_mask, surface_height
+from ..physics.geometry import GeometryConfig, electrolyte_mask, periodic_labels
 from ..physics import void_kernels
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
@@ -77,7 +77,7 @@ class LiStripping(InterfaceModel):
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
-        whole, xp, li = self.extent.whole, self.xp, params.lithium
+        xp, li = self.xp, params.lithium
         self.sink_k2 = 0.0 if li.sink_length is None else 1.0 / li.sink_length**2
         # double well and gradient energy from gamma and delta: kappa = 3 gamma delta, W = 6 gamma / delta
         delta = params.interface.width
@@ -85,16 +85,13 @@ class LiStripping(InterfaceModel):
         self.barrier = 6 * li.surface_energy / delta
         self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
         self.set_temperature(self.drive.temperature(0.0))
-        # geometry: SSE mask and the interface faces
-        self.height = self.extent.local(surface_height(params.geometry, whole, seed))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
         self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
         # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
         def f(theta):
             c = np.cos(np.radians(theta))
             return (2 + c) * (1 - c) ** 2 / 4
-        flat = params.geometry.electrolyte_thickness + grid.origin[-1]
-        on_defect = self.height < flat - 0.5 * grid.spacing[-1]
+        on_defect = self.height < self.flat - 0.5 * grid.spacing[-1]
         self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
                                        f(params.nucleation.contact_angle))
 
@@ -453,13 +450,10 @@ class LiStripping(InterfaceModel):
 
     def void_statistics(self, xi):
         """(number of voids, largest void's equivalent diameter) from connected void nodes."""
-        from scipy import ndimage
-
         void = self.extent.gather((xi < 0.5) & self.li_side)
         if not void.any():
             return 0, 0.0
-        labels, n = ndimage.label(void)
-        labels = _merge_periodic(labels, [a for a in range(void.ndim - 1)])
+        labels = periodic_labels(void)
         ids, counts = np.unique(labels[labels > 0], return_counts=True)
         measure = counts.max() * self.node_volume  # an area in 2D (per unit depth), a volume in 3D
         if self.grid.ndim == 2:  # diameter of the disc of the same area
@@ -469,27 +463,3 @@ class LiStripping(InterfaceModel):
     def stability_limit(self):
         return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
 
-
-def _merge_periodic(labels, axes):
-    """Join labels that touch across periodic walls."""
-    parent = {}
-
-    def find(a):
-        while parent.get(a, a) != a:
-            a = parent[a]
-        return a
-
-    for a in axes:
-        lo = np.take(labels, 0, axis=a)
-        hi = np.take(labels, -1, axis=a)
-        for x, y in zip(lo.ravel(), hi.ravel()):
-            if x and y:
-                rx, ry = find(x), find(y)
-                if rx != ry:
-                    parent[max(rx, ry)] = min(rx, ry)
-    if not parent:
-        return labels
-    lut = np.arange(labels.max() + 1)
-    for k in range(1, len(lut)):
-        lut[k] = find(k)
-    return lut[labels]

@@ -115,3 +115,43 @@ def electrolyte_mask(grid, H) -> np.ndarray:
     """True on SSE nodes: normal coordinate at or below the surface height."""
     z = grid.coords(grid.ndim - 1)
     return z.reshape([1] * (grid.ndim - 1) + [-1]) <= H[..., None] + 1e-12 * grid.spacing[-1]
+
+
+def face_dilation(mask):
+    """`mask` grown by one node across faces (not across the walls)."""
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1))
+
+
+def periodic_labels(mask):
+    """Labels of the connected regions of `mask` (face neighbours), joined across the lateral
+    (periodic) walls."""
+    from scipy import ndimage
+
+    return _merge_periodic(ndimage.label(mask)[0], range(mask.ndim - 1))
+
+
+def _merge_periodic(labels, axes):
+    """Join labels that touch across periodic walls."""
+    parent = {}
+
+    def find(a):
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a in axes:
+        lo = np.take(labels, 0, axis=a)
+        hi = np.take(labels, -1, axis=a)
+        for x, y in zip(lo.ravel(), hi.ravel()):
+            if x and y:
+                rx, ry = find(x), find(y)
+                if rx != ry:
+                    parent[max(rx, ry)] = min(rx, ry)
+    if not parent:
+        return labels
+    lut = np.arange(labels.max() + 1)
+    for k in range(1, len(lut)):
+        lut[k] = find(k)
+    return lut[labels]
