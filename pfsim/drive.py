@@ -33,7 +33,3 @@ class Drive:
     def breakpoints(self) -> list[float]:
         """Every breakpoint of the three protocols after t = 0, in order."""
         return sorted(set(t for p in (self.current, self.pressure, self.temperature) for t in p.breakpoints() if t > 0))
-
-    def values(self, t) -> dict[str, float]:
-        """The protocols' values at t, named as the interface models' observables."""
-        return {"current_density": self.current(t), "stack_pressure": self.pressure(t), "temperature": self.temperature(t)}

@@ -1,12 +1,10 @@
-"""Reading a field of another run's store as the input of a new run (e.g. the metal a stripping
-run left, for `model.initial_metal` of a plating run)."""
+"""Fields of another run's store as the input of a new run (`model.initial_metal` of li_plating)."""
 
 import numpy as np
 
 
 def last_frame(path, name="xi"):
-    """(the last frame of field `name`, the store's electrolyte mask or None) of the run store at
-    `path`; ValueError saying what could not be read."""
+    """(last frame of field `name`, electrolyte mask or None) of the store at `path`, or ValueError."""
     import zarr
 
     try:

@@ -1,12 +1,7 @@
-"""What the Li | solid-electrolyte interface models (li_stripping, li_plating, li_cycling) share:
-the drive (current density, stack pressure and temperature protocols, built once), the cell's
-lateral area and Li's molar volume, steps landing on the protocols' breakpoints, a checkpointed
-ledger of scalars, and the observables every one of them reports.
-
-The ledger carries the diagnostics of the last step (peak local current density, interface
-overpotential) too: they are part of the checkpointed state, so the first sample after a resume
-equals the uninterrupted run's.
-"""
+"""What the Li | SSE interface models (li_stripping, li_plating, li_cycling) share: the drive
+(built once), the SSE surface, the lateral area, Li's molar volume, steps on the protocols'
+breakpoints, and a checkpointed ledger of scalars holding the last step's diagnostics too (so a
+resumed run's first sample equals the uninterrupted run's), the observables they all report."""
 
 import numpy as np
 
@@ -16,10 +11,6 @@ from ..physics.geometry import surface_height
 from .base import Model, check_interface_cell
 
 STEP_DIAGNOSTICS = ("peak_local_current_density", "interface_overpotential")
-
-
-def _no_action(state):
-    pass
 
 
 class InterfaceModel(Model):
@@ -60,7 +51,7 @@ class InterfaceModel(Model):
 
     def events(self):
         """Protocol breakpoints: steps land on them so step changes happen exactly."""
-        return [(t, _no_action) for t in self.drive.breakpoints()]
+        return [(t, lambda state: None) for t in self.drive.breakpoints()]
 
     def record_step(self, state, peak, overpotential):
         """Keep the step's diagnostics in the ledger (NaN: not defined, e.g. no contact)."""
@@ -69,8 +60,9 @@ class InterfaceModel(Model):
 
     def common_observables(self, state, t):
         """Cell voltage, the drive's values, nucleation events and the last step's diagnostics."""
-        out = {"cell_voltage": self.ledger(state, "voltage"), **self.drive.values(t),
-               "nucleation_events": self.ledger(state, "nucleation_events")}
+        d = self.drive
+        out = {"cell_voltage": self.ledger(state, "voltage"), "current_density": d.current(t), "stack_pressure": d.pressure(t),
+               "temperature": d.temperature(t), "nucleation_events": self.ledger(state, "nucleation_events")}
         for name in STEP_DIAGNOSTICS:
             value = self.ledger(state, name)
             if not np.isnan(value):

@@ -244,7 +244,7 @@ class LiStripping(InterfaceModel):
         # the peak memory of the step
         xp = self.xp
         self.follow_temperature(state, t)
-        j_sse = self._solve_potential_stage(state, t)
+        _, j_sse = self.solve_potential(state, self.current(t))  # 1. potential, cell voltage, Faradaic current into the SSE
         contact, eps_dot, injection = self._creep_stage(state, t, dt, j_sse)
         S_new = self._vacancy_stage(state, dt, injection)
         del injection
@@ -267,11 +267,6 @@ class LiStripping(InterfaceModel):
             self.record_step(state, ext.peak(self.xp.abs(j_sse * (w > 0))), w_eta / w_sum)
         else:
             self.record_step(state, np.nan, np.nan)
-
-    def _solve_potential_stage(self, state, t):
-        """1. the potential and the cell voltage; the Faradaic current density into the SSE."""
-        _, j_sse = self.solve_potential(state, self.current(t))
-        return j_sse
 
     def _creep_stage(self, state, t, dt, j_sse):
         """2. creep: the metal replaces stripped Li up to l_c * eps_dot; the rest leaves
