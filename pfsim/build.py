@@ -1,19 +1,16 @@
-"""One set-up path for every run: from a validated config (and, to resume, a run store) to the
-backend, the grid, the model (built once, and the config checked against it), the state at the
-start and the time step. `pfsim run`, resume, sweeps, ensembles and the benchmarks all start here.
+"""One set-up path for every run (`pfsim run`, resume, sweeps, ensembles, the benchmarks): from a
+validated config, and a run store to resume, to the backend, the grid, the model (built once, the
+config checked on it), the state at the start and the time step.
 
 What differs between a run in one process, one decomposed into MPI slabs and an ensemble of
-stacked members is its *placement* (Oceananigans' CPU / GPU / Distributed architectures): where
-the model sits (its extent: pfsim.models.extent.Extent or pfsim.parallel.extent.SlabExtent), how
-its state is laid out and which store it writes. `Single` is the one-process placement;
-pfsim.parallel.run.Slab and pfsim.ensemble.Stacked are the others. A placement gives
+stacked members is its *placement* (as Oceananigans' CPU / GPU / Distributed architectures):
+`Single` here, pfsim.parallel.run.Slab and pfsim.ensemble.Stacked. A placement gives
 
     guarded(fn)                  fn() run so that an error in it is raised by every process alike
     prepare(cfg, store)          what comes before the backend (the slabs' layout, the GPU binding)
-    model(cfg, backend)          (the whole grid, the model on this placement's part of it)
+    model(cfg, backend)          (the whole grid, the model on its part of it: its extent)
     initial(cfg, model)          the fields made from cfg.initial (models with `needs_initial`)
-    open(store)                  the store a resumed run writes to (read from by `restore`)
-    restore(store, model)        the state in the store's last checkpoint
+    restore(store, model)        (the store a resumed run writes, the state of its last checkpoint)
     settle(state)                after the state is made or read (the slabs' halo exchange)
     create_store(path, ...)      a new run store (RunStore.create's arguments)
 """
@@ -44,7 +41,7 @@ class Setup:
     state: dict
     clock: Clock
     dt: float
-    store: object = None  # on resume: the store it continues (placement.open)
+    store: object = None  # on resume: the store it continues
 
 
 class Single:
@@ -66,13 +63,10 @@ class Single:
     def initial(self, cfg, model):
         return {name: model.backend.asarray(initial_field(cfg.initial, model, cfg.seed)) for name in model.fields}
 
-    def open(self, store):
-        return store
-
     def restore(self, store, model):
         saved, be = store.read_checkpoint()[0], model.backend
-        return {name: be.asarray(saved[name]) if name in model.fields else be.xp.asarray(saved[name])
-                for name in model.checkpoint_names}
+        return store, {name: be.asarray(saved[name]) if name in model.fields else be.xp.asarray(saved[name])
+                       for name in model.checkpoint_names}
 
     def settle(self, state):
         pass
@@ -82,9 +76,9 @@ class Single:
 
 
 def build(cfg, backend=None, placement=None, *, say=None, store=None) -> Setup:
-    """The backend (`backend`: one made, or a name, or None for cfg.backend), the grid, the model and the state
-    at the start of a run of `cfg` on `placement` (default Single()): the initial state, with the
-    constraints and the events at t = 0 applied, or, given a run `store`, its last checkpoint."""
+    """The backend (`backend`: one made, a name, or None for cfg.backend), the grid, the model and
+    the state at the start of a run of `cfg` on `placement` (default Single()): the initial state,
+    with the constraints and the events at t = 0 applied, or, given a run `store`, its last checkpoint."""
     placement = placement or Single()
     placement.prepare(cfg, store)
 
@@ -96,8 +90,8 @@ def build(cfg, backend=None, placement=None, *, say=None, store=None) -> Setup:
             backend or cfg.backend, cfg.precision, announce=notes.append, elliptic=cfg.elliptic_solver)
         grid, model = placement.model(cfg, be)
         if store is not None:
-            writer = placement.open(store)
-            return be, grid, model, placement.restore(writer, model), writer
+            writer, state = placement.restore(store, model)
+            return be, grid, model, state, writer
         state = placement.initial(cfg, model) if model.needs_initial else model.initial_state()
         return be, grid, model, state, None
 

@@ -31,23 +31,13 @@ def cmd_run(args) -> int:
     from .parallel import distributed_comm
     from .runner import Run
 
+    command = " ".join(["pfsim"] + sys.argv[1:])
     comm = distributed_comm(args.mpi)  # launched as several MPI ranks (or --mpi): a decomposed run
     if comm is not None:
         from .parallel.run import run_distributed
 
-        return run_distributed(comm, args, _say, command=" ".join(["pfsim"] + sys.argv[1:]))
-    if args.resume:
-        if args.config or args.output or args.overwrite:
-            raise_usage("--resume STORE takes no CONFIG, -o or --overwrite")
-        run = Run.resume(args.resume, args.set, backend=args.backend, say=_say)
-    else:
-        if not args.config:
-            raise_usage("give a CONFIG file, or --resume STORE")
-        from .config import load_config
-
-        cfg, raw = load_config(args.config, args.set, check=False)  # checked on the model Run.new builds
-        run = Run.new(cfg, raw, store_path=args.output, overwrite=args.overwrite, backend=args.backend,
-                      say=_say, command=" ".join(["pfsim"] + sys.argv[1:]))
+        return run_distributed(comm, args, _say, command=command)
+    run = Run.from_args(args, _say, command)
     status = run.execute()
     _say(f"{status}: t = {run.sim.clock.time:.6g} s after {run.sim.clock.iteration} steps ({run.sim.stopped_reason}); "
          f"store {run.store.path}")
@@ -196,10 +186,6 @@ def _slurm_options(p, sweep=False):
     if sweep:
         g.add_argument("--array-limit", help="at most this many members at once")
     g.add_argument("--dry-run", action="store_true", help="write and print the script(s); submit nothing")
-
-
-def raise_usage(msg):
-    raise UsageError(msg)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -161,6 +161,9 @@ class Stacked(Single):
     axis, one store per member behind a StoreFanout."""
 
     def __init__(self, cfgs):
+        problem = batch_problem(cfgs)
+        if problem:
+            raise ConfigError(problem)
         self.cfgs = cfgs
 
     def model(self, cfg, backend):
@@ -172,12 +175,10 @@ class Stacked(Single):
                                                       for c, m in zip(self.cfgs, model.members)]))
                 for name in model.fields}
 
-    def open(self, stores):
-        return StoreFanout(stores)
-
-    def restore(self, store, model):
-        saved = [s.read_checkpoint()[0] for s in store.stores]
-        return {name: model.backend.asarray(np.stack([s[name] for s in saved])) for name in model.fields}
+    def restore(self, stores, model):
+        saved = [s.read_checkpoint()[0] for s in stores]
+        return StoreFanout(stores), {name: model.backend.asarray(np.stack([s[name] for s in saved]))
+                                     for name in model.fields}
 
 
 class EnsembleRun(Run):
@@ -187,9 +188,6 @@ class EnsembleRun(Run):
     def new(cls, members, *, backend=None, say=print, command=""):
         """members: [(config, raw config, store path, overwrite)] (at least one)."""
         cfgs = [m[0] for m in members]
-        problem = batch_problem(cfgs)
-        if problem:
-            raise ConfigError(problem)
         placement = Stacked(cfgs)
         setup = build(cfgs[0], backend, placement, say=say)
         stores = []
@@ -207,12 +205,9 @@ class EnsembleRun(Run):
         stores = [RunStore.open(p) for p in paths]
         plans = [Run.resume_plan(s) for s in stores]
         cfgs, infos = [p[0] for p in plans], [p[1] for p in plans]
-        problem = batch_problem(cfgs)
-        if problem:
-            raise ConfigError(problem)
+        placement = Stacked(cfgs)
         if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
             raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
-        placement = Stacked(cfgs)
         setup = build(cfgs[0], backend, placement, say=say, store=stores)
         for s, cfg, info in zip(stores, cfgs, infos):
             s.truncate(info["frames"], info["samples"])

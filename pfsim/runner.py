@@ -12,8 +12,8 @@ import numpy as np
 
 from . import __version__
 from .build import Single, build, time_step  # noqa: F401 - time_step: the run's step rule, also read from here
-from .config import RunConfig, validate
-from .errors import ConfigError, SimulationBlowUp, StoreError
+from .config import RunConfig, apply_overrides, load_config, validate
+from .errors import ConfigError, SimulationBlowUp, StoreError, UsageError
 from .io.store import RunStore, now
 from .progress import Progress
 from .simulation import IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval
@@ -89,8 +89,6 @@ class Run:
     def resume_plan(store, overrides=None):
         """(config, checkpoint info) of resuming `store` with --set `overrides`; raises if the
         overrides change the physics or there is nothing left to run."""
-        from .config import apply_overrides
-
         for item in overrides or []:
             key = item.split("=", 1)[0].strip()
             if key not in RESUMABLE_KEYS:
@@ -114,6 +112,25 @@ class Run:
         setup.store.meta["config"] = cfg.model_dump(mode="json")
         say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}){placement.note}")
         return cls(cfg, setup, setup.store, True, say, placement)
+
+    @classmethod
+    def from_args(cls, args, say, command, placement=None):
+        """The run of `pfsim run CONFIG [-o STORE] [--overwrite]` or `pfsim run --resume STORE`."""
+        placement = placement or Single()
+
+        def usage():
+            if args.resume and (args.config or args.output or args.overwrite):
+                raise UsageError("--resume STORE takes no CONFIG, -o or --overwrite")
+            if not args.resume and not args.config:
+                raise UsageError("give a CONFIG file, or --resume STORE")
+
+        placement.guarded(usage)
+        if args.resume:
+            return cls.resume(args.resume, args.set, backend=args.backend, say=say, placement=placement)
+        # checked on the model that Run.new builds
+        cfg, raw = placement.guarded(lambda: load_config(args.config, args.set, check=False))
+        return cls.new(cfg, raw, store_path=args.output, overwrite=args.overwrite, backend=args.backend, say=say,
+                       command=command, placement=placement)
 
     @staticmethod
     def _field_units(cfg, model):

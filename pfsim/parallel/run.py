@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..config import check_consistency, load_config
+from ..config import check_consistency
 from ..errors import SimulationBlowUp
 from ..grid import Grid
 from ..initial import initial_field
@@ -88,7 +88,7 @@ class Slab:
     a store written by every rank."""
 
     def __init__(self, comm, backend=None):
-        self.comm, self.backend, self.resuming = comm, backend, False
+        self.comm, self.backend, self.history = comm, backend, {"ranks": comm.size}
 
     def guarded(self, fn):
         # collective() blocks hold no communication of their own: a rank that fails in one must
@@ -97,39 +97,41 @@ class Slab:
 
     def prepare(self, cfg, store=None):
         def plan():
-            grid, halo = Grid.from_config(cfg.grid), halo_width(cfg.model.kind)
+            grid, halo, n = Grid.from_config(cfg.grid), halo_width(cfg.model.kind), self.comm.size
             if store is None:
                 row_bytes = int(np.prod(grid.shape[1:])) * np.dtype(cfg.precision).itemsize
-                return SlabLayout.balanced(grid.shape[0], self.comm.size, halo, grid.periodic[0], row_bytes,
-                                           f" (the stencil reach of {cfg.model.kind})")
+                return grid, SlabLayout.balanced(grid.shape[0], n, halo, grid.periodic[0], row_bytes,
+                                                 f" (the stencil reach of {cfg.model.kind})")
             chunk = _store_chunk(store, cfg)
-            layout = SlabLayout.from_chunk(grid.shape[0], self.comm.size, chunk, halo, grid.periodic[0])
+            layout = SlabLayout.from_chunk(grid.shape[0], n, chunk, halo, grid.periodic[0])
             if layout is None:
-                nchunks = -(-grid.shape[0] // chunk)
-                raise ParallelError(f"{store.path}: its fields are chunked by {chunk} nodes along x ({nchunks} chunks), "
-                                    f"which {self.comm.size} ranks cannot share with at least {halo} nodes each (a "
-                                    "rank writes whole chunks); resume it on fewer ranks")
-            return layout
+                raise ParallelError(f"{store.path}: its fields are chunked by {chunk} nodes along x "
+                                    f"({-(-grid.shape[0] // chunk)} chunks), which {n} ranks cannot share with at "
+                                    f"least {halo} nodes each (a rank writes whole chunks); resume it on fewer ranks")
+            return grid, layout
 
-        self.layout, self.resuming = self.guarded(plan), store is not None
-        _bind_gpu(self.comm, self.backend or cfg.backend)
+        self.grid, self.layout = self.guarded(plan)
+        n, rows = self.comm.size, list(self.layout.counts)
+        self.note = f" from {n} ranks ({rows} rows of x each)" if store is None else f" on {n} ranks"
+        if (self.backend or cfg.backend) != "numpy":
+            use_node_gpu(self.comm)
 
     def model(self, cfg, backend):
         """The model on this rank's padded slab. Its construction holds collective sums: every
         rank builds it, and a config error is raised by all of them alike before the first one."""
-        grid = Grid.from_config(cfg.grid)
-        self.domain = Domain(self.comm, grid, self.layout, backend)
-        grid, inner = check_consistency(cfg, backend, extent=SlabExtent(self.domain))
-        return grid, SlabModel(inner, self.domain)
+        lay = self.layout
+        self.domain = domain = Domain(self.comm, self.grid, lay, backend)
+        self.meta = {"parallel": {"ranks": lay.ranks, "axis": "x", "rows_per_rank": list(lay.counts),
+                                  "chunk_rows": lay.chunk, "halo": lay.halo, "halo_exchange": domain.halo.mode}}
+        grid, inner = check_consistency(cfg, backend, extent=SlabExtent(domain))
+        return grid, SlabModel(inner, domain)
 
     def initial(self, cfg, model):
         return {name: self.domain.pad(model.backend.asarray(owned_initial(cfg, model, self.domain)))
                 for name in model.fields}
 
-    def open(self, store):
-        return SlabStore(store.path, store.group, self.domain)
-
-    def restore(self, store, model):
+    def restore(self, whole, model):
+        store = SlabStore(whole.path, whole.group, self.domain)
         slab, _ = store.read_slab()
         be, domain, state = model.backend, self.domain, {}
         for name in model.checkpoint_names:
@@ -139,7 +141,7 @@ class Slab:
                 state[name] = domain.pad(be.xp.asarray(slab[name]))
             else:  # scalars and ledgers: the same on every rank
                 state[name] = be.xp.asarray(slab[name])
-        return state
+        return store, state
 
     def settle(self, state):
         self.domain.exchange([a for a in state.values() if a.shape == self.domain.padded_shape])
@@ -147,33 +149,11 @@ class Slab:
     def create_store(self, path, *args, **options):
         return SlabStore.create(self.domain, path, *args, **options)
 
-    @property
-    def note(self):
-        if self.resuming:
-            return f" on {self.comm.size} ranks"
-        return f" from {self.comm.size} ranks ({self.meta['parallel']['rows_per_rank']} rows of x each)"
-
-    @property
-    def meta(self):
-        return {"parallel": _describe(self.domain)}
-
-    @property
-    def history(self):
-        return {"ranks": self.comm.size}
-
 
 class SlabRun(Run):
-    """A Run on one slab; build with `SlabRun.new` or `SlabRun.resume` on every rank."""
+    """A Run on one slab: `SlabRun.new` or `SlabRun.resume` with placement=Slab(comm) on every rank."""
 
     simulation_class = SlabSimulation
-
-    @classmethod
-    def new(cls, comm, cfg, raw, *, backend=None, **options):
-        return super().new(cfg, raw, backend=backend, placement=Slab(comm, backend), **options)
-
-    @classmethod
-    def resume(cls, comm, store_path, overrides=None, *, backend=None, say=print):
-        return super().resume(store_path, overrides, backend=backend, say=say, placement=Slab(comm, backend))
 
     def _attach_callbacks(self):
         super()._attach_callbacks()
@@ -183,17 +163,6 @@ class SlabRun(Run):
     def _last_time(self, which):
         mine = super()._last_time(which) if self.model.domain.rank == 0 else None
         return self.model.domain.comm.bcast(mine)
-
-
-def _bind_gpu(comm, name):
-    if name != "numpy":
-        use_node_gpu(comm)
-
-
-def _describe(domain):
-    lay = domain.layout
-    return {"ranks": lay.ranks, "axis": "x", "rows_per_rank": list(lay.counts), "chunk_rows": lay.chunk,
-            "halo": lay.halo, "halo_exchange": domain.halo.mode}
 
 
 def _store_chunk(store, cfg) -> int:
@@ -225,19 +194,7 @@ def run_distributed(comm, args, say, command="") -> int:
     root = comm.rank == 0
     report = say if root else (lambda msg: None)
     try:
-        def check_usage():
-            if args.resume and (args.config or args.output or args.overwrite):
-                raise ParallelError("--resume STORE takes no CONFIG, -o or --overwrite")
-            if not args.resume and not args.config:
-                raise ParallelError("give a CONFIG file, or --resume STORE")
-
-        collective(comm, check_usage)
-        if args.resume:
-            run = SlabRun.resume(comm, args.resume, args.set, backend=args.backend, say=report)
-        else:
-            cfg, raw = collective(comm, lambda: load_config(args.config, args.set, check=False))
-            run = SlabRun.new(comm, cfg, raw, store_path=args.output, overwrite=args.overwrite,
-                              backend=args.backend, say=report, command=command)
+        run = SlabRun.from_args(args, report, command, Slab(comm, args.backend))
         status = run.execute()
     except (RankError, SimulationBlowUp) as exc:  # raised on every rank alike: rank 0 reports it
         if root:

@@ -55,10 +55,6 @@ class SlabStore(RunStore):
         store._all(write)
         return store
 
-    @classmethod
-    def open_for(cls, domain, path):
-        return cls(path, RunStore.open(path).group, domain)
-
     # --- appends -----------------------------------------------------------------------
     def append_frame(self, time, fields: dict):
         n = self.frames
