@@ -45,7 +45,7 @@ class Setup:
 
 
 class Single:
-    """The whole grid in one process."""
+    """The whole grid in one process (stateless: one instance serves every run)."""
 
     note = ""  # added to the run's "writing" and "resuming" lines
     meta: dict = {}  # added to a new store's provenance
@@ -71,19 +71,15 @@ class Single:
     def settle(self, state):
         pass
 
-    def create_store(self, path, *args, **options):
-        return RunStore.create(path, *args, **options)
+    create_store = staticmethod(RunStore.create)
 
 
-def build(cfg, backend=None, placement=None, *, say=None, store=None) -> Setup:
+def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=None) -> Setup:
     """The backend (`backend`: one made, a name, or None for cfg.backend), the grid, the model and
-    the state at the start of a run of `cfg` on `placement` (default Single()): the initial state,
+    the state at the start of a run of `cfg` on `placement` (default: one process): the initial state,
     with the constraints and the events at t = 0 applied, or, given a run `store`, its last checkpoint."""
-    placement = placement or Single()
     placement.prepare(cfg, store)
-
     notes = []  # the backend's announcement waits for the config's checks on the model
-    say = say or (lambda msg: None)
 
     def make():
         be = backend if isinstance(backend, Backend) else select_backend(

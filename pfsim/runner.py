@@ -63,8 +63,8 @@ class Run:
 
     # --- construction ------------------------------------------------------------------
     @classmethod
-    def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command="", placement=None):
-        placement = placement or Single()
+    def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command="",
+            placement=Single()):
         setup = build(cfg, backend, placement, say=say)
         path = Path(store_path) if store_path else default_store_path(cfg)
         meta = dict(cls.new_meta(cfg, raw, setup, command), **placement.meta)
@@ -103,8 +103,7 @@ class Run:
         return cfg, info
 
     @classmethod
-    def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=None):
-        placement = placement or Single()
+    def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=Single()):
         whole = placement.guarded(lambda: RunStore.open(store_path))
         cfg, info = placement.guarded(lambda: cls.resume_plan(whole, overrides))
         setup = build(cfg, backend, placement, say=say, store=whole)
@@ -114,9 +113,8 @@ class Run:
         return cls(cfg, setup, setup.store, True, say, placement)
 
     @classmethod
-    def from_args(cls, args, say, command, placement=None):
+    def from_args(cls, args, say, command, placement=Single()):
         """The run of `pfsim run CONFIG [-o STORE] [--overwrite]` or `pfsim run --resume STORE`."""
-        placement = placement or Single()
 
         def usage():
             if args.resume and (args.config or args.output or args.overwrite):

@@ -102,7 +102,9 @@ class Slab:
                 row_bytes = int(np.prod(grid.shape[1:])) * np.dtype(cfg.precision).itemsize
                 return grid, SlabLayout.balanced(grid.shape[0], n, halo, grid.periodic[0], row_bytes,
                                                  f" (the stencil reach of {cfg.model.kind})")
-            chunk = _store_chunk(store, cfg)
+            # a resumed run's slabs are whole chunks of the store's fields along x
+            names = [f for f in cfg.output.fields or MODELS[cfg.model.kind][1].fields if f in store.group]
+            chunk = int(store.group[names[0]].chunks[1]) if names else store.group["x"].shape[0]
             layout = SlabLayout.from_chunk(grid.shape[0], n, chunk, halo, grid.periodic[0])
             if layout is None:
                 raise ParallelError(f"{store.path}: its fields are chunked by {chunk} nodes along x "
@@ -163,14 +165,6 @@ class SlabRun(Run):
     def _last_time(self, which):
         mine = super()._last_time(which) if self.model.domain.rank == 0 else None
         return self.model.domain.comm.bcast(mine)
-
-
-def _store_chunk(store, cfg) -> int:
-    """Rows along x of the store's field chunks: a resumed run's slabs must be whole chunks."""
-    for name in cfg.output.fields or MODELS[cfg.model.kind][1].fields:
-        if name in store.group:
-            return int(store.group[name].chunks[1])
-    return store.group["x"].shape[0]
 
 
 def owned_initial(cfg, model, domain) -> np.ndarray:
