@@ -48,8 +48,7 @@ class Single:
     """The whole grid in one process (stateless: one instance serves every run)."""
 
     note = ""  # added to the run's "writing" and "resuming" lines
-    meta: dict = {}  # added to a new store's provenance
-    history: dict = {}  # added to each run's entry of the store's history
+    meta, history = {}, {}  # added to a new store's provenance, to each run's entry of its history
 
     def guarded(self, fn):
         return fn()

@@ -181,8 +181,7 @@ def validate(raw: dict) -> RunConfig:
 
 def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
     """Read, override and validate a scenario file; returns the config and the raw mapping.
-    check=False leaves out the checks that build the model (check_consistency): for a caller
-    that builds the run's model next (pfsim.build), which makes them on that model."""
+    check=False leaves check_consistency to pfsim.build, on the model of the run."""
     try:
         raw = apply_overrides(read_config_file(path), overrides or [])
         cfg = validate(raw)

@@ -187,9 +187,8 @@ class EnsembleRun(Run):
     @classmethod
     def new(cls, members, *, backend=None, say=print, command=""):
         """members: [(config, raw config, store path, overwrite)] (at least one)."""
-        cfgs = [m[0] for m in members]
-        placement = Stacked(cfgs)
-        setup = build(cfgs[0], backend, placement, say=say)
+        placement = Stacked([m[0] for m in members])
+        setup = build(members[0][0], backend, placement, say=say)
         stores = []
         for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, setup.model.members)):
             meta = dict(cls.new_meta(cfg, raw, setup, command), ensemble={"members": len(members), "index": i})
@@ -197,14 +196,13 @@ class EnsembleRun(Run):
                                           dtype=cfg.precision, overwrite=overwrite,
                                           compression_level=cfg.output.compression_level))
         say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
-        return cls(cfgs[0], setup, StoreFanout(stores), False, say, placement)
+        return cls(members[0][0], setup, StoreFanout(stores), False, say, placement)
 
     @classmethod
     def resume(cls, paths, *, backend=None, say=print):
         """Continue member stores that stopped together (same checkpoint time and step)."""
         stores = [RunStore.open(p) for p in paths]
-        plans = [Run.resume_plan(s) for s in stores]
-        cfgs, infos = [p[0] for p in plans], [p[1] for p in plans]
+        cfgs, infos = zip(*(Run.resume_plan(s) for s in stores))
         placement = Stacked(cfgs)
         if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
             raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")

@@ -48,8 +48,8 @@ def default_store_path(cfg: RunConfig) -> Path:
 
 
 class Run:
-    """A simulation bound to its store: build with `Run.new` or `Run.resume`, then `execute`.
-    Both take a placement (pfsim.build: one process by default)."""
+    """A simulation bound to its store: build with `Run.new` or `Run.resume` (on a placement,
+    pfsim.build), then `execute`."""
 
     simulation_class = Simulation
 

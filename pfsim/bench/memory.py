@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 
+from ..build import build
 from . import cases, scenarios
 from .report import grid_label, row
 
@@ -26,10 +27,8 @@ def _field_model(builder):
 
 def _scenario(cfg):
     def make(be, shape):
-        from ..runner import time_step
-
-        model, state = scenarios.build(cfg, be)
-        return model, state, _stepper(model, state, time_step(cfg, model))
+        start = build(cfg, be)
+        return start.model, start.state, _stepper(start.model, start.state, start.dt)
     return make
 
 
