@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..build import Single
 from ..config import check_consistency
 from ..errors import SimulationBlowUp
 from ..grid import Grid
@@ -82,7 +83,7 @@ class _Quiet:
         pass
 
 
-class Slab:
+class Slab(Single):
     """The placement (pfsim.build) of one rank of a decomposed run: its slab of x rows, padded
     with ghost rows, the model on it reducing and solving across ranks through its extent, and
     a store written by every rank."""
@@ -134,16 +135,8 @@ class Slab:
 
     def restore(self, whole, model):
         store = SlabStore(whole.path, whole.group, self.domain)
-        slab, _ = store.read_slab()
-        be, domain, state = model.backend, self.domain, {}
-        for name in model.checkpoint_names:
-            if name in model.fields:
-                state[name] = domain.pad(be.asarray(slab[name]))
-            elif store.is_gridded(slab[name]):  # a field-shaped part of the state (a mask, an operator's field)
-                state[name] = domain.pad(be.xp.asarray(slab[name]))
-            else:  # scalars and ledgers: the same on every rank
-                state[name] = be.xp.asarray(slab[name])
-        return store, state
+        _, state = super().restore(store, model)  # this rank's rows of what is field-shaped: padded
+        return store, {k: self.domain.pad(a) if store.is_gridded(a) else a for k, a in state.items()}
 
     def settle(self, state):
         self.domain.exchange([a for a in state.values() if a.shape == self.domain.padded_shape])

@@ -125,8 +125,8 @@ class SlabStore(RunStore):
         self.meta["checkpoint"], self.meta["checkpoint_time"] = slot, clock.time
         self._root(commit)
 
-    def read_slab(self):
-        """(this rank's rows of the last checkpoint, its info)."""
+    def read_checkpoint(self):
+        """(this rank's rows of the last checkpoint's fields, and its scalars and ledgers; its info)."""
         g, info = self.checkpoint_group()
         return {name: arr[self._rows()] if self.is_gridded(arr) else arr[...] for name, arr in g.arrays()}, info
 
