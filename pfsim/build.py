@@ -82,7 +82,8 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
 
     def make():
         be = backend if isinstance(backend, Backend) else select_backend(
-            backend or cfg.backend, cfg.precision, announce=notes.append, elliptic=cfg.elliptic_solver)
+            backend or cfg.backend, cfg.precision, announce=notes.append, elliptic=cfg.elliptic_solver,
+            cpu_kernels=cfg.cpu_kernels)
         grid, model = placement.model(cfg, be)
         if store is not None:
             writer, state = placement.restore(store, model)

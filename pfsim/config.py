@@ -77,6 +77,8 @@ class RunConfig(Section):
         "float64", description="floating-point type of the fields (float32 halves the memory; where it suits the interface models: docs/numerics.md)")
     elliptic_solver: Literal["auto", "direct", "amg", "multigrid"] = Field(
         "auto", description="elliptic solves: auto is SuperLU (2D) or PyAMG-preconditioned CG (3D, large 2D) on the CPU and multigrid-preconditioned CG on a GPU; multigrid on the CPU runs the GPU's algorithm (docs/numerics.md)")
+    cpu_kernels: Literal["numpy", "numba"] = Field(
+        "numpy", description="field steps on the CPU: numpy (the reference) or numba (compiled Cahn-Hilliard and Allen-Cahn steps, equal to the bit in float64; needs pfsim[cpu-fast])")
     seed: int = Field(0, ge=0, lt=2**63, description="key of every random stream")
     grid: GridConfig = Field(description="nodes, spacing and boundary conditions")
     model: ModelParams = Field(discriminator="kind", description="the equations and their parameters, by kind")
