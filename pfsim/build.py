@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .backend import Backend, select_backend
 from .config import check_consistency
+from .errors import StoreError
 from .initial import initial_field
 from .io.store import RunStore
 from .simulation import Clock, stability_factor
@@ -73,6 +74,16 @@ class Single:
     create_store = staticmethod(RunStore.create)
 
 
+def _check_ledger(state, model, store):
+    """A checkpoint whose ledger does not match the model's (a store of another pfsim version) is
+    refused: its entries cannot be matched to this version's."""
+    names = getattr(model, "ledger_names", ())
+    if names and "ledger" in state and len(state["ledger"]) != len(names):
+        raise StoreError(f"{store.path}: its checkpoint holds {len(state['ledger'])} ledger entries where this "
+                         f"pfsim's {model.params.kind} keeps {len(names)} (a store of another version); resume it "
+                         f"with the pfsim that wrote it, or start a new run")
+
+
 def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=None) -> Setup:
     """The backend (`backend`: one made, a name, or None for cfg.backend), the grid, the model and
     the state at the start of a run of `cfg` on `placement` (default: one process): the initial state,
@@ -87,6 +98,7 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
         grid, model = placement.model(cfg, be)
         if store is not None:
             writer, state = placement.restore(store, model)
+            _check_ledger(state, model, store)
             return be, grid, model, state, writer
         state = placement.initial(cfg, model) if model.needs_initial else model.initial_state()
         return be, grid, model, state, None

@@ -74,3 +74,25 @@ def test_sweep_members_are_checked_first_and_built_once_more(in_tmp, builds, bat
     # every member checked before anything runs, then one model a member (an ensemble adds
     # its stacked model); collecting the results builds none
     assert len(builds) == 2 + 2 * per_run
+
+
+def test_a_checkpoint_of_another_ledger_layout_is_refused(tmp_path, capsys):
+    """A store whose checkpoint ledger has other entries than this pfsim's model (a store of
+    another version) is refused with exit 2, naming the store, and left as it was."""
+    import zarr
+
+    from conftest import CONFIGS, run_cli
+
+    store = tmp_path / "s.zarr"
+    assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", store, "--set", "time.stop=10",
+                   "--set", "grid.shape=[24,20]", "--set", "model.geometry.pits=[]") == 0
+    group = zarr.open_group(str(store), mode="r+")
+    for name in group["checkpoints"].group_keys():
+        ledger = group["checkpoints"][name]["ledger"]
+        ledger.resize((ledger.shape[0] - 1,))
+    before = {p: p.stat().st_mtime_ns for p in store.rglob("*")}
+    capsys.readouterr()
+    assert run_cli("run", "--resume", store, "--set", "time.stop=20") == 2
+    err = capsys.readouterr().err
+    assert "ledger entries" in err and str(store) in err and "Traceback" not in err
+    assert {p: p.stat().st_mtime_ns for p in store.rglob("*")} == before
