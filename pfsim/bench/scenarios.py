@@ -79,12 +79,11 @@ def per_step(ctx, cfg):
     from ..simulation import Simulation
 
     start = setup(cfg, ctx.backend)
-    dt = start.dt
-    sim = Simulation(start.model, start.state, cfg.time.stop, dt, cfg.time.integrator)
+    sim = Simulation(start.model, start.state, cfg.time.stop, start.dt, cfg.time.integrator)
     _, first = ctx.timer.wall(lambda: sim.time_step(*sim.next_step()))  # warm-up: kernels, caches
     steps = ctx.scenario_steps
     _, seconds = ctx.timer.wall(lambda: [sim.time_step(*sim.next_step()) for _ in range(steps)])
-    return seconds / steps, steps, dt, first
+    return seconds / steps, steps, start.dt, first
 
 
 def to_solution(ctx, cfg, raw):

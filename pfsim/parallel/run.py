@@ -114,7 +114,7 @@ class Slab(Single):
             return grid, layout
 
         self.grid, self.layout = self.guarded(plan)
-        n, rows = self.comm.size, list(self.layout.counts)
+        n, rows = self.comm.size, list(self.layout.counts)  # the note ends the "writing" or "resuming" line
         self.note = f" from {n} ranks ({rows} rows of x each)" if store is None else f" on {n} ranks"
         if (self.backend or cfg.backend) != "numpy":
             use_node_gpu(self.comm)
