@@ -8,7 +8,9 @@ Sections:
              checkout of pfsim (PYTHONPATH) in the same invocation, and the ratios
   steps      Allen-Cahn NumPy steps at 625^2 (time per step, system-time share) and Cahn-Hilliard
              NumPy steps at 1024^2 (cell updates/s, fraction of the measured copy bandwidth with
-             the bench's 16 bytes per cell); with --baseline, the same in that checkout
+             the bench's 16 bytes per cell), the same with cpu_kernels numba where Numba is
+             installed, and `pfsim run` of a 625^2 Allen-Cahn config; with --baseline, the same
+             in that checkout
   scaling    one stripping step (configs/void_stripping.yaml, same 20 x 10 um cell, refined) at
              80x40 ... 640x320 with the sparse direct solver and with AMG, and the fitted exponent
              of time per step against the node count
@@ -73,8 +75,11 @@ import os, sys, time, json
 import numpy as np
 from pfsim.backend import Backend
 from pfsim.bench import cases
+kernels = sys.argv[1] if len(sys.argv) > 1 else "numpy"
 be = Backend("numpy", np.dtype("float64"), "cpu")
-out = {}
+if kernels != "numpy":
+    be.cpu_kernels = kernels
+out = {"kernels": kernels}
 src = np.random.default_rng(0).random(2**25); dst = np.empty_like(src)
 best = min((lambda t: (np.copyto(dst, src), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(5))
 out["copy_gbps"] = 2 * src.nbytes / best / 1e9
@@ -122,19 +127,32 @@ def ac_run(checkout):
 
 def steps(args):
     result = {}
-    for label, checkout in [("pfsim", ROOT)] + ([("baseline", Path(args.baseline))] if args.baseline else []):
+    runs = [("pfsim", ROOT, "numpy")] + ([("baseline", Path(args.baseline), "numpy")] if args.baseline else [])
+    if _has_numba():
+        runs.insert(1, ("pfsim+numba", ROOT, "numba"))
+    for label, checkout, kernels in runs:
         env = dict(os.environ, PYTHONPATH=str(checkout))
-        done = subprocess.run([sys.executable, "-c", STEP_SCRIPT], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", STEP_SCRIPT, kernels], env=env, capture_output=True, text=True,
+                              check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        wall, user, system, n = ac_run(checkout)
-        r["ac_run"] = dict(wall_s=wall, user_s=user, sys_s=system, steps=n, sys_share=system / (user + system))
+        if kernels == "numpy":
+            wall, user, system, n = ac_run(checkout)
+            r["ac_run"] = dict(wall_s=wall, user_s=user, sys_s=system, steps=n, sys_share=system / (user + system))
+            print(f"  {label:11s} pfsim run AC 625^2, 1200 steps: wall {wall:.1f} s, user {user:.1f} s, "
+                  f"sys {system:.1f} s ({100 * system / (user + system):.0f} % of the CPU time)", flush=True)
         result[label] = r
-        print(f"  {label:9s} pfsim run AC 625^2, 1200 steps: wall {wall:.1f} s, user {user:.1f} s, sys {system:.1f} s "
-              f"({100 * system / (user + system):.0f} % of the CPU time)", flush=True)
-        print(f"  {label:9s} copy {r['copy_gbps']:.1f} GB/s | AC 625^2 {r['ac']['wall_per_step_s'] * 1e3:.2f} ms/step, "
+        print(f"  {label:11s} copy {r['copy_gbps']:.1f} GB/s | AC 625^2 {r['ac']['wall_per_step_s'] * 1e3:.2f} ms/step, "
               f"sys {100 * r['ac']['sys_share']:.1f} % | CH 1024^2 {r['ch']['cell_updates_per_s'] / 1e6:.0f} M cells/s, "
               f"{100 * r['ch']['frac_copy']:.1f} % of copy", flush=True)
     return result
+
+
+def _has_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def stripping(shape, method):

@@ -33,7 +33,7 @@ from .pcg import SolveInfo, flexible_cg
 METHODS = ("auto", "direct", "amg", "multigrid")
 # 2D problems up to this many active nodes are factorised; larger ones and 3D use AMG
 # (measured on a 2-core CPU, docs/performance.md "Elliptic solves on the CPU")
-DIRECT_MAX_NODES = 250_000
+DIRECT_MAX_NODES = 30_000
 SMOOTHER = ("gauss_seidel", {"sweep": "symmetric"})  # a symmetric cycle: a valid CG preconditioner
 # the coarsest level by sparse LU: pyamg's default dense pseudo-inverse is set up at the first
 # cycle after every diagonal update (an SVD of up to 500 x 500: 20 to 90 ms a step)
