@@ -69,6 +69,31 @@ if numba is not None:
             acc += (f[i, j, zd[k]] if cz == 1.0 else cz * f[i, j, zd[k]])
         return acc
 
+    @numba.njit(inline="always")
+    def _ch_slope(v, rho2, ca, cb):
+        # 2 rho (c - ca)(cb - c)(ca + cb - 2c), left to right as the NumPy form
+        slope = (v - ca) * rho2
+        slope *= cb - v
+        slope *= (ca + cb) - v * 2.0
+        return slope
+
+    @numba.njit(inline="always")
+    def _ac_point(e, lap, w2, tilt30, kappa, mobility, dt):
+        # eta + dt L (kappa lap - slope(eta)), in the NumPy form's order
+        r = lap * kappa
+        slope = e * w2
+        slope *= 1.0 - e
+        slope *= 1.0 - e * 2.0
+        if tilt30 != 0.0:
+            t = e * e
+            t *= tilt30
+            t *= (1.0 - e) * (1.0 - e)
+            slope += t
+        r -= slope
+        r *= mobility
+        r *= dt
+        return r + e
+
     @_jit
     def _ch_mu(c, mu, xu, xd, yu, yd, zu, zd, cx, cy, cz, centre, rho2, ca, cb, kappa):
         nx, ny, nz = c.shape
@@ -77,10 +102,7 @@ if numba is not None:
                 for k in range(nz):
                     v = c[i, j, k]
                     lap = _lap(c, i, j, k, xu, xd, yu, yd, zu, zd, cx, cy, cz, centre)
-                    slope = (v - ca) * rho2
-                    slope *= cb - v
-                    slope *= (ca + cb) - v * 2.0
-                    mu[i, j, k] = lap * -kappa + slope
+                    mu[i, j, k] = lap * -kappa + _ch_slope(v, rho2, ca, cb)
 
     @_jit
     def _ch_update(c, mu, xu, xd, yu, yd, zu, zd, cx, cy, cz, centre, mobility, dt):
@@ -101,19 +123,7 @@ if numba is not None:
                 for k in range(nz):
                     e = eta[i, j, k]
                     r = _lap(eta, i, j, k, xu, xd, yu, yd, zu, zd, cx, cy, cz, centre)
-                    r *= kappa
-                    slope = e * w2
-                    slope *= 1.0 - e
-                    slope *= 1.0 - e * 2.0
-                    if tilt30 != 0.0:
-                        t = e * e
-                        t *= tilt30
-                        t *= (1.0 - e) * (1.0 - e)
-                        slope += t
-                    r -= slope
-                    r *= mobility
-                    r *= dt
-                    new[i, j, k] = r + e
+                    new[i, j, k] = _ac_point(e, r, w2, tilt30, kappa, mobility, dt)
 
     # 2D: the inner loop runs along y with direct neighbours (SIMD), the walls from the tables
     @numba.njit(inline="always")
@@ -136,10 +146,7 @@ if numba is not None:
                 ju, jd = (j + 1, j - 1) if 0 < j < ny - 1 else (yu[j], yd[j])
                 v = f[j]
                 lap = _lap2(f, fu, fd, j, ju, jd, cx, cy, centre)
-                slope = (v - ca) * rho2
-                slope *= cb - v
-                slope *= (ca + cb) - v * 2.0
-                out[j] = lap * -kappa + slope
+                out[j] = lap * -kappa + _ch_slope(v, rho2, ca, cb)
 
     @_jit
     def _ch_update2(c, mu, xu, xd, yu, yd, cx, cy, centre, mobility, dt):
@@ -162,19 +169,7 @@ if numba is not None:
                 ju, jd = (j + 1, j - 1) if 0 < j < ny - 1 else (yu[j], yd[j])
                 e = f[j]
                 r = _lap2(f, fu, fd, j, ju, jd, cx, cy, centre)
-                r *= kappa
-                slope = e * w2
-                slope *= 1.0 - e
-                slope *= 1.0 - e * 2.0
-                if tilt30 != 0.0:
-                    t = e * e
-                    t *= tilt30
-                    t *= (1.0 - e) * (1.0 - e)
-                    slope += t
-                r -= slope
-                r *= mobility
-                r *= dt
-                out[j] = r + e
+                out[j] = _ac_point(e, r, w2, tilt30, kappa, mobility, dt)
 
 
 def _as3d(a):
