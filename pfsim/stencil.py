@@ -1,4 +1,5 @@
-"""Finite-difference stencils on a `Grid`: the NumPy twin of kernels/stencil.cuh.
+"""Finite-difference stencils on a `Grid`: the NumPy twin of kernels/stencil.cuh (whose grid
+arguments pfsim.kernels.grid_args gives).
 
 Written with array slicing only, so the same functions run on NumPy and CuPy arrays.
 Boundary rules are those of pfsim.grid: wrap on periodic axes, mirror the first interior
@@ -6,18 +7,6 @@ node (zero gradient) on bounded ones.
 """
 
 import numpy as np
-
-
-def kernel_grid_args(backend, grid):
-    """The grid arguments of every stencil kernel: nx, ny, nz, periodic bitmask, cx, cy, cz
-    (nz = 1 and cz = 0 in 2D; c = 1/h^2), typed as kernels/stencil.cuh expects."""
-    s = backend.scalar
-    shape = list(grid.shape) + [1] * (3 - grid.ndim)
-    inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
-    return (
-        np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
-        np.int32(grid.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
-    )
 
 
 def _index(ndim, axis, s):

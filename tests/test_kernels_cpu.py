@@ -14,6 +14,7 @@ from cuda_shim.cases import (
     GRIDS, PRECISIONS, SOURCE_GRIDS, allen_cahn, assert_close, cahn_hilliard, grid, numpy_backend, random_field,
 )
 from pfsim.backend import kernel_dir
+from pfsim import kernels
 from pfsim.models.allen_cahn import ManufacturedSource
 
 harness.require_gxx()
@@ -40,7 +41,7 @@ def test_cahn_hilliard_kernels(name, precision):
     model = cahn_hilliard(g, numpy_backend(precision))
     p, s, real, n = model.params, model.backend.scalar, REAL[precision], g.size
     c = random_field(g, precision, seed=1)
-    grid_args = model.stencil_args()
+    grid_args = kernels.grid_args(model.backend, model.grid)
 
     mu = np.full_like(c, np.nan)
     args = (c, mu) + grid_args + (s(p.barrier), s(p.c_alpha), s(p.c_beta), s(p.gradient_coefficient))
@@ -81,7 +82,7 @@ def test_allen_cahn_kernel(name, tilt, source, precision):
     eta = random_field(g, precision, seed=2, spread=0.3)
 
     rate = np.full_like(eta, np.nan)
-    args = (eta, rate) + model.stencil_args() + (
+    args = (eta, rate) + kernels.grid_args(model.backend, model.grid) + (
         s(p.mobility), s(p.barrier), s(p.tilt), s(p.gradient_coefficient), np.int32(source),
         s(g.origin[0]), s(g.origin[1]), s(g.spacing[0]), s(g.spacing[1]), s(t),
         s(src.A1), s(src.B1), s(src.A2), s(src.B2), s(src.C2),
@@ -100,7 +101,7 @@ def test_harness_rejects_wrong_argument_types():
     g = grid(GRIDS["2d-periodic"])
     model = cahn_hilliard(g, numpy_backend("float64"))
     c = random_field(g, "float64", seed=3)
-    good = (c, np.empty_like(c)) + model.stencil_args() + (np.float64(5.0),)
+    good = (c, np.empty_like(c)) + kernels.grid_args(model.backend, model.grid) + (np.float64(5.0),)
     harness.launch("cahn_hilliard.cu", "ch_rate", g.size, good)
     for i, bad in [(2, 37), (6, 1.0), (9, np.float32(5.0)), (1, c.astype(np.float32))]:
         with pytest.raises(TypeError):

@@ -9,8 +9,8 @@ are left out. Imports inside a function or lambda run only when it is called; th
 - No cycle even counting deferred imports, other than those listed in KNOWN_DEFERRED_CYCLES
   (test_no_new_deferred_import_cycle): a deferred import breaks the cycle at import time, but the
   two modules still depend on each other.
-- The numerical layers (models, physics, solvers) load neither the run driver (runner), the config
-  (config), the command line (cli) nor the decomposed runs (parallel) at module level, directly or
+- The numerical layers (kernels, models, physics, solvers) load neither the run driver (runner), the
+  config (config), the command line (cli) nor the decomposed runs (parallel) at module level, directly or
   through another module (test_numerical_layers_do_not_import_the_driver).
 
 An import of `pfsim.a.b` also runs `pfsim/a/__init__.py`; the cycle checks leave these implicit
@@ -25,7 +25,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "pfsim"
 
-LOWER_LAYERS = ("pfsim.models", "pfsim.physics", "pfsim.solvers")
+LOWER_LAYERS = ("pfsim.kernels", "pfsim.models", "pfsim.physics", "pfsim.solvers")
 DRIVER = ("pfsim.runner", "pfsim.config", "pfsim.cli", "pfsim.parallel")
 
 # Cycles that exist only through a deferred import, each a sorted tuple of module names.

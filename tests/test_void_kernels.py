@@ -1,4 +1,4 @@
-"""The stripping model's void kernels (pfsim/physics/void_kernels.py, kernels/voids.cu).
+"""The stripping model's void kernels (pfsim/kernels/voids.py, kernels/voids.cu).
 
 NumPy forms against the CUDA forms run on the CPU through tests/cuda_shim (ShimBackend),
 the masked Laplacian against the model's shape operator (EllipticProblem.apply), and one
@@ -14,7 +14,8 @@ from pfsim.backend import Backend, cuda_status, select_backend
 from pfsim.config import validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
-from pfsim.physics import void_kernels as vk
+from pfsim.bench.kernels import masked_laplacian
+from pfsim.kernels import voids as vk
 from pfsim.solvers.elliptic import EllipticProblem
 
 RTOL = {"float64": 1e-12, "float32": 1e-5}
@@ -68,20 +69,20 @@ def all_grids():
 PARAMS = dict(kappa=0.37, barrier=2.9, mobility=1.7)  # model-like ratios, arbitrary units
 
 
+def lagrange_multiplier(relax, q):
+    """sum(relax) / max(sum(q), 1e-300), the model's volume-conserving multiplier (a float)."""
+    return float(relax.sum(dtype=np.float64)) / max(float(q.sum(dtype=np.float64)), vk.LAGRANGE_FLOOR)
+
+
 def update_scalars(relax, q):
     """x_v0, condensation_rate, lagrange, eps_dot, dt of a step that changes xi by O(0.1)."""
     dt = 0.3 / float(np.abs(relax).max())
     x_v0 = 1e-3
-    return dict(x_v0=x_v0, condensation_rate=1e-2 / (x_v0 * dt), lagrange=vk.lagrange_multiplier(relax, q),
+    return dict(x_v0=x_v0, condensation_rate=1e-2 / (x_v0 * dt), lagrange=lagrange_multiplier(relax, q),
                 eps_dot=2.0 / dt, dt=dt)
 
 
 # --- NumPy form against the CUDA form (CPU shim) -------------------------------------------
-def test_stencil_args_are_the_models():
-    m, _ = scenario(shape=(6, 20))
-    assert vk.stencil_args(m.backend, m.grid) == m.stencil_args()
-
-
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("cfg", all_grids())
 def test_void_rates_cuda_matches_numpy(cfg, precision):
@@ -144,7 +145,7 @@ def test_masked_laplacian_is_the_shape_operator(cfg, precision, form):
     f = rng.uniform(0, 1, g.shape).astype(precision)  # values on the SSE side must not leak in
     nb = numpy_backend(precision)
     backend = nb if form == "numpy" else shim(precision)
-    lap = vk.masked_laplacian(backend, g, f, li)
+    lap = masked_laplacian(backend, g, f, li)
     op = shape_operator(g, nb, li)
     expected = -op.apply(f)
     on = op.active  # Li-side nodes with a Li-side neighbour
@@ -173,7 +174,7 @@ def test_isolated_li_node_has_zero_laplacian():
     f = np.random.default_rng(5).uniform(0.2, 1, g.shape)
     nb = numpy_backend("float64")
     for backend in (nb, shim("float64")):
-        assert vk.masked_laplacian(backend, g, f, li)[10, 8] == 0
+        assert masked_laplacian(backend, g, f, li)[10, 8] == 0
     assert -shape_operator(g, nb, li).apply(f)[10, 8] == -f[10, 8]
 
 
@@ -263,7 +264,7 @@ def test_step_reproduces_the_model(captured_step, form):
     assert ((xi > 0.05) & (xi < 0.95) & on).sum() > 20 and eps_dot > 0  # voids and creep in play
     backend = m.backend if form == "numpy" else shim("float64")
     relax, q = vk.void_rates(backend, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
-    lagrange = vk.lagrange_multiplier(relax, q)
+    lagrange = lagrange_multiplier(relax, q)
     band = m.closure_band(xi)
     xi_new, exchange, closed = vk.void_update(backend, xi, S_new, li, band, m.x_v0, m.condensation_rate, relax,
                                               lagrange, eps_dot, dt)
@@ -308,7 +309,7 @@ def test_gpu_matches_numpy(cfg, precision):
     rtol = GPU_RTOL[precision]
     dev = [gpu.asarray(a) for a in (xi, S, li, band)]
 
-    assert_close(gpu.to_host(vk.masked_laplacian(gpu, g, dev[0], dev[2])), vk.masked_laplacian(nb, g, xi, li), rtol)
+    assert_close(gpu.to_host(masked_laplacian(gpu, g, dev[0], dev[2])), masked_laplacian(nb, g, xi, li), rtol)
     assert_close(gpu.to_host(vk.contact_weight(gpu, g, dev[0], dev[2])), vk.contact_weight(nb, g, xi, li), rtol)
     relax, q = vk.void_rates(nb, g, xi, li, **PARAMS)
     relax_d, q_d = vk.void_rates(gpu, g, dev[0], dev[2], **PARAMS)

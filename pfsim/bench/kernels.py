@@ -4,7 +4,8 @@ field-stepping kernel: cell updates/s, effective bandwidth, fraction of the copy
 import numpy as np
 
 from ..physics import plating_kernels as pk
-from ..physics import void_kernels as vk
+from ..kernels import grid_args, twin
+from ..kernels import voids as vk
 from ..solvers.elliptic import JACOBI_WEIGHT
 from ..solvers.elliptic import KERNELS as ELLIPTIC_KERNELS
 from . import cases, costs
@@ -26,6 +27,18 @@ def bandwidth(ctx):
     return [row("bandwidth", "copy", backend=be.name, precision="float64", grid=str(n), cells=n,
                 time_s=t.seconds, time_per="per copy", repeats=t.repeats, value=ctx.copy_gbps, unit="GB/s",
                 bytes_per_cell=16, gbps=ctx.copy_gbps, frac_copy=1.0, note=note)]
+
+
+def masked_laplacian_cuda(be, grid, f, li_side):
+    """The void_masked_laplacian kernel (kernels/voids.cu), lap_Li(f): the stripping step fuses
+    it into void_rates; measured and tested on its own."""
+    f, li = vk._field(be, f), vk._field(be, li_side)
+    lap = be.xp.empty_like(f)
+    be.launch(vk.KERNELS, "void_masked_laplacian", f.size, (f, li, lap) + grid_args(be, grid))
+    return lap
+
+
+masked_laplacian = twin(vk.masked_laplacian_numpy, masked_laplacian_cuda)
 
 
 # --- one callable per kernel: (backend, shape) -> fn() -------------------------------------------
@@ -81,7 +94,7 @@ def _void(name):
             return lambda: vk.void_update(be, xi, v["S"], li, v["band"], 1e-5, 1e3, v["relax"], 1e-4, 1e-4, 0.5)
         if name == "void_contact_weight":
             return lambda: vk.contact_weight(be, g, xi, li)
-        return lambda: vk.masked_laplacian(be, g, xi, li)
+        return lambda: masked_laplacian(be, g, xi, li)
     return make
 
 

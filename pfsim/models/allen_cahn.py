@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from .. import stencil
+from ..kernels import grid_args
 from ..schema import Length, Section, Time
 from .base import Model, numba_stepper, spare_buffer
 
@@ -147,7 +148,7 @@ class AllenCahn(Model):
     def _rate_args(self, t):
         p, s, g = self.params, self.backend.scalar, self.grid
         src = p.source or ManufacturedSource(kind="pfhub_bm7")
-        return self.stencil_args() + (
+        return grid_args(self.backend, self.grid) + (
             s(p.mobility), s(p.barrier), s(p.tilt), s(p.gradient_coefficient),
             np.int32(p.source is not None), s(g.origin[0]), s(g.origin[1]),
             s(g.spacing[0]), s(g.spacing[1]), s(t),

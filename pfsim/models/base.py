@@ -8,7 +8,6 @@ in-place update (the CUDA paths do), `enforce` re-applies constraints after an u
 
 import numpy as np
 
-from ..stencil import kernel_grid_args
 from .extent import Extent
 
 
@@ -122,11 +121,7 @@ class Model:
     def observables(self, state, t) -> dict[str, float]:
         return {}
 
-    # --- helpers for kernels ---------------------------------------------------------
-    def stencil_args(self):
-        """Grid arguments shared by every stencil kernel: nx, ny, nz, periodic, cx, cy, cz."""
-        return kernel_grid_args(self.backend, self.grid)
-
+    # --- helpers ------------------------------------------------------------------------
     def laplacian_eigen_max(self) -> float:
         """Largest |eigenvalue| of the discrete Laplacian: 4 sum(1/h^2)."""
         return 4.0 * sum(1.0 / h**2 for h in self.grid.spacing)

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from .. import stencil
+from ..kernels import grid_args
 from ..schema import Section
 from .base import Model, numba_stepper, spare_buffer
 
@@ -86,7 +87,7 @@ class CahnHilliard(Model):
     def chemical_potential_cuda(self, c):
         p, s = self.params, self.backend.scalar
         mu = self.xp.empty_like(c)
-        args = (c, mu) + self.stencil_args() + (s(p.barrier), s(p.c_alpha), s(p.c_beta), s(p.gradient_coefficient))
+        args = (c, mu) + grid_args(self.backend, self.grid) + (s(p.barrier), s(p.c_alpha), s(p.c_beta), s(p.gradient_coefficient))
         self.backend.launch(KERNELS, "ch_chemical_potential", c.size, args)
         return mu
 
@@ -99,7 +100,7 @@ class CahnHilliard(Model):
         mu = self.chemical_potential(state["c"])
         if self.backend.is_gpu:
             out = self.xp.empty_like(mu)
-            args = (mu, out) + self.stencil_args() + (self.backend.scalar(self.params.mobility),)
+            args = (mu, out) + grid_args(self.backend, self.grid) + (self.backend.scalar(self.params.mobility),)
             self.backend.launch(KERNELS, "ch_rate", mu.size, args)
             return {"c": out}
         out = stencil.laplacian(mu, self.grid)
@@ -120,7 +121,7 @@ class CahnHilliard(Model):
         as the next step's output buffer."""
         p, s = self.params, self.backend.scalar
         out = spare_buffer(self, c)
-        args = (c, out) + self.stencil_args() + (s(p.barrier), s(p.c_alpha), s(p.c_beta),
+        args = (c, out) + grid_args(self.backend, self.grid) + (s(p.barrier), s(p.c_alpha), s(p.c_beta),
                                                  s(p.gradient_coefficient), s(p.mobility), s(dt))
         self.backend.launch(KERNELS, "ch_step_fused", c.size, args)
         self._spare = c
@@ -130,7 +131,7 @@ class CahnHilliard(Model):
         """The unfused step, in place: ch_chemical_potential then ch_euler_update (5 words per
         node against the fused step's 2; kept as the benchmark's comparison)."""
         mu, s = self.chemical_potential_cuda(c), self.backend.scalar
-        args = (c, mu) + self.stencil_args() + (s(self.params.mobility), s(dt))
+        args = (c, mu) + grid_args(self.backend, self.grid) + (s(self.params.mobility), s(dt))
         self.backend.launch(KERNELS, "ch_euler_update", c.size, args)
 
     def stability_limit(self):

@@ -24,7 +24,7 @@ from pydantic import Field
 from .. import stencil
 from ..physics.constants import BOLTZMANN, FARADAY, GAS
 from ..physics.geometry import GeometryConfig, electrolyte_mask, periodic_labels
-from ..physics import void_kernels
+from ..kernels import voids
 from ..physics.kinetics import ButlerVolmer
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..errors import StopRun
@@ -195,7 +195,7 @@ class LiStripping(InterfaceModel):
     # --- 1. potential ------------------------------------------------------------------
     def contact_weight(self, xi):
         """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m)."""
-        return void_kernels.contact_weight(self.backend, self.grid, xi, self.li_float)
+        return voids.contact_weight(self.backend, self.grid, xi, self.li_float)
 
     def solve_potential(self, state, j_applied):
         """Newton on the Butler-Volmer contact with the galvanostatic constraint (superposition in V)."""
@@ -288,7 +288,7 @@ class LiStripping(InterfaceModel):
         = S/dt + (sinks + k_c q) 1 + injection. Returns the solved S."""
         xp, p = self.xp, self.params
         xi, S = state["xi"], state["supersaturation"]
-        q = void_kernels.interface_indicator(xi)
+        q = voids.interface_indicator(xi)
         sink = self.sink_k2 * self.d_vac * xi
         cond = self.condensation_rate * q
         del q
@@ -301,7 +301,7 @@ class LiStripping(InterfaceModel):
         return S_new
 
     def _void_stage(self, state, dt, S_new, eps_dot):
-        """4. voids (kernels in physics/void_kernels.py): condensation of what left S in the
+        """4. voids (kernels in pfsim/kernels/voids.py): condensation of what left S in the
         solve; shape relaxation at fixed void volume (Allen-Cahn with a Lagrange multiplier
         on the interfaces: curved voids trade sites through the vacancy field, which
         equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in
@@ -309,11 +309,11 @@ class LiStripping(InterfaceModel):
         vacancy field is spread uniformly over the Li side (D_v dt >> cell size^2). Updates
         xi and returns S."""
         be, li, xi = self.backend, self.li_float, state["xi"]
-        relax, q = void_kernels.void_rates(be, self.grid, xi, li, self.kappa, self.barrier, self.mobility)
+        relax, q = voids.void_rates(be, self.grid, xi, li, self.kappa, self.barrier, self.mobility)
         relax_sum, q_sum = self.extent.total(relax, q)
         del q
-        lagrange = relax_sum / max(q_sum, void_kernels.LAGRANGE_FLOOR)  # void_kernels.lagrange_multiplier
-        clipped, exchange, closed = void_kernels.void_update(
+        lagrange = relax_sum / max(q_sum, voids.LAGRANGE_FLOOR)
+        clipped, exchange, closed = voids.void_update(
             be, xi, S_new, li, self.closure_band(xi), self.x_v0, self.condensation_rate, relax, lagrange, eps_dot, dt)
         del relax
         closed, exchanged = self.extent.total(closed, exchange)
@@ -430,12 +430,12 @@ class LiStripping(InterfaceModel):
         ext = self.extent
         S_int = S.ravel()[self.column_interface.ravel()].reshape(self.column_interface.shape)
         void_volume, li_volume, S_sum = ext.total((1 - xi) * self.li_side, self.li_side, S_int)
-        voids = self.void_statistics(xi)
+        count, largest = self.void_statistics(xi)
         return self.common_observables(state, t) | {
             "contact_fraction": self.contact_fraction(xi),
             "void_volume_fraction": void_volume / li_volume,
-            "void_count": voids[0],
-            "largest_void_size": voids[1],
+            "void_count": count,
+            "largest_void_size": largest,
             "mean_interface_supersaturation": S_sum / int(np.prod(ext.whole.shape[:-1])),
             "peak_interface_supersaturation": ext.peak(S_int),
             "li_thickness": self.li_content(state) / self.lateral_area,

@@ -26,7 +26,8 @@ walls: zero normal gradient).
 
 import numpy as np
 
-from ..stencil import kernel_grid_args, shifted
+from ..kernels import grid_args
+from ..stencil import shifted
 
 KERNELS = "plating.cu"
 GRAD_FLOOR = 1e-2  # |grad xi| delta under this blends d2/dn2 into the Laplacian
@@ -110,7 +111,7 @@ def interface_terms_numpy(grid, xi, delta, tau, xp=np):
 def _interface_terms_cuda(backend, grid, xi, delta, tau):
     xp, s = backend.xp, backend.scalar
     w, relax = xp.empty_like(xi), xp.empty_like(xi)
-    args = (xi, w, relax) + kernel_grid_args(backend, grid) + _spacing(backend, grid) + (s(delta), s(tau))
+    args = (xi, w, relax) + grid_args(backend, grid) + _spacing(backend, grid) + (s(delta), s(tau))
     backend.launch(KERNELS, "plating_interface_terms", xi.size, args)
     return w, relax
 

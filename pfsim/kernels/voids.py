@@ -1,8 +1,8 @@
 """Fused pointwise / stencil work of the stripping model's void step (li_stripping step 4).
 
-Each function has a NumPy form (`*_numpy`, also runs on CuPy arrays), a CUDA form (`*_cuda`,
-kernels/voids.cu) with the same operations in the same order, and a dispatcher choosing by
-`backend.is_gpu`. Arrays are full-grid arrays of the backend's dtype; the masks `li_side`
+Each op has a NumPy form (`*_numpy`, also runs on CuPy arrays), a CUDA form (`*_cuda`,
+kernels/voids.cu) with the same operations in the same order, and its name choosing by the
+backend (pfsim.kernels.twin). Arrays are full-grid arrays of the backend's dtype; the masks `li_side`
 (Li side of the interface) and `band` (closure band) are 0/1 arrays of that dtype (a bool or
 other-dtype mask is converted, at the cost of a copy per call).
 
@@ -15,7 +15,8 @@ other-dtype mask is converted, at the cost of a copy per call).
         sum(relax) / max(sum(q), 1e-300) from the caller's reductions
     contact_weight(backend, grid, xi, li_side) -> w
         sum over the contact faces of xi(Li neighbour) / h at each electrolyte node (1/m)
-    masked_laplacian(backend, grid, f, li_side) -> lap_Li(f)
+    masked_laplacian_numpy(backend, grid, f, li_side) -> lap_Li(f)   (its CUDA form, the kernel
+        void_masked_laplacian, is launched by the benchmark and tests only: pfsim.bench.kernels)
 
 lap_Li is the model's shape operator, -EllipticProblem(grid, backend, k=li_side, c=0,
 mask=li_side).apply(f): at a Li-side node, the sum over its faces whose neighbour is also on
@@ -30,18 +31,14 @@ produced by the model's geometries.
 
 import numpy as np
 
-from ..stencil import kernel_grid_args
+from .. import stencil
+from . import grid_args, twin
 
 KERNELS = "voids.cu"
 LAGRANGE_FLOOR = 1e-300  # the model's max(sum(q), 1e-300)
 
 
 # --- shared helpers ------------------------------------------------------------------------
-def stencil_args(backend, grid):
-    """nx, ny, nz, periodic, cx, cy, cz: the grid arguments of Model.stencil_args()."""
-    return kernel_grid_args(backend, grid)
-
-
 def _field(backend, a):
     """a as a C-contiguous array of the backend's dtype (no copy if it already is one)."""
     return backend.xp.ascontiguousarray(backend.xp.asarray(a, dtype=backend.dtype))
@@ -53,11 +50,6 @@ def _index(ndim, axis, i):
     return tuple(key)
 
 
-def lagrange_multiplier(relax, q):
-    """sum(relax) / max(sum(q), 1e-300), the model's volume-conserving multiplier (a float)."""
-    return float(relax.sum(dtype=np.float64)) / max(float(q.sum(dtype=np.float64)), LAGRANGE_FLOOR)
-
-
 def closure_factor(eps_dot, dt):
     """1 - exp(-1.5 eps_dot dt): the fraction of void closed by creep in a step, in float64."""
     return 1 - np.exp(-1.5 * eps_dot * dt)
@@ -67,8 +59,6 @@ def closure_factor(eps_dot, dt):
 def _li_faces(backend, grid, li):
     """[(K_up, K_down)] per axis: 1/h^2 on faces with both nodes on the Li side, else 0, in the
     layout of pfsim.solvers.elliptic (K_up[i] couples i and i+1; 0 across a bounded wall)."""
-    from .. import stencil
-
     xp, s = backend.xp, backend.scalar
     out = []
     for a, (h, periodic) in enumerate(zip(grid.spacing, grid.periodic)):
@@ -84,8 +74,6 @@ def _li_faces(backend, grid, li):
 
 
 def masked_laplacian_numpy(backend, grid, f, li_side):
-    from .. import stencil
-
     xp = backend.xp
     f, li = _field(backend, f), _field(backend, li_side)
     acc, nb = xp.zeros_like(f), xp.empty_like(f)
@@ -96,19 +84,6 @@ def masked_laplacian_numpy(backend, grid, f, li_side):
     return -acc
 
 
-def masked_laplacian_cuda(backend, grid, f, li_side):
-    f, li = _field(backend, f), _field(backend, li_side)
-    lap = backend.xp.empty_like(f)
-    backend.launch(KERNELS, "void_masked_laplacian", f.size, (f, li, lap) + stencil_args(backend, grid))
-    return lap
-
-
-def masked_laplacian(backend, grid, f, li_side):
-    if backend.is_gpu:
-        return masked_laplacian_cuda(backend, grid, f, li_side)
-    return masked_laplacian_numpy(backend, grid, f, li_side)
-
-
 # --- relaxation rate and interface indicator -----------------------------------------------
 def interface_indicator(xi):
     """q(xi) = 16 xi^2 (1 - xi)^2, as the model writes it."""
@@ -116,6 +91,8 @@ def interface_indicator(xi):
 
 
 def void_rates_numpy(backend, grid, xi, li_side, kappa, barrier, mobility):
+    """(relax, q): the Allen-Cahn shape relaxation rate of xi (before the Lagrange multiplier)
+    and the interface indicator q(xi)."""
     s = backend.scalar
     xi, li = _field(backend, xi), _field(backend, li_side)
     lap = masked_laplacian_numpy(backend, grid, xi, li)
@@ -128,21 +105,31 @@ def void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility):
     s = backend.scalar
     xi, li = _field(backend, xi), _field(backend, li_side)
     relax, q = backend.xp.empty_like(xi), backend.xp.empty_like(xi)
-    args = (xi, li, relax, q) + stencil_args(backend, grid) + (s(kappa), s(barrier), s(mobility))
+    args = (xi, li, relax, q) + grid_args(backend, grid) + (s(kappa), s(barrier), s(mobility))
     backend.launch(KERNELS, "void_rates", xi.size, args)
     return relax, q
 
 
-def void_rates(backend, grid, xi, li_side, kappa, barrier, mobility):
-    """(relax, q): the Allen-Cahn shape relaxation rate of xi (before the Lagrange multiplier)
-    and the interface indicator q(xi)."""
-    if backend.is_gpu:
-        return void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility)
-    return void_rates_numpy(backend, grid, xi, li_side, kappa, barrier, mobility)
+void_rates = twin(void_rates_numpy, void_rates_cuda)
 
 
 # --- the xi update -------------------------------------------------------------------------
 def void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
+    """(xi_new, exchange, closed) of one step (all pointwise):
+
+        condensed = condensation_rate q(xi) (S - 1) dt            (S: the solved supersaturation)
+        closed    = (1 - xi) (1 - exp(-1.5 eps_dot dt)) band li_side
+        kept      = xi - x_v0 condensed
+        xi_new    = clip(kept + dt (relax - lagrange q(xi)) + closed on the Li side, else 0; 0, 1)
+        exchange  = xi_new - raw    (raw: the unclipped value)
+
+    exchange is what clipping removed or added, the sites the model hands back to the vacancy
+    field. The relaxation term is left out: it sums to zero by the choice of lagrange, and
+    summing its rounded values would charge xi's rounding to the vacancies (eps / x_v0, about
+    17 in S per node in float32, where x_v0 = 3.5e-9).
+
+    relax is void_rates' first output, lagrange = sum(relax) / max(sum(q), LAGRANGE_FLOOR).
+    """
     xp, s = backend.xp, backend.scalar
     xi, S, li, band, relax = (_field(backend, a) for a in (xi, S, li_side, band, relax))
     q = interface_indicator(xi)
@@ -162,38 +149,21 @@ def void_update_cuda(backend, xi, S, li_side, band, x_v0, condensation_rate, rel
     xi, S, li, band, relax = (_field(backend, a) for a in (xi, S, li_side, band, relax))
     xi_new, exchange, closed = xp.empty_like(xi), xp.empty_like(xi), xp.empty_like(xi)
     nx, ny, nz = (list(xi.shape) + [1, 1])[:3]
-    grid_args = (np.int32(nx), np.int32(ny), np.int32(nz), np.int32(0), s(0), s(0), s(0))
+    pointwise = (np.int32(nx), np.int32(ny), np.int32(nz), np.int32(0), s(0), s(0), s(0))  # no neighbours
     scalars = (s(x_v0), s(condensation_rate), s(lagrange), s(closure_factor(eps_dot, dt)), s(dt))
-    args = (xi, S, li, band, relax, xi_new, exchange, closed) + grid_args + scalars
+    args = (xi, S, li, band, relax, xi_new, exchange, closed) + pointwise + scalars
     backend.launch(KERNELS, "void_update", xi.size, args)
     return xi_new, exchange, closed
 
 
-def void_update(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
-    """(xi_new, exchange, closed) of one step (all pointwise):
-
-        condensed = condensation_rate q(xi) (S - 1) dt            (S: the solved supersaturation)
-        closed    = (1 - xi) (1 - exp(-1.5 eps_dot dt)) band li_side
-        kept      = xi - x_v0 condensed
-        xi_new    = clip(kept + dt (relax - lagrange q(xi)) + closed on the Li side, else 0; 0, 1)
-        exchange  = xi_new - raw    (raw: the unclipped value)
-
-    exchange is what clipping removed or added, the sites the model hands back to the vacancy
-    field. The relaxation term is left out: it sums to zero by the choice of lagrange, and
-    summing its rounded values would charge xi's rounding to the vacancies (eps / x_v0, about
-    17 in S per node in float32, where x_v0 = 3.5e-9).
-
-    relax is void_rates' first output, lagrange = lagrange_multiplier(relax, q).
-    """
-    if backend.is_gpu:
-        return void_update_cuda(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt)
-    return void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt)
+void_update = twin(void_update_numpy, void_update_cuda)
 
 
 # --- contact weight ------------------------------------------------------------------------
 def contact_weight_numpy(backend, grid, xi, li_side):
-    from .. import stencil
-
+    """LiStripping.contact_weight(xi) from the Li-side mask: at each electrolyte node, the sum
+    over its faces to Li-side nodes (none across a bounded wall) of xi(neighbour) / h (1/m).
+    Reduce with w.sum() for the total contact and contact_fraction."""
     xp, s = backend.xp, backend.scalar
     xi, li = _field(backend, xi), _field(backend, li_side)
     sse = 1 - li
@@ -212,15 +182,9 @@ def contact_weight_cuda(backend, grid, xi, li_side):
     xi, li = _field(backend, xi), _field(backend, li_side)
     w = backend.xp.empty_like(xi)
     inv_h = [1.0 / h for h in grid.spacing] + [0.0] * (3 - grid.ndim)
-    args = (xi, li, w) + stencil_args(backend, grid) + tuple(s(v) for v in inv_h)
+    args = (xi, li, w) + grid_args(backend, grid) + tuple(s(v) for v in inv_h)
     backend.launch(KERNELS, "void_contact_weight", xi.size, args)
     return w
 
 
-def contact_weight(backend, grid, xi, li_side):
-    """LiStripping.contact_weight(xi) from the Li-side mask: at each electrolyte node, the sum
-    over its faces to Li-side nodes (none across a bounded wall) of xi(neighbour) / h (1/m).
-    Reduce with w.sum() for the total contact and contact_fraction."""
-    if backend.is_gpu:
-        return contact_weight_cuda(backend, grid, xi, li_side)
-    return contact_weight_numpy(backend, grid, xi, li_side)
+contact_weight = twin(contact_weight_numpy, contact_weight_cuda)

@@ -1,0 +1,37 @@
+"""The NumPy and CUDA forms of pfsim's kernels: one module per source in kernels/ (by stem).
+
+Each op `name` comes as `name_numpy` (the reference: NumPy, also runs on CuPy arrays),
+`name_cuda` (launches the kernel of kernels/<module>.cu, with the same operations in the same
+order) and `name`, which picks one by the backend (`twin`): the only place where the models'
+and solvers' field work branches on it. Bench- and test-only forms live in pfsim/bench/ and
+tests/. `grid_args` gives the grid arguments of every kernel built on kernels/stencil.cuh.
+"""
+
+import numpy as np
+
+
+def grid_args(backend, grid):
+    """The grid arguments of every stencil kernel: nx, ny, nz, periodic bitmask, cx, cy, cz
+    (nz = 1 and cz = 0 in 2D; c = 1/h^2), typed as kernels/stencil.cuh expects."""
+    s = backend.scalar
+    shape = list(grid.shape) + [1] * (3 - grid.ndim)
+    inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
+    return (
+        np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
+        np.int32(grid.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
+    )
+
+
+def twin(numpy_form, cuda_form, numba_form=None):
+    """`name(backend, ...)`: cuda_form on a GPU backend (or tests' CPU shim of one), else
+    numba_form where given and the backend's cpu_kernels is "numba", else numpy_form."""
+    def name(backend, *args, **kwargs):
+        if backend.is_gpu:
+            return cuda_form(backend, *args, **kwargs)
+        if numba_form is not None and getattr(backend, "cpu_kernels", "numpy") == "numba":
+            return numba_form(backend, *args, **kwargs)
+        return numpy_form(backend, *args, **kwargs)
+
+    name.__name__ = name.__qualname__ = numpy_form.__name__.removesuffix("_numpy")
+    name.__doc__, name.numpy, name.cuda = numpy_form.__doc__, numpy_form, cuda_form
+    return name
