@@ -1,4 +1,4 @@
-"""The plating model's kernels (pfsim/physics/plating_kernels.py, kernels/plating.cu): NumPy
+"""The plating model's kernels (pfsim/kernels/plating.py, kernels/plating.cu): NumPy
 forms against the CUDA forms run on the CPU through tests/cuda_shim, and the model's CUDA code
 path against its NumPy path over several steps of a filament run (flaw, damage, noise,
 electronic leakage and nucleation all active)."""
@@ -12,7 +12,7 @@ from pfsim.backend import Backend
 from pfsim.config import validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
-from pfsim.physics import plating_kernels as pk
+from pfsim.kernels import plating as pk
 
 RTOL = {"float64": 1e-12, "float32": 2e-5}
 GRIDS = {

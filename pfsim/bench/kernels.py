@@ -3,7 +3,7 @@ field-stepping kernel: cell updates/s, effective bandwidth, fraction of the copy
 
 import numpy as np
 
-from ..physics import plating_kernels as pk
+from ..kernels import plating as pk
 from ..kernels import grid_args, twin
 from ..kernels import voids as vk
 from ..solvers.elliptic import JACOBI_WEIGHT

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from .. import stencil
 from ..errors import StopRun
-from ..physics import plating_kernels as pk
+from ..kernels import plating as pk
 from ..physics.constants import BOLTZMANN, ELEMENTARY_CHARGE, FARADAY
 from ..physics.geometry import GeometryConfig, electrolyte_mask, face_dilation, periodic_labels
 from ..physics.kinetics import ButlerVolmer

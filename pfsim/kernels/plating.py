@@ -1,7 +1,8 @@
 """Fused pointwise / stencil work of the plating model's metal update (li_plating step 3).
 
 NumPy forms (also run on CuPy arrays) beside CUDA forms (kernels/plating.cu) with the same
-operations in the same order; `backend.is_gpu` picks. All arrays are full-grid arrays of the
+operations in the same order; each op's name picks by the backend (pfsim.kernels.twin). All
+arrays are full-grid arrays of the
 backend's dtype. Neighbours follow pfsim.stencil's rules (periodic wrap, mirror at bounded
 walls: zero normal gradient).
 
@@ -26,8 +27,8 @@ walls: zero normal gradient).
 
 import numpy as np
 
-from ..kernels import grid_args
 from ..stencil import shifted
+from . import grid_args, twin
 
 KERNELS = "plating.cu"
 GRAD_FLOOR = 1e-2  # |grad xi| delta under this blends d2/dn2 into the Laplacian
@@ -50,16 +51,11 @@ def q_of(xi, xp=np):
 
 
 # --- noise -----------------------------------------------------------------------------------
-def uniform_noise(backend, seed, step, shape, first=0):
+def uniform_noise_numpy(backend, seed, step, shape, first=0):
     """Uniform numbers in [-1, 1), one per node, hashed from (seed, step, flat index of the node);
     first: the flat index of the array's first node in the whole grid (a slab of a decomposed
     run draws the same numbers as the whole grid's rows)."""
-    xp = backend.xp
-    n = int(np.prod(shape))
-    if backend.is_gpu:
-        out = xp.empty(n, dtype=backend.dtype)
-        backend.launch(KERNELS, "plating_noise", n, (out, np.uint64(seed), np.uint64(step), np.int64(n), np.int64(first)))
-        return out.reshape(shape)
+    xp, n = backend.xp, int(np.prod(shape))
     idx = (xp.arange(n, dtype=np.int64) + np.int64(first)).astype(np.uint64)  # wraps as the kernel's cast
     key = ((int(seed) * _GOLD) ^ (int(step) * _STEP)) & 0xFFFFFFFFFFFFFFFF
     z = idx ^ np.uint64(key)
@@ -70,15 +66,19 @@ def uniform_noise(backend, seed, step, shape, first=0):
     return (2 * u - 1).astype(backend.dtype).reshape(shape)
 
 
+def uniform_noise_cuda(backend, seed, step, shape, first=0):
+    n = int(np.prod(shape))
+    out = backend.xp.empty(n, dtype=backend.dtype)
+    backend.launch(KERNELS, "plating_noise", n, (out, np.uint64(seed), np.uint64(step), np.int64(n), np.int64(first)))
+    return out.reshape(shape)
+
+
+uniform_noise = twin(uniform_noise_numpy, uniform_noise_cuda)
+
+
 # --- interface terms ---------------------------------------------------------------------------
-def interface_terms(backend, grid, xi, delta, tau):
-    if backend.is_gpu:
-        return _interface_terms_cuda(backend, grid, xi, delta, tau)
-    return interface_terms_numpy(grid, xi, delta, tau, backend.xp)
-
-
-def interface_terms_numpy(grid, xi, delta, tau, xp=np):
-    nd = grid.ndim
+def interface_terms_numpy(backend, grid, xi, delta, tau):
+    xp, nd = backend.xp, grid.ndim
     up = [shifted(xi, grid, a, +1, xp) for a in range(nd)]
     dn = [shifted(xi, grid, a, -1, xp) for a in range(nd)]
     g = [(up[a] - dn[a]) * (0.5 / grid.spacing[a]) for a in range(nd)]
@@ -108,12 +108,15 @@ def interface_terms_numpy(grid, xi, delta, tau, xp=np):
     return w, relax
 
 
-def _interface_terms_cuda(backend, grid, xi, delta, tau):
+def interface_terms_cuda(backend, grid, xi, delta, tau):
     xp, s = backend.xp, backend.scalar
     w, relax = xp.empty_like(xi), xp.empty_like(xi)
     args = (xi, w, relax) + grid_args(backend, grid) + _spacing(backend, grid) + (s(delta), s(tau))
     backend.launch(KERNELS, "plating_interface_terms", xi.size, args)
     return w, relax
+
+
+interface_terms = twin(interface_terms_numpy, interface_terms_cuda)
 
 
 def _spacing(backend, grid):
@@ -122,19 +125,21 @@ def _spacing(backend, grid):
 
 
 # --- metal update ------------------------------------------------------------------------------
-def metal_update(backend, xi, w, relax, lagrange, current, gate, noise, scale, dt):
-    if backend.is_gpu:
-        xp, s = backend.xp, backend.scalar
-        out, displaced = xp.empty_like(xi), xp.empty_like(xi)
-        args = (xi, w, relax, current, gate, noise, out, displaced, s(lagrange), s(scale), s(dt), np.int64(xi.size))
-        backend.launch(KERNELS, "plating_metal_update", xi.size, args)
-        return out, displaced
-    return metal_update_numpy(xi, w, relax, lagrange, current, gate, noise, scale, dt, backend.xp)
-
-
-def metal_update_numpy(xi, w, relax, lagrange, current, gate, noise, scale, dt, xp=np):
+def metal_update_numpy(backend, xi, w, relax, lagrange, current, gate, noise, scale, dt):
+    xp = backend.xp
     react = scale * w * current * noise  # d xi/dt of the reaction (> 0 dissolves)
     trial = xi + dt * gate * (relax - lagrange * q_of(xi) - react)
     new = xp.clip(trial, 0, 1)
     displaced = -dt * (1 - gate) * react + (trial - new)
     return new, displaced
+
+
+def metal_update_cuda(backend, xi, w, relax, lagrange, current, gate, noise, scale, dt):
+    xp, s = backend.xp, backend.scalar
+    out, displaced = xp.empty_like(xi), xp.empty_like(xi)
+    args = (xi, w, relax, current, gate, noise, out, displaced, s(lagrange), s(scale), s(dt), np.int64(xi.size))
+    backend.launch(KERNELS, "plating_metal_update", xi.size, args)
+    return out, displaced
+
+
+metal_update = twin(metal_update_numpy, metal_update_cuda)
