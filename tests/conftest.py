@@ -15,6 +15,16 @@ def _shared_dir() -> Path | None:
     return None
 
 
+def pytest_addoption(parser):
+    parser.addoption("--pfsim-backend", default="numpy", choices=("numpy", "cupy"),
+                     help="backend of the PFHub checks (benchmarks/gpu_check.sh runs them on cupy)")
+
+
+@pytest.fixture(scope="session")
+def pfsim_backend(request) -> str:
+    return request.config.getoption("--pfsim-backend")
+
+
 @pytest.fixture(scope="session")
 def pfhub_data() -> Path:
     d = _shared_dir()

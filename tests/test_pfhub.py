@@ -40,15 +40,15 @@ def check_bm1a(store, ref, stop):
     assert np.all(np.diff(F) <= 1e-12 * F[0]), "free energy must not increase"
 
 
-def test_bm1a_matches_memphis_to_t10(in_tmp, pfhub_data):
-    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--backend", "numpy", "-o", "bm1a.zarr",
+def test_bm1a_matches_memphis_to_t10(in_tmp, pfhub_data, pfsim_backend):
+    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--backend", pfsim_backend, "-o", "bm1a.zarr",
                    "--set", "time.stop=10", "--set", "output.fields_every=5") == 0
     check_bm1a("bm1a.zarr", memphis_reference(pfhub_data), 10.0)
 
 
 @pytest.mark.slow
-def test_bm1a_matches_memphis_to_t100(in_tmp, pfhub_data):
-    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--backend", "numpy", "-o", "bm1a.zarr") == 0
+def test_bm1a_matches_memphis_to_t100(in_tmp, pfhub_data, pfsim_backend):
+    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--backend", pfsim_backend, "-o", "bm1a.zarr") == 0
     check_bm1a("bm1a.zarr", memphis_reference(pfhub_data), 100.0)
 
 
@@ -66,27 +66,27 @@ def bm7a_error(n: int, dt: float, integrator="rk4", backend="numpy") -> float:
     return model.observables(state, cfg.time.stop)["mms_l2_error"]
 
 
-def test_bm7a_level_at_h_001():
-    err = bm7a_error(100, 2e-3)
+def test_bm7a_level_at_h_001(pfsim_backend):
+    err = bm7a_error(100, 2e-3, backend=pfsim_backend)
     assert abs(err - 6.75e-3) / 6.75e-3 <= 0.03, err
     # the time error is negligible: halving dt changes L2 by far less than 1 %
-    assert abs(bm7a_error(100, 1e-3) - err) / err < 0.01
+    assert abs(bm7a_error(100, 1e-3, backend=pfsim_backend) - err) / err < 0.01
 
 
-def spatial_order(ns, dt=2e-3):
+def spatial_order(ns, dt=2e-3, backend="numpy"):
     hs = np.array([1.0 / n for n in ns])
-    errs = np.array([bm7a_error(n, dt) for n in ns])
+    errs = np.array([bm7a_error(n, dt, backend=backend) for n in ns])
     assert np.all((errs >= 1e-4) & (errs <= 5e-3)), errs
     return np.polyfit(np.log(hs), np.log(errs), 1)[0], errs
 
 
-def test_bm7a_spatial_order():
-    order, errs = spatial_order([128, 160, 200])
+def test_bm7a_spatial_order(pfsim_backend):
+    order, errs = spatial_order([128, 160, 200], backend=pfsim_backend)
     assert abs(order - 2.0) <= 0.2, (order, errs)
     assert abs(errs[-1] - 1.39e-3) / 1.39e-3 <= 0.03, errs  # h = 0.005 level
 
 
 @pytest.mark.slow
-def test_bm7a_spatial_order_four_grids():
-    order, errs = spatial_order([128, 160, 200, 256])
+def test_bm7a_spatial_order_four_grids(pfsim_backend):
+    order, errs = spatial_order([128, 160, 200, 256], backend=pfsim_backend)
     assert abs(order - 2.0) <= 0.2, (order, errs)
