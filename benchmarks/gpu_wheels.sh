@@ -11,6 +11,9 @@ rm -rf .gpu-wheels && mkdir -p .gpu-wheels
 "$PY" -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp --abi cp312 \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
     --platform any -d .gpu-wheels "zarr>=3.0" "pint>=0.23" "pydantic>=2.6" "pyamg>=5.0" 2>&1 | grep -v "^WARNING: Location" || true
+# the GPU machine has NumPy and SciPy (with CuPy built against them): leave them out (51 MB, and the
+# working tree that travels is limited to 64 MiB)
+rm -f .gpu-wheels/numpy-*.whl .gpu-wheels/scipy-*.whl
 if [ -d ../shared/pfhub/data ] && [ ! -d shared/pfhub/data ]; then
     mkdir -p shared/pfhub && cp -r ../shared/pfhub/data shared/pfhub/
 fi
