@@ -6,8 +6,8 @@ import numpy as np
 from ..kernels import plating as pk
 from ..kernels import grid_args, twin
 from ..kernels import voids as vk
+from ..kernels import elliptic as ek
 from ..solvers.elliptic import JACOBI_WEIGHT
-from ..solvers.elliptic import KERNELS as ELLIPTIC_KERNELS
 from . import cases, costs
 from .report import grid_label, row
 
@@ -122,11 +122,7 @@ def _elliptic(name):
             return lambda: problem.apply_level(u)
         if name == "elliptic_smooth_rb":
             return lambda: problem.smooth(u, b, 1, reverse=False)
-        if be.is_gpu:  # the Jacobi sweep as the smoother launches it where red-black is not valid
-            out, args = be.xp.empty_like(u), (u, b)
-            rest = problem._kernel_args() + (be.scalar(JACOBI_WEIGHT),)
-            return lambda: be.launch(ELLIPTIC_KERNELS, "elliptic_smooth_jacobi", u.size, args + (out,) + rest)
-        return lambda: problem.level.relax_jacobi_numpy(u, b, JACOBI_WEIGHT)
+        return lambda: ek.smooth_jacobi(be, problem.level, u, b, JACOBI_WEIGHT)  # where red-black is not valid
     return make
 
 

@@ -25,18 +25,17 @@ periodic axes are second order.
 
 `EllipticProblem.solve` runs conjugate gradients on the active nodes, preconditioned by one
 V-cycle of a geometric multigrid built for high contrast (`_Hierarchy`), or by Jacobi. The
-matrix-vector product and the smoothers of the finest grid have CUDA forms
-(kernels/elliptic.cu) beside exactly equivalent NumPy forms; everything else is written for
-NumPy and CuPy alike.
+matrix-vector product and the smoothers of the finest grid are pfsim.kernels.elliptic's (CUDA
+forms in kernels/elliptic.cu beside exactly equivalent NumPy forms); everything else is
+written for NumPy and CuPy alike.
 """
 
 from itertools import combinations, product
 
 import numpy as np
 
+from ..kernels import elliptic as kernels
 from .pcg import SolveInfo, flexible_cg
-
-KERNELS = "elliptic.cu"
 COARSEST_NODES = 400  # levels are added until one has at most this many nodes: solved densely
 JACOBI_WEIGHT = 0.8  # weighted Jacobi where Gauss-Seidel colours are not independent sets
 
@@ -169,8 +168,8 @@ class _CoarseLevel(_Stencil):
 
 
 class _FineLevel(_Stencil):
-    """The problem's own grid: faces in the kernels' layout, the 5-/7-point stencil, and the
-    NumPy twins of the kernels in kernels/elliptic.cu (same sums in the same order).
+    """The problem's own grid: faces in the kernels' layout (pfsim.kernels.elliptic) and the
+    5-/7-point stencil.
 
     Held: faces, mask, active, cdiag (the kernels' c, -1 on inactive nodes) and diag. The
     NumPy forms also keep c, faces_down and the red-black colours (the kernels index them); the
@@ -240,31 +239,6 @@ class _FineLevel(_Stencil):
     def release(self):
         """Drop the stencil once coarser levels are built from it (nothing reads it after)."""
         self.coeffs, self.centre = {}, None
-
-    def apply_numpy(self, u):
-        out = self.c * u
-        for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
-            out += up * (u - self.xp.roll(u, -1, axis=a))
-            out += down * (u - self.xp.roll(u, 1, axis=a))
-        return self.xp.where(self.active, out, u)
-
-    def _relaxed_numpy(self, u, b):
-        ku = None
-        for a, (up, down) in enumerate(zip(self.faces, self.faces_down)):
-            t = up * self.xp.roll(u, -1, axis=a)
-            ku = t if ku is None else ku + t
-            ku = ku + down * self.xp.roll(u, 1, axis=a)
-        return (b + ku) / self.diag
-
-    def relax_rb_numpy(self, u, b, colour):
-        """Gauss-Seidel on the nodes of one colour, in place."""
-        on = self.colours[colour]
-        new = self.xp.where(self.active, self._relaxed_numpy(u, b), b)
-        u[on] = new[on]
-
-    def relax_jacobi_numpy(self, u, b, omega):
-        new = u + omega * (self._relaxed_numpy(u, b) - u)
-        return self.xp.where(self.active, new, b)
 
 
 # --- grid transfers ------------------------------------------------------------------------------
@@ -530,20 +504,9 @@ class EllipticProblem:
             else:
                 self.multigrid.set_c(self.level.c)
 
-    # --- finest-grid operator and smoothers: CUDA or NumPy form --------------------------------
-    def _kernel_args(self):
-        lv, nd = self.level, self.grid.ndim
-        f = lv.faces
-        shape = list(self.grid.shape) + [1] * (3 - nd)
-        kz = f[2] if nd == 3 else f[0]  # not read in 2D
-        return (f[0], f[1], kz, lv.cdiag, np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]))
-
+    # --- finest-grid operator and smoothers (pfsim.kernels.elliptic) ---------------------------
     def apply_level(self, u):
-        if not self.backend.is_gpu:
-            return self.level.apply_numpy(u)
-        out = self.xp.empty_like(u)
-        self.backend.launch(KERNELS, "elliptic_apply", u.size, (u, out) + self._kernel_args())
-        return out
+        return kernels.apply(self.backend, self.level, u)
 
     def apply(self, u):
         """A u on all nodes (identity rows on inactive nodes)."""
@@ -552,23 +515,13 @@ class EllipticProblem:
     def smooth(self, u, b, sweeps, reverse):
         """`sweeps` red-black Gauss-Seidel sweeps (black first when reverse: the adjoint order,
         for a symmetric cycle), or weighted-Jacobi sweeps. Returns u (may update in place)."""
-        gpu, launch, lv = self.backend.is_gpu, self.backend.launch, self.level
+        be, lv = self.backend, self.level
         for _ in range(sweeps):
-            if lv.red_black:
-                for colour in ((1, 0) if reverse else (0, 1)):
-                    if gpu:
-                        args = (u, b) + self._kernel_args() + (np.int32(colour),)
-                        launch(KERNELS, "elliptic_smooth_rb", u.size, args)
-                    else:
-                        lv.relax_rb_numpy(u, b, colour)
-            elif gpu:
-                out = self.xp.empty_like(u)
-                weight = self.backend.scalar(JACOBI_WEIGHT)
-                args = (u, b, out) + self._kernel_args() + (weight,)
-                launch(KERNELS, "elliptic_smooth_jacobi", u.size, args)
-                u = out
-            else:
-                u = lv.relax_jacobi_numpy(u, b, JACOBI_WEIGHT)
+            if not lv.red_black:
+                u = kernels.smooth_jacobi(be, lv, u, b, JACOBI_WEIGHT)
+                continue
+            for colour in ((1, 0) if reverse else (0, 1)):
+                kernels.smooth_rb(be, lv, u, b, colour)
         return u
 
     def _precondition(self, r):

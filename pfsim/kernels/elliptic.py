@@ -1,0 +1,80 @@
+"""The finest grid's operator and smoothers of pfsim.solvers.elliptic (kernels/elliptic.cu).
+
+`level` is the solver's finest level (_FineLevel): faces K_a (the face from i to i+1 along a),
+cdiag (c, -1 on inactive nodes) and, for the NumPy forms, faces_down, c, diag, active and the
+red-black colours. The NumPy forms make the kernels' sums in the same order.
+
+    apply(backend, level, u) -> A u (identity rows on inactive nodes)
+    smooth_rb(backend, level, u, b, colour)        Gauss-Seidel on one colour, u in place
+    smooth_jacobi(backend, level, u, b, omega) -> u after one weighted-Jacobi sweep
+"""
+
+import numpy as np
+
+from . import twin
+
+KERNELS = "elliptic.cu"
+
+
+def level_args(level):
+    """The kernels' arguments after (u, ...): kx, ky, kz, cdiag, nx, ny, nz (kz unread in 2D)."""
+    f, nd = level.faces, len(level.shape)
+    shape = list(level.shape) + [1] * (3 - nd)
+    kz = f[2] if nd == 3 else f[0]
+    return (f[0], f[1], kz, level.cdiag, np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]))
+
+
+def apply_numpy(backend, level, u):
+    xp = backend.xp
+    out = level.c * u
+    for a, (up, down) in enumerate(zip(level.faces, level.faces_down)):
+        out += up * (u - xp.roll(u, -1, axis=a))
+        out += down * (u - xp.roll(u, 1, axis=a))
+    return xp.where(level.active, out, u)
+
+
+def apply_cuda(backend, level, u):
+    out = backend.xp.empty_like(u)
+    backend.launch(KERNELS, "elliptic_apply", u.size, (u, out) + level_args(level))
+    return out
+
+
+apply = twin(apply_numpy, apply_cuda)
+
+
+def _relaxed_numpy(xp, level, u, b):
+    ku = None
+    for a, (up, down) in enumerate(zip(level.faces, level.faces_down)):
+        t = up * xp.roll(u, -1, axis=a)
+        ku = t if ku is None else ku + t
+        ku = ku + down * xp.roll(u, 1, axis=a)
+    return (b + ku) / level.diag
+
+
+def smooth_rb_numpy(backend, level, u, b, colour):
+    """Gauss-Seidel on the nodes of one colour, in place."""
+    on = level.colours[colour]
+    new = backend.xp.where(level.active, _relaxed_numpy(backend.xp, level, u, b), b)
+    u[on] = new[on]
+
+
+def smooth_rb_cuda(backend, level, u, b, colour):
+    backend.launch(KERNELS, "elliptic_smooth_rb", u.size, (u, b) + level_args(level) + (np.int32(colour),))
+
+
+smooth_rb = twin(smooth_rb_numpy, smooth_rb_cuda)
+
+
+def smooth_jacobi_numpy(backend, level, u, b, omega):
+    new = u + omega * (_relaxed_numpy(backend.xp, level, u, b) - u)
+    return backend.xp.where(level.active, new, b)
+
+
+def smooth_jacobi_cuda(backend, level, u, b, omega):
+    out = backend.xp.empty_like(u)
+    args = (u, b, out) + level_args(level) + (backend.scalar(omega),)
+    backend.launch(KERNELS, "elliptic_smooth_jacobi", u.size, args)
+    return out
+
+
+smooth_jacobi = twin(smooth_jacobi_numpy, smooth_jacobi_cuda)
