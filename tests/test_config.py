@@ -541,3 +541,16 @@ def test_bad_set(tmp_path, capsys, monkeypatch, item, fragment):
     rc, _, err = cli(capsys, "run", BM1A, "-o", tmp_path / "store.zarr", "--set", "time.max_steps=1", "--set", item)
     assert_input_error(rc, err, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, key", [
+    ("name: t\ntime: {stop: 1}\ntime: {stop: 2, max_steps: 3}\n", "time"),
+    ("name: t\ngrid: {shape: [8, 8], spacing: 1, shape: [4, 4]}\n", "shape"),
+])
+def test_a_key_given_twice_is_refused(text, key):
+    """YAML's last-one-wins would silently drop the first block (a second `time:` once replaced
+    `max_steps: 3`)."""
+    from pfsim.config import parse_yaml
+
+    with pytest.raises(ConfigError, match=f"the key '{key}' is given twice"):
+        parse_yaml(text)
