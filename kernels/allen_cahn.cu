@@ -1,5 +1,5 @@
 // Allen-Cahn with a double well, a constant driving-force tilt and an optional manufactured
-// source; NumPy twin: pfsim/models/allen_cahn.py
+// source; NumPy twin: pfsim/kernels/allen_cahn.py
 //   deta/dt = -L [ 2 W eta (1 - eta)(1 - 2 eta) + tilt 30 eta^2 (1 - eta)^2 - kappa lap(eta) ] + S
 // S is the PFHub BM7 manufactured-solution source when has_source != 0 (2D, x-y plane).
 #include "stencil.cuh"

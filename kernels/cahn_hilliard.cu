@@ -1,4 +1,4 @@
-// Cahn-Hilliard with a double-well free energy; NumPy twin: pfsim/models/cahn_hilliard.py
+// Cahn-Hilliard with a double-well free energy; NumPy twin: pfsim/kernels/cahn_hilliard.py
 //   f(c)  = rho (c - ca)^2 (cb - c)^2
 //   mu    = f'(c) - kappa lap(c)
 //   dc/dt = M lap(mu)

@@ -1,4 +1,4 @@
-// Matrix-free elliptic operator and its smoothers; NumPy twins in pfsim/solvers/elliptic.py
+// Matrix-free elliptic operator and its smoothers; NumPy twins in pfsim/kernels/elliptic.py
 // (_Level.apply_numpy, _Level.relax_rb_numpy, _Level.relax_jacobi_numpy).
 //
 //   (A u)_i = c_i u_i + sum over the faces f of node i of K_f (u_i - u_nb)    active node

@@ -1,7 +1,7 @@
 // Metal order parameter of the plating model (pfsim/models/li_plating.py, step 3 of a time
-// step); NumPy twins in pfsim/physics/plating_kernels.py, with the same operations in the same
+// step); NumPy twins in pfsim/kernels/plating.py, with the same operations in the same
 // order. One thread per node, fields C-ordered [x][y][z] (nz = 1 in 2D). Grid arguments as
-// Model.stencil_args(): nx, ny, nz, periodic bitmask, cx = 1/dx^2, cy, cz; then hx, hy, hz.
+// pfsim.kernels.grid_args: nx, ny, nz, periodic bitmask, cx = 1/dx^2, cy, cz; then hx, hy, hz.
 #include "stencil.cuh"
 
 #define GRAD_FLOOR 1e-2

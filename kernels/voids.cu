@@ -1,8 +1,8 @@
 // Void order parameter xi of the stripping model (pfsim/models/li_stripping.py, step 4 of a
-// time step) and its contact weight; NumPy twins in pfsim/physics/void_kernels.py, with the
+// time step) and its contact weight; NumPy twins in pfsim/kernels/voids.py, with the
 // same operations in the same order.
 //
-// li is the Li-side mask as a real 0/1 field. Grid arguments as Model.stencil_args():
+// li is the Li-side mask as a real 0/1 field. Grid arguments as pfsim.kernels.grid_args:
 // nx, ny, nz, periodic bitmask, cx = 1/dx^2, cy, cz. One thread per node, fields C-ordered
 // [x][y][z] (nz = 1 in 2D).
 //

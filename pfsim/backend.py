@@ -57,7 +57,7 @@ class Backend:
     # how elliptic problems are solved (pfsim.solvers.sparse.elliptic_problem): "auto" is the
     # matrix-free multigrid CG on a GPU, SuperLU or PyAMG on the CPU
     elliptic: str = "auto"
-    # the CPU's field steps: "numpy" (the reference) or "numba" (pfsim.numba_kernels, optional)
+    # the CPU's field steps: "numpy" (the reference) or "numba" (pfsim.kernels.numba_steps, optional)
     cpu_kernels: str = "numpy"
     _modules: dict = field(default_factory=dict, repr=False)
 
@@ -124,7 +124,7 @@ def select_backend(name: str = "auto", precision: str = "float64", announce=None
     backend = _select(name, precision, announce)
     backend.elliptic, backend.cpu_kernels = elliptic, cpu_kernels
     if cpu_kernels == "numba" and not backend.is_gpu:
-        from .numba_kernels import require
+        from .kernels.numba_steps import require
 
         require()
     return backend

@@ -1,11 +1,11 @@
-"""pfsim.numba_kernels (the optional `cpu_kernels: numba` steps) against the NumPy forms, the
+"""pfsim.kernels.numba_steps (the optional `cpu_kernels: numba` steps) against the NumPy forms, the
 reference: the same bits in float64 (the loops keep the NumPy order of operations), within a
 unit of rounding in float32 (Numba evaluates the float32 steps' constants in float64)."""
 
 import numpy as np
 import pytest
 
-from pfsim import numba_kernels
+from pfsim.kernels import numba_steps as numba_kernels
 from pfsim.backend import Backend
 from pfsim.bench import cases
 

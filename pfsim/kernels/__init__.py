@@ -35,3 +35,25 @@ def twin(numpy_form, cuda_form, numba_form=None):
     name.__name__ = name.__qualname__ = numpy_form.__name__.removesuffix("_numpy")
     name.__doc__, name.numpy, name.cuda = numpy_form.__doc__, numpy_form, cuda_form
     return name
+
+
+def spare(backend, like, scratch):
+    """An array like `like` for an out-of-place update: the one the last step left over
+    (scratch["spare"]), or a new one."""
+    out = scratch.get("spare")
+    if out is None or out is like or out.shape != like.shape or out.dtype != like.dtype:
+        out = backend.xp.empty_like(like)
+    return out
+
+
+def numba_stepper(grid, like, scratch):
+    """The compiled CPU steps of numba_steps for fields like `like` (kept in scratch), or None
+    for a grid of more than three axes."""
+    if like.ndim > 3:
+        return None
+    stepper = scratch.get("numba")
+    if stepper is None or stepper.shape != like.shape:
+        from .numba_steps import Stepper
+
+        stepper = scratch["numba"] = Stepper(grid, like.shape)
+    return stepper

@@ -29,28 +29,6 @@ def breakpoint_events(*protocols):
     return [(t, lambda state: None) for t in times if t > 0]
 
 
-def spare_buffer(model, like):
-    """An array like `like` for an out-of-place update: the one the last step left over
-    (model._spare), or a new one."""
-    spare = getattr(model, "_spare", None)
-    if spare is None or spare is like or spare.shape != like.shape or spare.dtype != like.dtype:
-        spare = model.xp.empty_like(like)
-    return spare
-
-
-def numba_stepper(model, like):
-    """The compiled CPU steps of pfsim.numba_kernels for fields like `like`, when the backend
-    asks for them (cpu_kernels: numba) and the grid has at most three axes; else None."""
-    if getattr(model.backend, "cpu_kernels", "numpy") != "numba" or like.ndim > 3:
-        return None
-    stepper = getattr(model, "_numba_stepper", None)
-    if stepper is None or stepper.shape != like.shape:
-        from ..numba_kernels import Stepper
-
-        stepper = model._numba_stepper = Stepper(model.grid, like.shape)
-    return stepper
-
-
 class Model:
     fields: tuple[str, ...] = ()
     field_units: dict[str, str] = {}
@@ -65,6 +43,11 @@ class Model:
         self.xp = backend.xp
         # the part of the grid this process holds (pfsim.models.extent): all of it unless decomposed
         self.extent = Extent(grid, backend) if extent is None else extent
+
+    @property
+    def scratch(self) -> dict:
+        """What the kernels (pfsim.kernels) keep between steps: work arrays, spare buffers."""
+        return self.__dict__.setdefault("_scratch", {})
 
     # models whose state is more than fields built from `initial` override these
     needs_initial = True

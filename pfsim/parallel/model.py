@@ -9,6 +9,7 @@ same sums as the model's `observables`, over owned nodes only, added up across r
 import numpy as np
 
 from .. import stencil
+from ..kernels.cahn_hilliard import double_well
 from ..models.allen_cahn import manufactured_solution
 from .comm import ParallelError, global_sums
 
@@ -64,7 +65,7 @@ def _integral(f, domain, xp):
 def _cahn_hilliard(model, state, t, domain):
     c, xp, own = state["c"], model.xp, domain.owned
     grad2 = stencil.gradient_squared(c, domain.grid, xp)[own]
-    density = model._double_well(c[own]) + 0.5 * model.params.gradient_coefficient * grad2
+    density = double_well(model.params, c[own]) + 0.5 * model.params.gradient_coefficient * grad2
     return {"free_energy": _integral(density, domain, xp), "mass": _integral(c[own], domain, xp)}
 
 

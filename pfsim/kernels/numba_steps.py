@@ -1,7 +1,7 @@
 """Optional CPU kernels compiled by Numba (`pip install pfsim[cpu-fast]`, `cpu_kernels: numba`).
 
 The Cahn-Hilliard and Allen-Cahn forward-Euler steps, each a loop over the nodes in the order
-of operations of the NumPy forms (pfsim.models.cahn_hilliard, allen_cahn), threaded over rows
+of operations of the NumPy forms (pfsim.kernels.cahn_hilliard, allen_cahn), threaded over rows
 (prange). NumPy stays the reference and the default; tests/test_numba_kernels.py holds the two
 to round-off, and benchmarks/cpu_path.py measures the gain (docs/performance.md).
 
@@ -25,7 +25,7 @@ def available() -> bool:
 
 def require():
     if numba is None:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError("cpu_kernels: numba needs Numba (pip install 'pfsim[cpu-fast]'); use cpu_kernels: numpy")
 
