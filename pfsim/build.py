@@ -12,7 +12,8 @@ stacked members is its *placement* (as Oceananigans' CPU / GPU / Distributed arc
     initial(cfg, model)          the fields made from cfg.initial (models with `needs_initial`)
     restore(store, model)        (the store a resumed run writes, the state of its last checkpoint)
     settle(state)                after the state is made or read (the slabs' halo exchange)
-    create_store(path, ...)      a new run store (RunStore.create's arguments)
+    create_store(path, ...)      a new run store (RunStore.create's arguments), under its writer's lock
+    lock(store, say)             the writer's lock of a store to resume (rank 0 holds it)
 """
 
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class Single:
 
     def settle(self, state):
         pass
+
+    def lock(self, store, say):
+        store.acquire_lock(say, "resume")
 
     create_store = staticmethod(RunStore.create)
 

@@ -1,7 +1,7 @@
-"""pfsim's command line: run | validate | info | plot | sweep | submit | status | bench.
+"""pfsim's command line: run | validate | info | plot | sweep | submit | status | verify | bench.
 
-Exit codes: 0 done, 1 the run blew up (NaN/Inf), 2 bad input (config, backend, store),
-3 the run was interrupted by a signal and can be resumed.
+Exit codes: 0 done, 1 the run blew up (NaN/Inf), 2 bad input (config, backend, store; a store
+in use by another run; a damaged store), 3 the run was interrupted by a signal and can be resumed.
 """
 
 import argparse
@@ -166,6 +166,23 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .io.integrity import verify_store
+    from .io.store import RunStore
+
+    store = RunStore.open(args.store, mode="r")
+    damage, notes = verify_store(store)
+    for line in damage:
+        print(f"{store.path}: damaged: {line}")
+    for line in notes:
+        print(f"{store.path}: {line}")
+    if damage:
+        return 2
+    if not notes or not notes[0].startswith("no checksums"):
+        print(f"{store.path}: intact ({store.frames} frames, {store.samples} samples, checkpoints checked)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run
 
@@ -236,6 +253,10 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="state of a run store, or of a sweep's members (file or folder)")
     st.add_argument("path", help="run store, sweep YAML file or sweep output folder")
     st.set_defaults(func=cmd_status)
+
+    ve = sub.add_parser("verify", help="check a run store's checksums (frames, checkpoints): exit 0 intact, 2 damaged")
+    ve.add_argument("store")
+    ve.set_defaults(func=cmd_verify)
 
     from .bench import add_arguments as bench_arguments
 

@@ -154,6 +154,18 @@ class StoreFanout:
         for s in self.stores:
             s.update_meta(**values)
 
+    def heartbeat(self):
+        for s in self.stores:
+            s.heartbeat()
+
+    def watch(self, clock):
+        for s in self.stores:
+            s.watch(clock)
+
+    def release_lock(self):
+        for s in self.stores:
+            s.release_lock()
+
 
 class Stacked(Single):
     """The placement (pfsim.build) of an ensemble: the members' models (one per config, each
@@ -190,11 +202,16 @@ class EnsembleRun(Run):
         placement = Stacked([m[0] for m in members])
         setup = build(members[0][0], backend, placement, say=say)
         stores = []
-        for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, setup.model.members)):
-            meta = dict(cls.new_meta(cfg, raw, setup, command), ensemble={"members": len(members), "index": i})
-            stores.append(RunStore.create(path, setup.grid, cls._field_units(cfg, m), m.observable_units, meta,
-                                          dtype=cfg.precision, overwrite=overwrite,
-                                          compression_level=cfg.output.compression_level))
+        try:
+            for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, setup.model.members)):
+                meta = dict(cls.new_meta(cfg, raw, setup, command), ensemble={"members": len(members), "index": i})
+                stores.append(RunStore.create(path, setup.grid, cls._field_units(cfg, m), m.observable_units, meta,
+                                              dtype=cfg.precision, overwrite=overwrite,
+                                              compression_level=cfg.output.compression_level, say=say))
+        except BaseException:
+            for s in stores:
+                s.release_lock()
+            raise
         say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
         return cls(members[0][0], setup, StoreFanout(stores), False, say, placement)
 
@@ -202,14 +219,23 @@ class EnsembleRun(Run):
     def resume(cls, paths, *, backend=None, say=print):
         """Continue member stores that stopped together (same checkpoint time and step)."""
         stores = [RunStore.open(p) for p in paths]
-        cfgs, infos = zip(*(Run.resume_plan(s) for s in stores))
-        placement = Stacked(cfgs)
-        if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
-            raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one by one")
-        setup = build(cfgs[0], backend, placement, say=say, store=stores)
-        for s, cfg, info in zip(stores, cfgs, infos):
-            s.truncate(info["frames"], info["samples"])
-            s.meta["config"] = cfg.model_dump(mode="json")
+        try:
+            for s in stores:  # each member's writer's lock, and an intact checkpoint of each
+                s.acquire_lock(say, "resume")
+                s.select_checkpoint(say)
+            cfgs, infos = zip(*(Run.resume_plan(s) for s in stores))
+            placement = Stacked(cfgs)
+            if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
+                raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one "
+                                 "by one")
+            setup = build(cfgs[0], backend, placement, say=say, store=stores)
+            for s, cfg, info in zip(stores, cfgs, infos):
+                s.truncate(info["frames"], info["samples"])
+                s.meta["config"] = cfg.model_dump(mode="json")
+        except BaseException:
+            for s in stores:
+                s.release_lock()
+            raise
         info = infos[0]
         say(f"resuming {len(stores)} member stores together from t = {info['time']:.6g} s (step {info['iteration']})")
         return cls(cfgs[0], setup, setup.store, True, say, placement)

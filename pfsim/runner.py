@@ -71,7 +71,7 @@ class Run:
         store = placement.create_store(path, setup.grid, cls._field_units(cfg, setup.model),
                                        setup.model.observable_units, meta, dtype=cfg.precision, overwrite=overwrite,
                                        compression_level=cfg.output.compression_level,
-                                       static=setup.model.static_fields())
+                                       static=setup.model.static_fields(), say=say)
         say(f"writing {path}{placement.note}")
         return cls(cfg, setup, store, False, say, placement)
 
@@ -105,9 +105,15 @@ class Run:
     @classmethod
     def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=Single()):
         whole = placement.guarded(lambda: RunStore.open(store_path))
-        cfg, info = placement.guarded(lambda: cls.resume_plan(whole, overrides))
-        setup = build(cfg, backend, placement, say=say, store=whole)
-        setup.store.truncate(info["frames"], info["samples"])
+        placement.lock(whole, say)  # the writer's lock: a store written by a live run is refused
+        try:
+            placement.guarded(lambda: whole.select_checkpoint(say))  # an intact one, or refused
+            cfg, info = placement.guarded(lambda: cls.resume_plan(whole, overrides))
+            setup = build(cfg, backend, placement, say=say, store=whole)
+            setup.store.truncate(info["frames"], info["samples"])
+        except BaseException:
+            whole.release_lock()
+            raise
         setup.store.meta["config"] = cfg.model_dump(mode="json")
         say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}){placement.note}")
         return cls(cfg, setup, setup.store, True, say, placement)
@@ -151,6 +157,8 @@ class Run:
             sim.add_callback("checkpoint", TimeInterval(cfg.checkpoint.every), self.write_checkpoint)
         sim.add_callback("checkpoint_wall", WallTimeInterval(cfg.checkpoint.wall_every), self.write_checkpoint,
                          at_start=True, at_end=True)
+        self.store.watch(sim.clock)  # every commit records a heartbeat; one at least every HEARTBEAT_EVERY s
+        sim.add_callback("heartbeat", WallTimeInterval(5.0), lambda s: self.store.heartbeat())
         self.progress = Progress(stop, cfg.monitor.progress_every)
         refresh = 0.5 if self.progress.live else cfg.monitor.progress_every
         sim.add_callback("progress", WallTimeInterval(refresh), self.progress.update)
@@ -182,6 +190,12 @@ class Run:
     # --- running -----------------------------------------------------------------------
     def execute(self) -> str:
         """Run to the stop time; returns the final status. Raises SimulationBlowUp."""
+        try:
+            return self._execute()
+        finally:
+            self.store.release_lock()  # the writer's lock goes with the run: done, signalled or failed
+
+    def _execute(self) -> str:
         started = now()
         job = slurm_job()
         self.store.update_meta(status="running", **({"slurm_job": job} if job else {}))
@@ -194,6 +208,14 @@ class Run:
             self.progress.finish(self.sim)
             self.store.flush_observables()
             self._record(started, "blew_up", str(exc))
+            raise
+        except Exception as exc:  # an error of the program or of the machine: the store says so
+            self.progress.finish(self.sim)
+            try:
+                self.store.flush_observables()
+                self._record(started, "failed", f"{type(exc).__name__}: {exc}")
+            except Exception:  # noqa: BLE001 - the store may be what failed: the first error counts
+                pass
             raise
         self.progress.finish(self.sim)
         if self.sim.stop_requested:

@@ -1,13 +1,42 @@
 """`pfsim status PATH`: the state of a run store, or of every member of a sweep (file or folder),
-with the SLURM job ids recorded beside them and, where squeue answers, the jobs' states."""
+with the SLURM job ids recorded beside them and, where squeue answers, the jobs' states.
+
+A store whose metadata says "running" is shown `stale` when its run is not going any more: the
+process holding its lock is gone from this host (or no process holds it), or its heartbeat (written
+with the run's commits, at least every `every` seconds) is STALE_BEATS intervals old."""
 
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import StoreError
 from .slurm import job_dir_of, read_jobs
+
+
+STALE_BEATS = 4  # a heartbeat this many intervals old: stale
+
+
+def liveness(path, meta) -> tuple[str, str]:
+    """("running" | "stale", why) of a store whose metadata says running."""
+    from .io.lock import describe, holder_alive, read_lock
+
+    lock = read_lock(path)
+    beat = meta.get("heartbeat") or {}
+    age = time.time() - beat["unix"] if isinstance(beat.get("unix"), (int, float)) else None
+    seen = f"; last heartbeat {age:.0f} s ago at step {beat.get('step')}" if age is not None else ""
+    if lock is None:
+        if meta.get("integrity"):  # written by a pfsim that locks: no run writes it
+            return "stale", "no run holds the store's lock" + seen
+        return "running", ""
+    alive = holder_alive(lock) if lock else True
+    if alive is False:
+        return "stale", f"its writer ({describe(lock)}) is gone" + seen
+    every = beat.get("every")
+    if age is not None and every and age > STALE_BEATS * every:
+        return "stale", f"no heartbeat for {age:.0f} s (expected every {every:g} s; writer {describe(lock)})"
+    return "running", f"{describe(lock)}" + seen if lock else ""
 
 
 def store_info(path: Path) -> dict:
@@ -31,6 +60,10 @@ def store_info(path: Path) -> dict:
         ck_time = (info["checkpoint"] or {}).get("time")
         info["time"] = max((t for t in (last, ck_time) if t is not None), default=None)
         info["step"] = None
+        beat = meta.get("heartbeat") or {}
+        if beat.get("time") is not None and (info["time"] is None or beat["time"] >= info["time"]):
+            info["time"], info["step"] = beat["time"], beat.get("step")
+        info["status"], info["reason"] = liveness(path, meta)
     return info
 
 
@@ -74,7 +107,7 @@ def store_report(path: Path) -> str:
     jobs = read_jobs(job_dir_of(path.absolute()))
     job = info["slurm_job"] or (jobs[-1]["job"] if jobs else None)
     lines = [str(path), f"  status      {info['status']}"
-             + (f" ({info['reason']})" if info["reason"] and info["status"] != "running" else ""),
+             + (f" ({info['reason']})" if info["reason"] else ""),
              f"  time        {_time(info)}" + (f", step {info['step']}" if info["step"] is not None else "")]
     if info["failure"]:
         f = info["failure"]

@@ -31,7 +31,7 @@ import yaml
 from pydantic import Field
 
 from .config import load_config, read_config_file
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .schema import Section
 from .units import QuantityError, to_si
 
@@ -172,12 +172,16 @@ def run_member(sweep: Sweep, index: int, say=print, backend=None) -> str:
         say(f"member {index}: {state}, skipped")
         return state
     path = sweep.store(index)
-    if sweep.checkpoint_of(index):
-        run = Run.resume(path, backend=backend, say=say)
-    else:
-        cfg, raw = sweep.member_config(index)
-        run = Run.new(cfg, raw, store_path=path, overwrite=state != "not started", backend=backend, say=say,
-                      command=f"pfsim sweep {sweep.path} --member {index}")
+    try:
+        if sweep.checkpoint_of(index):
+            run = Run.resume(path, backend=backend, say=say)
+        else:
+            cfg, raw = sweep.member_config(index)
+            run = Run.new(cfg, raw, store_path=path, overwrite=state != "not started", backend=backend, say=say,
+                          command=f"pfsim sweep {sweep.path} --member {index}")
+    except StoreError as exc:  # written by another run now (its lock), or no intact checkpoint
+        say(f"member {index}: {exc}")
+        return sweep.state(index)
     try:
         return run.execute()
     except Exception as exc:  # a member's failure is recorded, never fatal to the sweep

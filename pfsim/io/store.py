@@ -9,7 +9,10 @@ Layout
     checkpoints/a, /b   full-precision state, written alternately; attrs['pfsim']['checkpoint']
                         names the last complete one
     attrs['pfsim']      provenance: resolved config, version, git commit, backend, device,
-                        times, status
+                        times, status, heartbeat (wall time, step and time of the last commit)
+    checksums/<field>   (time, row block) digest of each frame's chunks (pfsim.io.integrity);
+                        a checkpoint's digests are in its attrs, written after its arrays
+    .pfsim-lock         the writer's lock while a run writes the store (pfsim.io.lock)
 
 Crash safety: every append resizes the arrays, writes the data and only then rewrites the
 consolidated metadata in the root zarr.json (zarr writes files atomically). Readers go by
@@ -19,6 +22,7 @@ completed before the kill; the checkpoint pointer moves only after a checkpoint 
 
 import datetime as dt
 import shutil
+import time as _time
 import warnings
 from pathlib import Path
 
@@ -27,10 +31,14 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from ..errors import StoreError
+from . import integrity
+from .integrity import EAGER, check_checkpoint, digests, fill_value
+from .lock import StoreLock
 
 CHUNK_BYTES = 32 << 20
 OBS_CHUNK = 4096
 AXES = ("x", "y", "z")
+HEARTBEAT_EVERY = 30.0  # s of wall time: a running run commits at least this often (runner)
 
 
 def now() -> str:
@@ -50,24 +58,47 @@ class RunStore:
         self.group = group
         self.meta = dict(group.attrs.get("pfsim", {}))
         self._obs_buffer: list[tuple[float, dict]] = []
+        self.lock = None  # the writer's lock, held from create / acquire_lock to release_lock
+        self.clock = None  # the running simulation's clock: each commit records a heartbeat
+        self.last_commit = None  # monotonic time of the last commit
+
+    # --- the writer's lock -------------------------------------------------------------
+    def acquire_lock(self, say=lambda msg: None, what="write"):
+        if self.lock is None:
+            self.lock = StoreLock.acquire(self.path, say, what)
+
+    def release_lock(self):
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # --- creation ----------------------------------------------------------------------
     @classmethod
     def create(cls, path, grid, fields, observables, meta, *, dtype, overwrite=False, compression_level=3, static=None,
-               spatial_chunks=None, write_static=True):
+               spatial_chunks=None, write_static=True, say=lambda msg: None):
         """A new store. Refuses an existing path unless overwrite is given. spatial_chunks: the
         chunk shape of one field frame (default: whole frames, split along x when large), also
         that of the static maps; write_static=False only makes their arrays (the ranks of a
-        decomposed run write their own rows)."""
+        decomposed run write their own rows). The store is made under its writer's lock (held
+        until release_lock): an existing store written by a live run is refused."""
         path = Path(path)
+        old_lock = None
         if path.exists():
             if not overwrite:
                 raise StoreError(f"{path}: exists; pick another -o path, resume it with --resume, or pass --overwrite")
             if not (path / "zarr.json").is_file():
                 raise StoreError(f"{path}: exists and is not a pfsim run store; refusing to overwrite it")
+            old_lock = StoreLock.acquire(path, say, "overwrite")
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise StoreError(f"{path}: exists (made by another process just now)") from None
+        if old_lock is not None:
+            old_lock.release()
+        group = zarr.open_group(str(path), mode="w", zarr_format=3)  # the folder made just now is ours
+        lock = StoreLock.acquire(path, say, "write")
         dims = AXES[: grid.ndim]
         for a, name in enumerate(dims):
             arr = group.create_array(name, data=grid.coords(a), dimension_names=(name,))
@@ -81,9 +112,14 @@ class RunStore:
         for name, units in fields.items():
             arr = group.create_array(
                 name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressor,
-                dimension_names=("time",) + dims, fill_value=np.nan,
+                dimension_names=("time",) + dims, fill_value=fill_value(dtype), config=EAGER,
             )
             arr.attrs.update({"units": units})
+        sums = group.create_group("checksums")
+        n_blocks = len(integrity.blocks(grid.shape[0], spatial[0]))
+        for name in fields:
+            sums.create_array(name, shape=(0, n_blocks), chunks=(integrity.CHECKSUM_ROWS, n_blocks), dtype="u8",
+                              fill_value=0, config=EAGER)
         t = group.create_array("obs_time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
         t.attrs.update({"units": "s", "long_name": "simulated time of observable samples"})
         for name, units in observables.items():
@@ -91,14 +127,17 @@ class RunStore:
             arr.attrs.update({"units": units})
         for name, data in (static or {}).items():
             arr = group.create_array(name, shape=grid.shape, chunks=spatial, dtype=data.dtype, dimension_names=dims,
-                                     compressors=compressor)
+                                     compressors=compressor, fill_value=fill_value(data.dtype), config=EAGER)
             arr.attrs.update({"units": "1", "long_name": f"{name} (time-independent)"})
             if write_static:
                 arr[...] = np.asarray(data)
         group.create_group("checkpoints")
         store = cls(path, group)
+        store.lock = lock
         store.meta = dict(meta, status="running", started=now(), checkpoint=None, frames=0, samples=0,
-                          observables=list(observables))
+                          observables=list(observables),
+                          integrity={"version": integrity.VERSION, "checksums": integrity.SCHEME,
+                                     "fields": list(fields)})
         store._commit()
         return store
 
@@ -139,10 +178,14 @@ class RunStore:
     def append_frame(self, time, fields: dict):
         n = self.frames
         self._grow("time", n + 1)[n] = time
+        sums = {}
         for name, data in fields.items():
             arr = self.group[name]
             arr.resize((n + 1,) + arr.shape[1:])
+            data = np.asarray(data, dtype=arr.dtype)
             arr[n] = data
+            sums[name] = digests(data, arr.chunks[1])
+        self._write_frame_checksums(n, sums)
         self.flush_observables(commit=False)
         self.meta["frames"] = n + 1
         self._commit()
@@ -164,6 +207,16 @@ class RunStore:
         if commit:
             self._commit()
 
+    def _write_frame_checksums(self, n, sums):
+        """Digests of frame n's blocks, after its data (stores of an older pfsim have none)."""
+        if not self.meta.get("integrity"):
+            return
+        group = self.group["checksums"]
+        for name, values in sums.items():
+            arr = group[name]
+            arr.resize((n + 1, arr.shape[1]))
+            arr[n] = np.asarray(values, dtype=np.uint64)
+
     def _grow(self, name, length):
         arr = self.group[name]
         arr.resize((length,))
@@ -178,12 +231,18 @@ class RunStore:
         if slot in ckpts:
             del ckpts[slot]
         g = ckpts.create_group(slot)
+        sums = {}
         for name, data in state.items():
-            g.create_array(name, data=np.ascontiguousarray(data), compressors=ZstdCodec(level=1))
+            data = np.ascontiguousarray(data)
+            arr = g.create_array(name, data=data, compressors=ZstdCodec(level=1), fill_value=fill_value(data.dtype),
+                                 config=EAGER)
+            sums[name] = integrity.hexes(digests(data, arr.chunks[0] if arr.ndim else 1))
         info = {
             "time": clock.time, "iteration": clock.iteration, "frames": self.frames,
             "samples": self.samples, "written": now(), **(extra or {}),
         }
+        if self.meta.get("integrity"):
+            info["checksums"] = sums
         g.attrs.update({"pfsim_checkpoint": info})
         self.meta["checkpoint"] = slot
         self.meta["checkpoint_time"] = clock.time
@@ -197,6 +256,34 @@ class RunStore:
         g = self.group["checkpoints"][slot]
         return g, dict(g.attrs["pfsim_checkpoint"])
 
+    def select_checkpoint(self, say=lambda msg: None):
+        """Resume from an intact checkpoint: the newest, or the previous one when the newest fails
+        its checksums (said on the console; the pointer moves to it at the next commit). Raises
+        StoreError, changing nothing, when neither is intact. Older stores (no checksums) as before."""
+        slot = self.meta.get("checkpoint")
+        if slot is None:
+            raise StoreError(f"{self.path}: has no checkpoint to resume from")
+        ckpts = self.group["checkpoints"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problems = check_checkpoint(ckpts[slot]) if slot in ckpts else ["missing"]
+            if not problems:  # intact, or written without checksums
+                return slot
+            other = "b" if slot == "a" else "a"
+            fallback = check_checkpoint(ckpts[other]) if other in ckpts else ["absent"]
+        if fallback is None:
+            fallback = ["no checksums"]
+        if fallback:
+            raise StoreError(f"{self.path}: no intact checkpoint to resume from (newest, {slot}: {'; '.join(problems)}; "
+                             f"previous, {other}: {'; '.join(fallback)}); the store is left as it was")
+        old = dict(ckpts[slot].attrs.get("pfsim_checkpoint") or {})
+        info = dict(ckpts[other].attrs["pfsim_checkpoint"])
+        when = f" (t = {old['time']:.6g} s, step {old['iteration']})" if "time" in old else ""
+        say(f"{self.path}: checkpoint {slot}{when} is damaged ({'; '.join(problems)}); resuming from the previous "
+            f"one, {other} (t = {info['time']:.6g} s, step {info['iteration']})")
+        self.meta["checkpoint"], self.meta["checkpoint_time"] = other, info["time"]
+        return other
+
     def read_checkpoint(self):
         g, info = self.checkpoint_group()
         state = {name: arr[...] for name, arr in g.arrays()}
@@ -204,12 +291,19 @@ class RunStore:
 
     def truncate(self, frames: int, samples: int):
         """Drop frames and samples written after a checkpoint (a resumed run rewrites them)."""
-        for name, arr in self.group.arrays():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the lock file is no zarr node
+            arrays = list(self.group.arrays())
+        for name, arr in arrays:
             dims = arr.metadata.dimension_names or ()
             if dims[:1] == ("time",):
                 arr.resize((frames,) + arr.shape[1:])
             elif dims[:1] == ("obs_time",):
                 arr.resize((samples,))
+        if self.meta.get("integrity") and "checksums" in self.group:
+            for name in self.meta["integrity"].get("fields", []):
+                arr = self.group["checksums"][name]
+                arr.resize((min(frames, arr.shape[0]), arr.shape[1]))
         self.meta["frames"], self.meta["samples"] = frames, samples
         self._commit()
 
@@ -218,7 +312,21 @@ class RunStore:
         self.meta.update(values)
         self._commit()
 
+    def heartbeat(self):
+        """Commit now if the last commit is HEARTBEAT_EVERY old or more (the runner asks every few seconds)."""
+        if self.last_commit is None or _time.monotonic() - self.last_commit >= HEARTBEAT_EVERY:
+            RunStore.flush_observables(self, commit=False)
+            self._commit()
+
+    def watch(self, clock):
+        """Record the heartbeat of `clock` (the running simulation's) with every commit."""
+        self.clock = clock
+
     def _commit(self):
+        if self.clock is not None:
+            self.meta["heartbeat"] = {"wall": now(), "unix": round(_time.time(), 3), "step": self.clock.iteration,
+                                      "time": self.clock.time, "every": HEARTBEAT_EVERY}
+        self.last_commit = _time.monotonic()
         self.group.attrs["pfsim"] = self.meta
         with warnings.catch_warnings():
             # zarr notes that consolidated metadata is not yet in the v3 spec; xarray reads it

@@ -133,8 +133,12 @@ class Slab(Single):
         return {name: self.domain.pad(model.backend.asarray(owned_initial(cfg, model, self.domain)))
                 for name in model.fields}
 
+    def lock(self, store, say):
+        collective(self.comm, lambda: store.acquire_lock(say, "resume"), root_only=True)
+
     def restore(self, whole, model):
         store = SlabStore(whole.path, whole.group, self.domain)
+        store.lock, store.meta = whole.lock, whole.meta  # rank 0 holds the lock; the checkpoint selected
         _, state = super().restore(store, model)  # this rank's rows of what is field-shaped: padded
         return store, {k: self.domain.pad(a) if store.is_gridded(a) else a for k, a in state.items()}
 

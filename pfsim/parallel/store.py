@@ -11,6 +11,8 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
+from ..io import integrity
+from ..io.integrity import EAGER, digests, fill_value
 from ..io.store import RunStore, now
 from .comm import collective
 
@@ -34,6 +36,14 @@ class SlabStore(RunStore):
     def _rows(self):
         return slice(self.domain.start, self.domain.start + self.domain.count)
 
+    def _gathered(self, mine: dict) -> dict:
+        """{name: digests of every rank's blocks, in x order} on rank 0 (None elsewhere)."""
+        every = self.comm.gather((self.domain.start, mine), root=0)
+        if self.domain.rank != 0:
+            return None
+        every.sort(key=lambda item: item[0])
+        return {name: [d for _, part in every for d in part.get(name, [])] for name in mine}
+
     def is_gridded(self, data) -> bool:
         """Whether a checkpoint array is field-shaped (written by rows) rather than a ledger."""
         return data.ndim == self.domain.whole.ndim and data.shape[1:] == tuple(self.domain.whole.shape[1:])
@@ -47,6 +57,8 @@ class SlabStore(RunStore):
                           root_only=True)
         group = made.group if domain.rank == 0 else zarr.open_group(str(path), mode="r+", use_consolidated=False)
         store = cls(path, group, domain)
+        if domain.rank == 0:
+            store.lock, made.lock = made.lock, None  # rank 0 holds the writer's lock
 
         def write():
             for name, data in static.items():
@@ -65,16 +77,23 @@ class SlabStore(RunStore):
                 arr = self.group[name]
                 arr.resize((n + 1,) + arr.shape[1:])
 
+        mine = {}
+
         def write():  # group[name] reads the array's metadata afresh: the new shape on every rank
             for name, data in fields.items():
-                self.group[name][n, self._rows()] = self._owned(data)
+                arr = self.group[name]
+                owned = np.asarray(self._owned(data), dtype=arr.dtype)
+                arr[n, self._rows()] = owned
+                mine[name] = digests(owned, self.domain.layout.chunk)
 
         def commit():
+            self._write_frame_checksums(n, sums)
             RunStore.flush_observables(self, commit=False)
             self._commit()
 
         self._root(grow)
         self._all(write)
+        sums = self._gathered(mine)
         self.meta["frames"], self._buffered = n + 1, 0
         self._root(commit)
 
@@ -94,6 +113,8 @@ class SlabStore(RunStore):
         slot = "b" if self.meta.get("checkpoint") == "a" else "a"
         chunks = (self.domain.layout.chunk,) + tuple(self.domain.whole.shape[1:])
 
+        scalars, mine = {}, {}
+
         def make():
             RunStore.flush_observables(self, commit=False)
             ckpts = self.group["checkpoints"]
@@ -103,25 +124,34 @@ class SlabStore(RunStore):
             for name, data in state.items():
                 if self.is_gridded(data):
                     g.create_array(name, shape=self.domain.whole.shape, chunks=chunks, dtype=data.dtype,
-                                   compressors=ZstdCodec(level=1))
+                                   compressors=ZstdCodec(level=1), fill_value=fill_value(data.dtype), config=EAGER)
                 else:  # ledgers and other scalars: the same on every rank, written by rank 0
-                    g.create_array(name, data=np.ascontiguousarray(data), compressors=ZstdCodec(level=1))
+                    data = np.ascontiguousarray(data)
+                    arr = g.create_array(name, data=data, compressors=ZstdCodec(level=1),
+                                         fill_value=fill_value(data.dtype), config=EAGER)
+                    scalars[name] = digests(data, arr.chunks[0] if arr.ndim else 1)
 
         def write():
             g = self.group["checkpoints"][slot]
             for name, data in state.items():
                 if self.is_gridded(data):
-                    g[name][self._rows()] = self._owned(data)
+                    owned = self._owned(data)
+                    g[name][self._rows()] = owned
+                    mine[name] = digests(owned, self.domain.layout.chunk)
 
         def commit():
             info = {"time": clock.time, "iteration": clock.iteration, "frames": self.frames,
                     "samples": self.samples, "written": now(), **(extra or {})}
+            if self.meta.get("integrity"):
+                info["checksums"] = {name: integrity.hexes(sums[name] if name in sums else scalars[name])
+                                     for name in state}
             self.group["checkpoints"][slot].attrs.update({"pfsim_checkpoint": info})
             self._commit()
 
         self._root(make)
         self._buffered = 0
         self._all(write)
+        sums = self._gathered(mine)
         self.meta["checkpoint"], self.meta["checkpoint_time"] = slot, clock.time
         self._root(commit)
 
@@ -138,4 +168,8 @@ class SlabStore(RunStore):
     def update_meta(self, **values):
         self.meta.update(values)
         self._root(self._commit)
+
+    def heartbeat(self):
+        self._buffered = 0
+        self._root(lambda: RunStore.heartbeat(self))
 
