@@ -223,3 +223,20 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
     assert "taking over" in said[0] and json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
     lock.release()
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_run_that_fails_records_it_and_releases_its_lock(in_tmp, monkeypatch, capsys):
+    from pfsim.simulation import Simulation
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(Simulation, "time_step", broken)
+    with pytest.raises(RuntimeError):
+        _strip("s.zarr", 10)
+    meta = zarr.open_group("s.zarr", mode="r").attrs["pfsim"]
+    assert meta["status"] == "failed" and "device lost" in meta["stop_reason"]
+    assert not (in_tmp / "s.zarr" / ".pfsim-lock").exists()
+    capsys.readouterr()
+    assert run_cli("status", "s.zarr") == 0
+    assert "status      failed (RuntimeError: device lost)" in capsys.readouterr().out
