@@ -1,10 +1,9 @@
-"""The NumPy and CUDA forms of pfsim's kernels: one module per source in kernels/ (by stem).
+"""The NumPy and CUDA forms of pfsim's kernels, one module per source in kernels/ (by stem).
 
-Each op `name` comes as `name_numpy` (the reference: NumPy, also runs on CuPy arrays),
-`name_cuda` (launches the kernel of kernels/<module>.cu, with the same operations in the same
-order) and `name`, which picks one by the backend (`twin`): the only place where the models'
-and solvers' field work branches on it. Bench- and test-only forms live in pfsim/bench/ and
-tests/. `grid_args` gives the grid arguments of every kernel built on kernels/stencil.cuh.
+Each op `name` comes as `name_numpy` (the reference; also runs on CuPy arrays), `name_cuda`
+(launches the kernel, same operations in the same order) and `name = twin(...)`, which picks
+one by the backend: the only place where field work branches on it. `grid_args`: the grid
+arguments of every kernel built on kernels/stencil.cuh.
 """
 
 import numpy as np

@@ -76,9 +76,6 @@ def rate_cuda(backend, grid, p, eta, t):
     return out
 
 
-rate = twin(rate_numpy, rate_cuda)
-
-
 def euler_step_numpy(backend, grid, p, eta, t, dt, scratch):
     """eta + dt rate(eta), out of place into the array the previous step left over (returned;
     eta is kept for the next step). NumPy: bit for bit rate_numpy's, one cache-sized block of
@@ -124,9 +121,6 @@ def euler_step_cuda(backend, grid, p, eta, t, dt, scratch):
     return out
 
 
-euler_step = twin(euler_step_numpy, euler_step_cuda, euler_step_numba)
-
-
 def free_energy_numpy(backend, grid, p, eta, scratch):
     """The integral of W eta^2 (1 - eta)^2 + kappa/2 |grad eta|^2 (+ tilt h(eta))."""
     def density_rows(i0, i1, out, w1, w2, w3):
@@ -161,4 +155,7 @@ def free_energy_cuda(backend, grid, p, eta, scratch):
     return stencil.integrate(density, grid, xp)
 
 
+# --- each op as the models and solvers call it: the backend picks the form -------------------
+rate = twin(rate_numpy, rate_cuda)
+euler_step = twin(euler_step_numpy, euler_step_cuda, euler_step_numba)
 free_energy = twin(free_energy_numpy, free_energy_cuda)

@@ -62,9 +62,6 @@ def chemical_potential_cuda(backend, grid, p, c, scratch=None, out=None):
     return mu
 
 
-chemical_potential = twin(chemical_potential_numpy, chemical_potential_cuda)
-
-
 def rate_numpy(backend, grid, p, c, scratch):
     out = stencil.laplacian(chemical_potential_numpy(backend, grid, p, c, scratch), grid)
     out *= p.mobility
@@ -76,9 +73,6 @@ def rate_cuda(backend, grid, p, c, scratch):
     out = backend.xp.empty_like(mu)
     backend.launch(KERNELS, "ch_rate", mu.size, (mu, out) + grid_args(backend, grid) + (backend.scalar(p.mobility),))
     return out
-
-
-rate = twin(rate_numpy, rate_cuda)
 
 
 def euler_step_numpy(backend, grid, p, c, dt, scratch):
@@ -113,9 +107,6 @@ def euler_step_cuda(backend, grid, p, c, dt, scratch):
     return out
 
 
-euler_step = twin(euler_step_numpy, euler_step_cuda, euler_step_numba)
-
-
 def observables_numpy(backend, grid, p, c, scratch):
     """free_energy (central differences for |grad c|^2) and mass, integrated over the domain."""
     def density_rows(i0, i1, out, w1, w2, w3):
@@ -144,4 +135,8 @@ def observables_cuda(backend, grid, p, c, scratch):
     return {"free_energy": stencil.integrate(density, grid, xp), "mass": stencil.integrate(c, grid, xp)}
 
 
+# --- each op as the models and solvers call it: the backend picks the form -------------------
+chemical_potential = twin(chemical_potential_numpy, chemical_potential_cuda)
+rate = twin(rate_numpy, rate_cuda)
+euler_step = twin(euler_step_numpy, euler_step_cuda, euler_step_numba)
 observables = twin(observables_numpy, observables_cuda)

@@ -1,12 +1,7 @@
-"""The finest grid's operator and smoothers of pfsim.solvers.elliptic (kernels/elliptic.cu).
-
-`level` is the solver's finest level (_FineLevel): faces K_a (the face from i to i+1 along a),
-cdiag (c, -1 on inactive nodes) and, for the NumPy forms, faces_down, c, diag, active and the
-red-black colours. The NumPy forms make the kernels' sums in the same order.
-
-    apply(backend, level, u) -> A u (identity rows on inactive nodes)
-    smooth_rb(backend, level, u, b, colour)        Gauss-Seidel on one colour, u in place
-    smooth_jacobi(backend, level, u, b, omega) -> u after one weighted-Jacobi sweep
+"""The finest grid's operator and smoothers of pfsim.solvers.elliptic (kernels/elliptic.cu):
+apply (A u, identity rows on inactive nodes), smooth_rb (Gauss-Seidel on one colour, in place)
+and smooth_jacobi (one weighted-Jacobi sweep). `level` is the solver's _FineLevel: faces, cdiag
+(c, -1 on inactive nodes) and, for the NumPy forms, faces_down, c, diag, active and colours.
 """
 
 import numpy as np
@@ -39,9 +34,6 @@ def apply_cuda(backend, level, u):
     return out
 
 
-apply = twin(apply_numpy, apply_cuda)
-
-
 def _relaxed_numpy(xp, level, u, b):
     ku = None
     for a, (up, down) in enumerate(zip(level.faces, level.faces_down)):
@@ -62,9 +54,6 @@ def smooth_rb_cuda(backend, level, u, b, colour):
     backend.launch(KERNELS, "elliptic_smooth_rb", u.size, (u, b) + level_args(level) + (np.int32(colour),))
 
 
-smooth_rb = twin(smooth_rb_numpy, smooth_rb_cuda)
-
-
 def smooth_jacobi_numpy(backend, level, u, b, omega):
     new = u + omega * (_relaxed_numpy(backend.xp, level, u, b) - u)
     return backend.xp.where(level.active, new, b)
@@ -77,4 +66,7 @@ def smooth_jacobi_cuda(backend, level, u, b, omega):
     return out
 
 
+# --- each op as the models and solvers call it: the backend picks the form -------------------
+apply = twin(apply_numpy, apply_cuda)
+smooth_rb = twin(smooth_rb_numpy, smooth_rb_cuda)
 smooth_jacobi = twin(smooth_jacobi_numpy, smooth_jacobi_cuda)

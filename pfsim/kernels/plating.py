@@ -73,9 +73,6 @@ def uniform_noise_cuda(backend, seed, step, shape, first=0):
     return out.reshape(shape)
 
 
-uniform_noise = twin(uniform_noise_numpy, uniform_noise_cuda)
-
-
 # --- interface terms ---------------------------------------------------------------------------
 def interface_terms_numpy(backend, grid, xi, delta, tau):
     xp, nd = backend.xp, grid.ndim
@@ -116,9 +113,6 @@ def interface_terms_cuda(backend, grid, xi, delta, tau):
     return w, relax
 
 
-interface_terms = twin(interface_terms_numpy, interface_terms_cuda)
-
-
 def _spacing(backend, grid):
     h = list(grid.spacing) + [1.0] * (3 - grid.ndim)
     return tuple(backend.scalar(v) for v in h)
@@ -142,4 +136,7 @@ def metal_update_cuda(backend, xi, w, relax, lagrange, current, gate, noise, sca
     return out, displaced
 
 
+# --- each op as the models and solvers call it: the backend picks the form -------------------
+uniform_noise = twin(uniform_noise_numpy, uniform_noise_cuda)
+interface_terms = twin(interface_terms_numpy, interface_terms_cuda)
 metal_update = twin(metal_update_numpy, metal_update_cuda)

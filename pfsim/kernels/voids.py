@@ -110,9 +110,6 @@ def void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility):
     return relax, q
 
 
-void_rates = twin(void_rates_numpy, void_rates_cuda)
-
-
 # --- the xi update -------------------------------------------------------------------------
 def void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
     """(xi_new, exchange, closed) of one step (all pointwise):
@@ -156,9 +153,6 @@ def void_update_cuda(backend, xi, S, li_side, band, x_v0, condensation_rate, rel
     return xi_new, exchange, closed
 
 
-void_update = twin(void_update_numpy, void_update_cuda)
-
-
 # --- contact weight ------------------------------------------------------------------------
 def contact_weight_numpy(backend, grid, xi, li_side):
     """LiStripping.contact_weight(xi) from the Li-side mask: at each electrolyte node, the sum
@@ -187,4 +181,7 @@ def contact_weight_cuda(backend, grid, xi, li_side):
     return w
 
 
+# --- each op as the models and solvers call it: the backend picks the form -------------------
+void_rates = twin(void_rates_numpy, void_rates_cuda)
+void_update = twin(void_update_numpy, void_update_cuda)
 contact_weight = twin(contact_weight_numpy, contact_weight_cuda)

@@ -32,9 +32,6 @@ class CahnHilliard(Model):
     field_units = {"c": "1"}
     observable_units = {"free_energy": "J (model units)", "mass": "1 * m^d"}
 
-    def chemical_potential(self, c):
-        return ch.chemical_potential(self.backend, self.grid, self.params, c, self.scratch)
-
     def rate(self, state, t):
         return {"c": ch.rate(self.backend, self.grid, self.params, state["c"], self.scratch)}
 
