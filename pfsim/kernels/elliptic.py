@@ -19,12 +19,31 @@ def level_args(level):
     return (f[0], f[1], kz, level.cdiag, np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]))
 
 
+def _wrapped(u, a, step, out):
+    """u at node i + step along axis a, wrapping round (np.roll's values), into out by slices.
+    The faces across a bounded wall are 0, so the wrapped value there is never weighed."""
+    n, nd = u.shape[a], u.ndim
+
+    def at(s):
+        key = [slice(None)] * nd
+        key[a] = s
+        return tuple(key)
+
+    if step > 0:
+        out[at(slice(0, n - 1))] = u[at(slice(1, n))]
+        out[at(n - 1)] = u[at(0)]
+    else:
+        out[at(slice(1, n))] = u[at(slice(0, n - 1))]
+        out[at(0)] = u[at(n - 1)]
+    return out
+
+
 def apply_numpy(backend, level, u):
     xp = backend.xp
-    out = level.c * u
+    out, nb = level.c * u, xp.empty_like(u)
     for a, (up, down) in enumerate(zip(level.faces, level.faces_down)):
-        out += up * (u - xp.roll(u, -1, axis=a))
-        out += down * (u - xp.roll(u, 1, axis=a))
+        out += up * xp.subtract(u, _wrapped(u, a, +1, nb), out=nb)
+        out += down * xp.subtract(u, _wrapped(u, a, -1, nb), out=nb)
     return xp.where(level.active, out, u)
 
 
@@ -35,11 +54,11 @@ def apply_cuda(backend, level, u):
 
 
 def _relaxed_numpy(xp, level, u, b):
-    ku = None
+    ku, nb = None, xp.empty_like(u)
     for a, (up, down) in enumerate(zip(level.faces, level.faces_down)):
-        t = up * xp.roll(u, -1, axis=a)
+        t = up * _wrapped(u, a, +1, nb)
         ku = t if ku is None else ku + t
-        ku = ku + down * xp.roll(u, 1, axis=a)
+        ku = ku + down * _wrapped(u, a, -1, nb)
     return (b + ku) / level.diag
 
 
