@@ -23,6 +23,7 @@ from .config import check_consistency
 from .errors import StoreError
 from .initial import initial_field
 from .io.store import RunStore
+from .memory import check_fits
 from .simulation import Clock, stability_factor
 
 
@@ -59,6 +60,7 @@ class Single:
         pass
 
     def model(self, cfg, backend):
+        check_fits(cfg, backend.name)  # before any grid-sized array
         return check_consistency(cfg, backend)
 
     def initial(self, cfg, model):

@@ -21,9 +21,14 @@ def _say(msg):
 def cmd_validate(args) -> int:
     from .config import load_config
 
+    from .memory import describe
+
     cfg, _ = load_config(args.config, args.set)
     grid_desc = " x ".join(map(str, cfg.grid.shape))
     print(f"{args.config}: valid ({cfg.model.kind} on {grid_desc} nodes, stop at {cfg.time.stop:g} s)")
+    paths = ["numpy", "cupy"] if cfg.backend == "auto" else [cfg.backend]
+    for path in paths:  # backend auto: both, the device is picked when the run starts
+        print(f"  memory: {describe(cfg, path)}")
     return 0
 
 

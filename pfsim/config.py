@@ -194,12 +194,13 @@ def validate(raw: dict) -> RunConfig:
 
 def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
     """Read, override and validate a scenario file; returns the config and the raw mapping.
-    check=False leaves check_consistency to pfsim.build, on the model of the run."""
+    check: the cheap checks of `check_config` (no grid-sized arrays); check=False leaves every
+    check to pfsim.build, on the model of the run (check_consistency)."""
     try:
         raw = apply_overrides(read_config_file(path), overrides or [])
         cfg = validate(raw)
         if check:
-            check_consistency(cfg)
+            check_config(cfg)
     except ConfigError:
         raise
     except Exception as exc:  # never a traceback for a bad file: name it and say what broke
@@ -207,17 +208,95 @@ def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
     return cfg, raw
 
 
-def check_consistency(cfg: RunConfig, backend=None, extent=None):
+# grids up to this many cells are checked on the model itself (a few hundred ms at most); larger
+# ones by `check_config`'s cheap checks, the rest when the run builds its model
+BUILD_CHECK_CELLS = 1 << 16
+PROBE_NODES = 8  # lateral nodes per axis of the probe model of a large grid
+
+
+def check_config(cfg: RunConfig):
+    """The checks of `pfsim validate`, in well under a second whatever the grid's size: on a grid of
+    at most BUILD_CHECK_CELLS cells, those of check_consistency on the model itself; on a larger
+    one, the grid, the interface cell (drive, boundaries, interface width), the SSE surface (on
+    the lateral nodes only), the initial state and the integrator, and the stability limit of
+    time.dt on a probe model: the same spacing, boundaries and normal axis over PROBE_NODES
+    lateral nodes per axis, a flat SSE surface, no grain map and no initial metal. What only
+    the whole model can check (a grain map or initial_metal store against the grid, grains
+    against the domain) is checked when the run builds it (exit 2, nothing written)."""
+    from .grid import Grid
+
+    if _cells(cfg.grid.shape) <= BUILD_CHECK_CELLS:
+        check_consistency(cfg)
+        return
+    grid = Grid.from_config(cfg.grid)
+    try:
+        _check_whole_cell(cfg, grid)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    check_consistency(cfg, probe=True)
+
+
+def _cells(shape) -> int:
+    n = 1
+    for k in shape:
+        n *= int(k)
+    return n
+
+
+def _check_whole_cell(cfg, grid):
+    """The interface models' checks on the whole grid that need no grid-sized array."""
+    from .models.base import check_interface_cell
+    from .physics.geometry import surface_height
+
+    p = cfg.model
+    if not hasattr(p, "geometry"):
+        return
+    sections = [(s, getattr(p, s).interface.width) for s in ("stripping", "plating") if hasattr(p, s)]
+    if hasattr(p, "interface"):
+        sections.append((None, p.interface.width))
+    check_interface_cell(p.kind, grid, cfg.drive)
+    for section, width in sections:
+        try:
+            check_interface_cell(p.kind, grid, cfg.drive, width)
+        except ValueError as err:
+            raise ValueError(str(err).replace("model.interface", f"model.{section}.interface") if section else str(err))
+    surface_height(p.geometry, grid, cfg.seed)
+
+
+def _probe(cfg):
+    """(config, grid) of the probe model of a large grid (see check_config)."""
+    from .grid import Grid
+
+    p, g = cfg.model, cfg.grid
+    interface = hasattr(p, "geometry")
+    normal = len(g.shape) - 1  # the interface models keep their normal axis whole
+    shape = [n if interface and a == normal else min(n, PROBE_NODES) for a, n in enumerate(g.shape)]
+    update = {}
+    if interface:
+        update["geometry"] = type(p.geometry)(electrolyte_thickness=p.geometry.electrolyte_thickness)
+    for key in ("microstructure", "initial_metal"):
+        if getattr(p, key, None) is not None:
+            update[key] = None
+    probe = cfg.model_copy(update={"model": p.model_copy(update=update),
+                                   "grid": g.model_copy(update={"shape": shape})})
+    return probe, Grid.from_config(probe.grid)
+
+
+def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
     """Checks that need the grid and the model: dimensions and the explicit stability limit.
     Returns (the whole grid, the model): built on `backend` (default a NumPy one for validation
-    only) over `extent` (default the whole grid), a run's model is the one checked here."""
+    only) over `extent` (default the whole grid), a run's model is the one checked here.
+    probe: on the small probe model of check_config instead (validation of a large grid)."""
     from .backend import Backend
     from .grid import Grid
     from .models import MODELS
 
     import numpy as np
 
-    grid = Grid.from_config(cfg.grid)
+    if probe:
+        cfg, grid = _probe(cfg)
+    else:
+        grid = Grid.from_config(cfg.grid)
     backend = backend or Backend("numpy", np.dtype(cfg.precision), "validation")
     try:
         model = MODELS[cfg.model.kind][1](cfg.model, grid if extent is None else extent.grid, backend,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import numpy as np
 import yaml
 
 from pfsim.cli import main
@@ -554,3 +555,69 @@ def test_a_key_given_twice_is_refused(text, key):
 
     with pytest.raises(ConfigError, match=f"the key '{key}' is given twice"):
         parse_yaml(text)
+
+
+# --- validate: cheap checks and the memory estimate; run: refused when it cannot fit ---------
+
+STRIP_3D = ROOT / "configs" / "bench" / "stripping_3d.yaml"
+STRIP_2D = ROOT / "configs" / "bench" / "stripping_2d.yaml"
+
+
+@pytest.fixture
+def no_large_models(monkeypatch):
+    """Every model class refuses a grid larger than validation's build threshold (a 256^3
+    stripping model took 112 s and 18 GB to build)."""
+    from pfsim import config, models
+
+    limit = getattr(config, "BUILD_CHECK_CELLS", 1 << 16)
+
+    def guarded(cls):
+        class Guarded(cls):
+            def __init__(self, params, grid, *args, **kwargs):
+                assert int(np.prod(grid.shape)) <= limit, f"model built on {grid.shape}"
+                super().__init__(params, grid, *args, **kwargs)
+
+        return Guarded
+
+    for kind, (params, cls) in list(models.MODELS.items()):
+        monkeypatch.setitem(models.MODELS, kind, (params, guarded(cls)))
+
+
+def test_validate_does_not_build_a_large_model(capsys, no_large_models):
+    start = time.perf_counter()
+    rc, out, err = cli(capsys, "validate", STRIP_3D)
+    assert time.perf_counter() - start < 2.0
+    assert rc == 0, err
+    assert "valid (li_stripping on 256 x 256 x 256 nodes" in out
+    # the estimate: peak bytes per cell (docs/performance.md) x cells, for each path of backend auto
+    assert "memory: about 7.35 GB (438 B/cell x 16777216 cells, li_stripping in float64, NumPy path)" in out
+    assert "CUDA path" in out
+    rc, out, _ = cli(capsys, "validate", STRIP_3D, "--set", "precision=float32", "--set", "backend=numpy")
+    assert rc == 0 and "231 B/cell" in out and "CUDA path" not in out
+
+
+@pytest.mark.parametrize("sets, fragments", [
+    (["model.geometry.pits.0.center=[1 mm]"], ["model.geometry.pits.0.center:", "outside the domain"]),
+    (["model.interface.width=1 nm"], ["model.interface.width:", "under two grid spacings"]),
+    (["model.geometry.electrolyte_thickness=1 mm"], ["model.geometry.electrolyte_thickness:", "inside the grid"]),
+    (["grid.boundaries.x=no_flux"], ["grid.boundaries:", "periodic lateral axes"]),
+    (["time.dt=1000"], ["time.dt:", "exceeds the explicit stability limit"]),
+    (["time.integrator=rk4"], ["time.integrator: expected 'euler' for model.kind li_stripping"]),
+], ids=["pit", "width", "thickness", "boundaries", "dt", "rk4"])
+def test_validate_of_a_large_grid_still_checks_the_model(capsys, no_large_models, sets, fragments):
+    rc, out, err = cli(capsys, "validate", STRIP_2D, *_sets(sets))
+    assert_input_error(rc, err, *fragments)
+    assert out == ""
+
+
+def test_run_that_cannot_fit_is_refused_before_allocating(tmp_path, capsys, monkeypatch, no_large_models):
+    from pfsim import memory
+
+    monkeypatch.setattr(memory, "free_host_memory", lambda: (10**5, "MemAvailable in /proc/meminfo"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    _run_writes_nothing(capsys, cwd, BM1A, ["--set", "time.max_steps=1"],
+                        ["the run needs about 680 kB (17 B/cell x 40000 cells", "where 100 kB is free on the host"])
+    # the large grid too: refused before its model is built
+    _run_writes_nothing(capsys, cwd, STRIP_3D, [], ["needs about 7.35 GB", "100 kB is free"])
