@@ -1,5 +1,5 @@
-// Metal order parameter of the plating model (pfsim/models/li_plating.py, step 3 of a time
-// step); NumPy twins in pfsim/kernels/plating.py, with the same operations in the same
+// Metal order parameter of the plating model (pfsim/models/plating/front.py, step 3 of a
+// time step); NumPy twins in pfsim/kernels/plating.py, with the same operations in the same
 // order. One thread per node, fields C-ordered [x][y][z] (nz = 1 in 2D). Grid arguments as
 // pfsim.kernels.grid_args: nx, ny, nz, periodic bitmask, cx = 1/dx^2, cy, cz; then hx, hy, hz.
 #include "stencil.cuh"

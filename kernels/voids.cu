@@ -1,5 +1,5 @@
-// Void order parameter xi of the stripping model (pfsim/models/li_stripping.py, step 4 of a
-// time step) and its contact weight; NumPy twins in pfsim/kernels/voids.py, with the
+// Void order parameter xi of the stripping model (pfsim/models/stripping/voids.py, step 4 of
+// a time step) and its contact weight; NumPy twins in pfsim/kernels/voids.py, with the
 // same operations in the same order.
 //
 // li is the Li-side mask as a real 0/1 field. Grid arguments as pfsim.kernels.grid_args:

@@ -8,6 +8,7 @@ from pfsim.backend import Backend
 from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
+from pfsim.models.plating import damage, front
 from pfsim.physics.constants import FARADAY, GAS
 
 H = 0.25e-6
@@ -122,7 +123,7 @@ def test_griffith_onset_of_damage():
     eta_c = K_ic / (1.12 * np.sqrt(np.pi * a)) * m.omega / FARADAY
     for factor, opens in ((0.97, False), (1.03, True)):
         s["damage"][...] = 0
-        m.grow_damage(s, np.full(xi.shape, -factor * eta_c), m.gate(s), 0.1)
+        damage.grow(m, s, np.full(xi.shape, -factor * eta_c), front.gate(m, s), 0.1)
         assert (float(s["damage"][8, tip]) > 0) == opens
     assert float(be.to_host(s["damage"])[:, -5:].max()) == 0  # nothing opens above the SSE
 

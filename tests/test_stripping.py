@@ -9,6 +9,7 @@ from pfsim.backend import Backend
 from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
+from pfsim.models.stripping import nucleation, potential
 from pfsim.physics.constants import FARADAY, GAS
 
 
@@ -120,7 +121,7 @@ def patch_current(width_um):
     li = m.backend.to_host(m.li_side)
     k0 = int(np.argmax(li[0]))
     s["xi"][void, k0:k0 + 4] = 0.0
-    V, j = m.solve_potential(s, 10.0)
+    V, j = potential.solve(m, s, 10.0)
     jrow = j[:, k0 - 1][~void]
     return jrow.max() / jrow[len(jrow) // 2]
 
@@ -212,7 +213,7 @@ def test_potential_converges_under_grid_refinement():
         k0 = int(np.argmax(li[0]))
         void = np.abs(x - x.mean() - 0.5 * h * 1e-6) > 5e-6  # a 10 um patch (edges between nodes)
         s["xi"][void, k0:] = 0.0
-        volts.append(m.solve_potential(s, 10.0)[0])
+        volts.append(potential.solve(m, s, 10.0)[0])
     e1, e2 = volts[0] - volts[1], volts[1] - volts[2]
     order = np.log2(abs(e1 / e2))
     assert abs(e2) < abs(e1) and order > 0.8, (volts, order)
@@ -247,7 +248,7 @@ def test_first_voids_nucleate_at_the_surface_defect():
 def void_growth(dt, t_end=24.0):
     """Contact fraction after t_end with one planted void, nucleation off (no random draws)."""
     m, s = scenario(shape=(40, 30), nucleation=False)
-    m._plant_void(s, np.unravel_index(int(m.column_interface.ravel()[20]), m.grid.shape))
+    nucleation.plant_void(m, s, np.unravel_index(int(m.column_interface.ravel()[20]), m.grid.shape))
     advance(m, s, dt, int(round(t_end / dt)))
     return m.observables(s, t_end)["contact_fraction"]
 

@@ -2,7 +2,7 @@
 
 NumPy forms against the CUDA forms run on the CPU through tests/cuda_shim (ShimBackend),
 the masked Laplacian against the model's shape operator (EllipticProblem.apply), and one
-step of LiStripping.euler_step against the same step computed with these functions.
+step of LiStripping.euler_step (pfsim/models/stripping/voids.py) against the same step computed with these functions.
 """
 
 import numpy as np
@@ -14,6 +14,7 @@ from pfsim.backend import Backend, cuda_status, select_backend
 from pfsim.config import validate
 from pfsim.grid import Grid
 from pfsim.models import build_model
+from pfsim.models.stripping import creep, nucleation
 from pfsim.bench.kernels import masked_laplacian
 from pfsim.kernels import voids as vk
 from pfsim.solvers.elliptic import EllipticProblem
@@ -208,7 +209,7 @@ def scenario(shape=(24, 30), spacing="0.2 um", pressure="0.2 MPa", seed=1):
 
 
 def models_void_step(m, xi, S_new, eps_dot, dt):
-    """Step 4 of LiStripping.euler_step, copied from the model (self -> m)."""
+    """Step 4 of LiStripping.euler_step, pfsim/models/stripping/voids.py written out."""
     xp = np
     q = 16 * xi**2 * (1 - xi) ** 2
     cond = m.condensation_rate * q
@@ -217,7 +218,7 @@ def models_void_step(m, xi, S_new, eps_dot, dt):
     lap = -shape_operator(m.grid, m.backend, m.li_side).apply(xi)
     relax = m.mobility * (m.kappa * lap - m.barrier * 2 * xi * (1 - xi) * (1 - 2 * xi)) * m.li_side
     relax -= q * (float(relax.sum()) / max(float(q.sum()), 1e-300))
-    closed = (1 - xi) * (1 - np.exp(-1.5 * eps_dot * dt)) * m.closure_band(xi) * m.li_side
+    closed = (1 - xi) * (1 - np.exp(-1.5 * eps_dot * dt)) * creep.closure_band(m) * m.li_side
     xi_new = xi - m.x_v0 * condensed + dt * relax + closed
     xi_new = xp.where(m.li_side, xi_new, 0.0)
     clipped = xp.clip(xi_new, 0.0, 1.0)
@@ -242,15 +243,16 @@ def captured_step():
         solved.append(u.copy())
         return u, info
 
-    creep_strain_rate = m.creep_strain_rate
-    m.creep_strain_rate = lambda *a: rates.append(creep_strain_rate(*a)) or rates[-1]
-    m.nucleate = lambda *a, **k: None
+    strain_rate, nucleate = creep.strain_rate, nucleation.nucleate
+    creep.strain_rate = lambda *a: rates.append(strain_rate(*a)) or rates[-1]
+    nucleation.nucleate = lambda *a, **k: None
     before = {k: v.copy() for k, v in state.items()}
     m.vacancy_problem.solve = recording
     try:
         m.euler_step(state, t, dt)
     finally:
         m.vacancy_problem.solve = solve
+        creep.strain_rate, nucleation.nucleate = strain_rate, nucleate
     assert len(solved) == 1 and len(rates) == 1
     return m, before, state, solved[0], rates[0], dt
 
@@ -265,7 +267,7 @@ def test_step_reproduces_the_model(captured_step, form):
     backend = m.backend if form == "numpy" else shim("float64")
     relax, q = vk.void_rates(backend, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
     lagrange = lagrange_multiplier(relax, q)
-    band = m.closure_band(xi)
+    band = creep.closure_band(m)
     xi_new, exchange, closed = vk.void_update(backend, xi, S_new, li, band, m.x_v0, m.condensation_rate, relax,
                                               lagrange, eps_dot, dt)
     # against the model's own step

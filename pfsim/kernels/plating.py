@@ -1,4 +1,4 @@
-"""Fused pointwise / stencil work of the plating model's metal update (li_plating step 3).
+"""Fused pointwise / stencil work of the plating model's metal update (models/plating/front.py).
 
 NumPy forms (also run on CuPy arrays) beside CUDA forms (kernels/plating.cu) with the same
 operations in the same order; each op's name picks by the backend (pfsim.kernels.twin). All

@@ -1,4 +1,4 @@
-"""Fused pointwise / stencil work of the stripping model's void step (li_stripping step 4).
+"""Fused pointwise / stencil work of the stripping model's void step (models/stripping/voids.py).
 
 Each op has a NumPy form (`*_numpy`, also runs on CuPy arrays), a CUDA form (`*_cuda`,
 kernels/voids.cu) with the same operations in the same order, and its name choosing by the

@@ -3,8 +3,8 @@
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
 from .li_cycling import LiCycling, LiCyclingParams
-from .li_plating import LiPlating, LiPlatingParams
-from .li_stripping import LiStripping, LiStrippingParams
+from .plating import LiPlating, LiPlatingParams
+from .stripping import LiStripping, LiStrippingParams
 
 MODELS = {
     "cahn_hilliard": (CahnHilliardParams, CahnHilliard),

@@ -3,8 +3,8 @@ stripping and plating, where the voids and lost contact of a stripping half-cycl
 the next plating half-cycle focuses its current and starts filaments, and filaments plated into
 the SSE are stripped again from the next stripping half-cycle.
 
-The model holds the stripping physics (vacancies, voids, creep: models/li_stripping.py) and the
-plating physics (filaments, damage, leakage: models/li_plating.py) over one grid, one geometry
+The model holds the stripping physics (vacancies, voids, creep: models/stripping/) and the
+plating physics (filaments, damage, leakage: models/plating/) over one grid, one geometry
 and one set of fields. The sign of the applied current picks the physics of a step: > 0 strips,
 < 0 plates, 0 (rest) lets vacancies relax and creep close voids (the stripping physics at zero
 current). Where the sign changes, the metal is handed over between the two representations:
@@ -34,9 +34,9 @@ from ..physics.microstructure import MicrostructureConfig
 from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..schema import Section, quantity
 from .interface import InterfaceModel
-from .li_plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
-                         PlatingNucleation, metal_profile)
-from .li_stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
+from .plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
+                      PlatingNucleation, connectivity, metal_profile)
+from .stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
 
 FAILURE_KINDS = {1: "contact", 2: "short_circuit", 3: "voltage"}
 
@@ -281,7 +281,7 @@ class LiCycling(InterfaceModel):
         expected = -faradaic * self.lateral_area * self.omega / FARADAY
         gained = self.inventory(state) - self.ledger(state, "initial_inventory")
         scale = throughput * self.lateral_area * self.omega / FARADAY
-        pen, _ = self.plate.penetration(xi)
+        pen, _ = connectivity.penetration(self.plate, xi)
         sse = self.plate.sse
         half = self.ledger(state, "half_cycle")
         short = self._plate_ledger(state, "short_time")

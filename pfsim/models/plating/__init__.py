@@ -1,0 +1,325 @@
+"""Li plating at a Li | solid-electrolyte interface: filament growth into a polycrystalline SSE
+with current focusing, grain boundaries, electronic leakage and fracture ("crack then fill").
+
+Nonlinear Butler-Volmer phase-field electrodeposition (the structure of Chen et al. 2015 and
+Hong & Viswanathan 2018) adapted to a single-ion-conducting ceramic (docs/plating.md). One time
+step calls a stage module per equation of the docs in this order: potentials (1-2: electrons,
+lagged by one step and only where the SSE conducts them; ions, V from the applied current),
+front (3: the metal), damage (4), nucleation (5: leakage), connectivity (6: short circuit).
+Sign convention as the stripping model: current density > 0 strips, < 0 plates.
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ...errors import StopRun
+from ...kernels import plating as pk
+from ...physics.constants import BOLTZMANN, FARADAY
+from ...physics.geometry import GeometryConfig, electrolyte_mask, face_dilation
+from ...physics.kinetics import ButlerVolmer
+from ...physics.microstructure import MicrostructureConfig, boundary_map
+from ...physics.parameters import KineticsConfig, LithiumConfig
+from ...schema import Length, Section, quantity
+from ..interface import InterfaceModel
+from . import connectivity, damage, front, nucleation, potentials
+
+
+class PlatingElectrolyte(Section):
+    conductivity: quantity("conductivity", gt=0) = Field(0.04, description="Li+ conductivity of the grains; LLZO 0.4 mS/cm (seed 001; Roy 2021)")
+    electronic_conductivity: quantity("conductivity", ge=0) = Field(
+        0.0, description="electronic conductivity of the grains; LLZO 1e-9 to 1e-7 S/cm [memory] Han 2019; 0 = no leakage")
+    toughness: quantity("fracture toughness", gt=0) = Field(1.25e6, description="K_IC; LLZO 1.25 MPa m^1/2 [checked] Singh 2022 (LPSCl 0.23)")
+    youngs_modulus: quantity("pressure", gt=0) = Field(175e9, description="E; LLZO 175 GPa [checked] Singh 2022 (LPSCl 22): reported with G_c = K_IC^2/E")
+
+
+class PlatingInterface(Section):
+    width: Length = Field(description="diffuse-interface width delta of the metal (>= 2 grid spacings)")
+    relaxation_time: quantity("time", gt=0) | None = Field(
+        None, description="time over which the metal's interface profile is restored (numerical; default: a tenth of "
+                          "the time a planar front at the largest applied current needs to cross the width)")
+
+
+class MechanicsConfig(Section):
+    enabled: bool = Field(True, description="false: the SSE gives way wherever Li plates (the liquid-electrolyte limit)")
+    geometry_factor: float = Field(1.12, gt=0, description="Y in K = Y p sqrt(pi a) (edge crack)")
+    lateral_factor: float = Field(0.5, ge=0, le=1, description="K on the flanks of a flaw relative to its tip")
+    damage_time: quantity("time", gt=0) = Field(1.0, description="time for the SSE to open at twice the critical G (numerical: fast)")
+    surface_flaw_size: quantity("length", ge=0) = Field(
+        0.0, description="a0: depth of the unresolved flaws every SSE surface carries (polishing, grain-boundary grooves); "
+                         "a flaw below the flat surface at depth d is taken as d + a0 deep (0: resolved flaws only)")
+
+
+class PlatingNucleation(Section):
+    enabled: bool = True
+    prefactor: quantity("rate", gt=0) = Field(1e13, description="attempt frequency per Li site [memory: atomic vibration]")
+    contact_angle: float = Field(90.0, gt=0, le=180, description="Li on SSE grains (deg) [estimate]")
+    boundary_contact_angle: float = Field(30.0, gt=0, le=180, description="Li at grain boundaries (deg) [estimate]")
+    electron_mobility: quantity("diffusivity", gt=0) = Field(
+        1e-6, description="mobility of electrons in the SSE, m^2/(V s) (sets the electron site fraction "
+                          "sigma_e / (e n_Li mu_e) that scales the rate) [estimate]")
+
+
+class InterfaceVoid(Section):
+    """A void at the interface left from before (e.g. by stripping): Li side, no metal."""
+
+    center: list[quantity("length")] = Field(min_length=1, max_length=2, description="lateral position (m)")
+    width: Length
+    height: Length = Field(description="extent into the metal from the SSE surface (m)")
+
+
+class LiPlatingParams(Section):
+    kind: Literal["li_plating"]
+    geometry: GeometryConfig
+    voids: list[InterfaceVoid] = Field(default_factory=list, description="pre-existing voids at the interface")
+    initial_metal: str | None = Field(
+        None, description="start from the metal of the last frame of this run store (e.g. a stripping run: its voids "
+                          "and lost contact carry over); same grid and electrolyte required")
+    microstructure: MicrostructureConfig | None = Field(None, description="polycrystalline SSE (none: uniform)")
+    lithium: LithiumConfig = LithiumConfig()
+    electrolyte: PlatingElectrolyte = PlatingElectrolyte()
+    kinetics: KineticsConfig = KineticsConfig()
+    interface: PlatingInterface
+    mechanics: MechanicsConfig = MechanicsConfig()
+    nucleation: PlatingNucleation = PlatingNucleation()
+    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate (symmetry breaking)")
+    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
+    voltage_limit: quantity("voltage", gt=0) = Field(2.0, description="the run ends when |cell voltage| exceeds this")
+    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
+
+
+class LiPlating(InterfaceModel):
+    fields = ("xi", "potential", "electron_potential", "damage")
+    field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
+    observable_units = {
+        "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "temperature": "K",
+        "penetration_depth_max": "m", "penetration_depth_mean": "m", "li_volume_in_sse": "m^3",
+        "isolated_nuclei": "1", "damaged_volume": "m^3", "peak_local_current_density": "A/m^2",
+        "time_to_short_circuit": "s", "li_thickness": "m", "charge_passed": "C/m^2",
+        "li_site_balance_error": "1", "charge_balance_error": "1", "nucleation_events": "1",
+    }
+    ledger_names = InterfaceModel.ledger_names + ("faradaic_charge", "ionic_charge", "nucleated_charge", "short_time",
+                                                  "initial_sse_li")
+    state_names = ("xi_operator",)  # the xi the potential operators were built from
+
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, front_current=None, initial_metal=None):
+        """front_current: the largest current density the metal front moves at (default: the
+        largest |current| of the drive); it sets the step limit and the default relaxation time
+        of the profile. initial_metal: (xi, electrolyte mask or None) of the store named by
+        `model.initial_metal` (pfsim.io.frames.last_frame), read here if not given."""
+        super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
+        whole, local = self.extent.whole, self.extent.local  # grid: this process's rows of the whole grid
+        xp, be = self.xp, backend
+        self.set_temperature(self.drive.temperature(0.0))
+        # geometry and microstructure: built on the whole grid (grains, distances and metal read
+        # from a store are not local), then this grid's rows taken
+        sse_whole = electrolyte_mask(whole, self.surface)
+        sse = self.sse_host = local(sse_whole)
+        voids = self._void_mask(params.voids, grid)
+        gb = (local(boundary_map(params.microstructure, whole, sse_whole, seed)) if params.microstructure is not None
+              else np.zeros(grid.shape))
+        self.gb_host = gb
+        self._build_maps(sse, gb)
+        self.sse = xp.asarray(sse)
+        # Li+ lives in the SSE; the first node layer beyond it carries the Li side of the diffuse
+        # contact. Voids and the anode beyond that layer hold no ions.
+        self.ion_space = be.asarray(face_dilation(sse))
+        self.metal0 = ~sse & ~voids
+        if params.initial_metal is not None:
+            if initial_metal is None:  # the runner does not pass it in yet
+                from ...io.frames import last_frame
+
+                try:
+                    initial_metal = last_frame(params.initial_metal)
+                except ValueError as err:
+                    raise ValueError(f"model.initial_metal: {err}") from None
+            self.metal0 &= local(_metal_of(*initial_metal, whole, sse_whole, params.initial_metal))
+        z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
+        self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
+        self.sigma_e_top = self.extent.peak(self.sigma_e_host)
+        self.leakage = self.sigma_e_top > 0
+        self.bottom = xp.asarray(self._wall(0))
+        self.top = xp.asarray(self._wall(-1))
+        if front_current is None:
+            front_current = max(abs(self.current(t)) for t in [0.0] + self.current.breakpoints())
+        self.j_max = front_current
+        self.tau = params.interface.relaxation_time or (
+            0.1 * params.interface.width * FARADAY / (self.omega * front_current) if front_current > 0 else 10.0)
+        self.first_node = self.extent.row_offset * int(np.prod(grid.shape[1:]))  # of the noise streams
+        self._ops_xi = None
+
+    def set_temperature(self, T):
+        """The Butler-Volmer thermal voltage and kT of nucleation (i0 and the conductivities are
+        taken as given)."""
+        k = self.params.kinetics
+        self.temperature, self.kT = T, BOLTZMANN * T
+        self.kinetics = ButlerVolmer(k.exchange_current_density, k.alpha_anodic, k.alpha_cathodic, T)
+
+    # --- set-up helpers ---------------------------------------------------------------------
+    def _wall(self, index):
+        m = np.zeros(self.grid.shape, bool)
+        m[..., index] = True
+        return m
+
+    def _void_mask(self, voids, grid):
+        lat = grid.ndim - 1
+        coords = np.meshgrid(*[grid.coords(a) for a in range(grid.ndim)], indexing="ij")
+        out = np.zeros(grid.shape, bool)
+        for i, v in enumerate(voids):
+            if len(v.center) != lat:
+                raise ValueError(f"model.voids.{i}.center: expected {lat} lateral coordinate(s)")
+            r2 = np.zeros(grid.shape)
+            for a, c in enumerate(v.center):
+                L = self.extent.whole.shape[a] * grid.spacing[a]
+                d = (coords[a] - c + L / 2) % L - L / 2
+                r2 += (d / (v.width / 2)) ** 2
+            above = coords[-1] - self.height[..., None]
+            r2 += ((above) / v.height) ** 2
+            out |= (r2 < 1) & (above > 0)
+        return out
+
+    def _build_maps(self, sse, gb):
+        p, be = self.params, self.backend
+        e, b = p.electrolyte, (p.microstructure.boundaries if p.microstructure is not None else None)
+
+        def mix(grain, key):
+            val = getattr(b, key) if b is not None else None
+            return grain if val is None else grain * (1 - gb) + val * gb
+
+        kappa = mix(e.conductivity, "ionic_conductivity") * np.ones(self.grid.shape)
+        sigma_e = np.where(sse, mix(e.electronic_conductivity, "electronic_conductivity"), 0.0)
+        i0 = mix(p.kinetics.exchange_current_density, "exchange_current_density") * np.ones(self.grid.shape)
+        kic = mix(e.toughness, "toughness") * np.ones(self.grid.shape)
+        self.sigma_e_host = sigma_e
+        self.kappa_map = be.asarray(kappa)
+        self.sigma_e_map = be.asarray(sigma_e)
+        self.i0_ratio = be.asarray(i0 / p.kinetics.exchange_current_density)
+        self.toughness_map = be.asarray(kic)
+        theta = np.where(gb > 0.5, p.nucleation.boundary_contact_angle, p.nucleation.contact_angle)
+        c = np.cos(np.radians(theta))
+        self.wetting = be.asarray((2 + c) * (1 - c) ** 2 / 4)
+
+    def static_fields(self):
+        out = {"electrolyte": self.sse_host.astype(np.int8)}
+        if self.params.microstructure is not None:
+            out["grain_boundaries"] = (self.gb_host > 0.5).astype(np.int8)
+        return out
+
+    # --- initial state ----------------------------------------------------------------------
+    def initial_state(self):
+        g, be, xp = self.grid, self.backend, self.xp
+        # distances are not local: the profile of the whole grid's metal, this grid's rows of it
+        metal0 = self.extent.gather(self.metal0)
+        xi = self.extent.local(metal_profile(metal0, self.extent.whole, self.params.interface.width))
+        state = {
+            "xi": be.asarray(xi),
+            "potential": be.asarray(np.zeros(g.shape)),
+            "electron_potential": be.asarray(np.zeros(g.shape)),
+            "damage": be.asarray(np.zeros(g.shape)),
+            "xi_operator": be.asarray(xi.copy()),
+            "ledger": self.new_ledger(short_time=-1.0),
+        }
+        self._set(state, "initial_li", self.li_content(state))
+        self._set(state, "initial_sse_li", self.extent.total(state["xi"] * self.sse) * self.node_volume)
+        return state
+
+    def li_content(self, state):
+        """Metal volume in the cell plus what plating has added to the anode (m^3; per unit depth in 2D)."""
+        return self.extent.total(state["xi"]) * self.node_volume + self.ledger(state, "displaced_volume")
+
+    def restart_operators(self, state):
+        """Build the potential operators from the state's xi at the next step (after the metal was
+        replaced from outside, e.g. handed over from another representation)."""
+        state["xi_operator"][...] = state["xi"]
+        self._ops_xi = None
+
+    def euler_step(self, state, t, dt):
+        xp, p, be = self.xp, self.params, self.backend
+        if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
+            raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s")
+        stress = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
+        if self.drive.temperature(t) != self.temperature:
+            self.set_temperature(self.drive.temperature(t))
+        j_app = self.current(t)
+        potentials.operators(self, state)
+        w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau)
+        w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
+        E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
+        V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
+        eta = E + coupled * V - state["potential"] + stress
+        current = potentials.reaction_current(self, eta)
+        self._add(state, "ionic_charge", potentials.ionic_flux_to_counter(self, state["potential"]) * dt / self.lateral_area)
+        gate = front.step(self, state, w, relax, current, dt)
+        potentials.record_diagnostics(self, state, w, current, eta - stress)  # eta's electrical part
+        if p.mechanics.enabled:
+            damage.grow(self, state, eta, gate, dt)
+        if self.leakage and p.nucleation.enabled:
+            nucleation.nucleate(self, state, eta, dt)
+        self._add(state, "steps", 1)
+        # the short circuit: the run stops at the next step, with this state written
+        if self.ledger(state, "short_time") < 0 and connectivity.shorted(self, state["xi"]):
+            self._set(state, "short_time", t + dt)
+            if p.short_circuit == "stop":  # the cell voltage collapses onto the Li bridge
+                self._set(state, "voltage", connectivity.short_voltage(self, state["xi"], j_app))
+
+    def observables(self, state, t):
+        ext, xi = self.extent, state["xi"]
+        pen, nuclei = connectivity.penetration(self, xi)
+        faradaic = self.ledger(state, "faradaic_charge")
+        ionic = self.ledger(state, "ionic_charge") + self.ledger(state, "nucleated_charge")
+        gained = self.li_content(state) - self.ledger(state, "initial_li")
+        expected = -faradaic * self.lateral_area * self.omega / FARADAY
+        ref = max(abs(expected), 1e-300)
+        sse = self.sse
+        short = self.ledger(state, "short_time")
+        in_sse, damaged = ext.total(xi * sse, state["damage"] * sse)
+        return self.common_observables(state, t) | {
+            "penetration_depth_max": float(pen.max()),
+            "penetration_depth_mean": float(pen.mean()),
+            "li_volume_in_sse": in_sse * self.node_volume - self.ledger(state, "initial_sse_li"),
+            "isolated_nuclei": float(nuclei),
+            "damaged_volume": damaged * self.node_volume,
+            "time_to_short_circuit": short if short >= 0 else float("nan"),
+            "li_thickness": self.li_content(state) / self.lateral_area,
+            "charge_passed": faradaic,
+            "li_site_balance_error": abs(gained - expected) / ref if faradaic != 0 else 0.0,
+            "charge_balance_error": abs(ionic - faradaic) / max(abs(faradaic), 1e-300) if faradaic != 0 else 0.0,
+        }
+
+    def relax_limit(self):
+        """Half the forward-Euler limit of the profile-restoring term (it is sub-cycled)."""
+        return self.tau / (self.params.interface.width**2 * self.laplacian_eigen_max() + 4)
+
+    def stability_limit(self):
+        # a front under up to 5x current focusing crosses at most a fifth of a cell per step
+        v = 5 * self.j_max * self.omega / FARADAY
+        return 0.2 * min(self.grid.spacing) / v if v > 0 else 100 * self.relax_limit()
+
+
+def metal_profile(metal, grid, width, solid=None):
+    """The diffuse metal field of a metal mask: tanh of the signed distance to its surface (the
+    interface half a cell from each node). Nodes of `solid` (if given) are neither metal nor
+    space: they bound nothing, so metal against them stays at 1."""
+    from scipy import ndimage
+
+    space = ~metal if solid is None else ~metal & ~solid
+    if not space.any():
+        return metal.astype(float)
+    inside = ndimage.distance_transform_edt(~space, sampling=grid.spacing)
+    outside = ndimage.distance_transform_edt(~metal, sampling=grid.spacing) if metal.any() else np.full(metal.shape, np.inf)
+    hn = grid.spacing[-1] / 2
+    s = np.where(metal, inside - hn, -(outside - hn))
+    xi = 0.5 * (1 + np.tanh(s / width))
+    return xi if solid is None else np.where(solid, 0.0, xi)
+
+
+def _metal_of(xi, electrolyte, grid, sse, path, key="model.initial_metal"):
+    """Metal (xi > 1/2) of another run's xi frame (and its electrolyte mask, if it has one), checked
+    against this cell."""
+    if xi.shape != tuple(grid.shape):
+        raise ValueError(f"{key}: '{path}' has a grid of {xi.shape}, this run {tuple(grid.shape)}")
+    if electrolyte is not None and not np.array_equal(electrolyte, sse):
+        raise ValueError(f"{key}: the electrolyte of '{path}' differs from this run's geometry")
+    return xi > 0.5

@@ -1,0 +1,240 @@
+"""Li stripping at a Li | solid-electrolyte interface: vacancy accumulation, void nucleation and
+growth, Li creep under stack pressure, and current focusing on the remaining contact
+(docs/stripping.md). One time step, operator split, calls a stage module per section of the
+docs in this order: potential (1), creep (2), vacancies (3), voids (4), nucleation (5).
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ... import stencil
+from ...kernels import voids as vk
+from ...physics.constants import BOLTZMANN, FARADAY, GAS
+from ...physics.geometry import GeometryConfig, electrolyte_mask
+from ...physics.kinetics import ButlerVolmer
+from ...physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
+from ...schema import Section, quantity
+from ..interface import InterfaceModel
+from . import creep, nucleation, potential, vacancies, voids
+
+
+class InterfaceConfig(Section):
+    width: quantity("length", gt=0) = Field(description="diffuse-interface width delta of the void surfaces (>= 2 grid spacings)")
+    relaxation_time: quantity("time", gt=0) = Field(
+        1.0, description="time for a void-surface bump of size delta to relax (sets the Allen-Cahn mobility)")
+
+
+class NucleationConfig(Section):
+    enabled: bool = True
+    prefactor: quantity("rate", gt=0) = Field(
+        1e13, description="attempt frequency per interface site, J0 = prefactor / (site area) [memory: atomic vibration]")
+    defect_contact_angle: float = Field(
+        40.0, gt=0, le=180, description="contact angle at surface defects (pits, scratches, deep roughness): easier nucleation [memory]")
+    contact_angle: float = Field(60.0, gt=0, le=180, description="void contact angle on the SSE (deg): heterogeneous factor f = (2 + cos)(1 - cos)^2 / 4 [memory]")
+    seed_radius: quantity("length", gt=0) | None = Field(None, description="radius of a planted void (default: the interface width)")
+    max_seeds_per_step: int = Field(8, ge=1)
+
+
+class LiStrippingParams(Section):
+    kind: Literal["li_stripping"]
+    geometry: GeometryConfig
+    lithium: LithiumConfig = LithiumConfig()
+    creep: CreepConfig = CreepConfig()
+    electrolyte: ElectrolyteConfig = ElectrolyteConfig()
+    kinetics: KineticsConfig = KineticsConfig()
+    interface: InterfaceConfig
+    nucleation: NucleationConfig = NucleationConfig()
+    potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
+    voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
+    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
+
+
+class LiStripping(InterfaceModel):
+    fields = ("xi", "supersaturation", "potential")
+    field_units = {"xi": "1", "supersaturation": "1", "potential": "V"}
+    observable_units = {
+        "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2",
+        "stack_pressure": "Pa", "temperature": "K", "contact_fraction": "1", "void_volume_fraction": "1", "void_count": "1",
+        "largest_void_size": "m", "mean_interface_supersaturation": "1", "peak_interface_supersaturation": "1",
+        "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
+        "li_site_balance_error": "1", "nucleation_events": "1",
+    }
+    ledger_names = InterfaceModel.ledger_names + ("charge", "creep_volume", "sink_volume", "temperature")
+
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
+        xp, li = self.xp, params.lithium
+        self.sink_k2 = 0.0 if li.sink_length is None else 1.0 / li.sink_length**2
+        # double well and gradient energy from gamma and delta: kappa = 3 gamma delta, W = 6 gamma / delta
+        delta = params.interface.width
+        self.kappa = 3 * li.surface_energy * delta
+        self.barrier = 6 * li.surface_energy / delta
+        self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
+        self.set_temperature(self.drive.temperature(0.0))
+        self.set_electrolyte(electrolyte_mask(grid, self.height))
+        self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
+        # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
+        def f(theta):
+            c = np.cos(np.radians(theta))
+            return (2 + c) * (1 - c) ** 2 / 4
+        on_defect = self.height < self.flat - 0.5 * grid.spacing[-1]
+        self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
+                                       f(params.nucleation.contact_angle))
+
+    def set_temperature(self, T):
+        """Everything thermally activated: equilibrium vacancies, their diffusivity, creep, the
+        Butler-Volmer thermal voltage (i0 and the SSE conductivity are taken as given)."""
+        li, c, p = self.params.lithium, self.params.creep, self.params
+        kT = BOLTZMANN * T
+        self.temperature = T
+        self.x_v0 = float(np.exp(-li.vacancy_formation_energy / kT))
+        d_tracer = li.tracer_diffusivity_prefactor * np.exp(-li.tracer_activation_energy / kT)
+        # Python floats, not NumPy scalars: a float64 scalar would promote float32 fields
+        self.d_vac = float(d_tracer / (li.correlation_factor * self.x_v0))
+        self.kT_per_volume = kT / self.omega_atom
+        self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
+        self.creep_rate0 = float(c.reference_strain_rate) * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
+        self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
+                                     p.kinetics.alpha_cathodic, T)
+        if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
+            self._build_operators(self.backend.to_host(self.sse))
+
+    def follow_temperature(self, state, t):
+        """Step the temperature to the protocol's value at t. The vacancy site fraction x_v = x_v0 S
+        stays continuous across a temperature step, so S is rescaled with x_v0."""
+        held = self.ledger(state, "temperature")
+        if held != self.temperature:  # a resumed run: constants of the state's temperature
+            self.set_temperature(held)
+        T = self.drive.temperature(t)
+        if T != held:
+            x_v0 = self.x_v0
+            self.set_temperature(T)
+            state["supersaturation"][...] = state["supersaturation"] * (x_v0 / self.x_v0)
+            self._set(state, "temperature", T)
+
+    # --- geometry helpers --------------------------------------------------------------
+    def set_electrolyte(self, sse):
+        """(Re)build what depends on the SSE mask: the Li side, its contact faces, the operators
+        and the nucleation sites (the cycling model hands the Li side the metal that plating
+        put into the SSE)."""
+        xp = self.xp
+        self.sse = xp.asarray(sse)
+        self.li_side = xp.asarray(~sse)
+        self.li_float = self.backend.asarray(~sse)
+        self.li_nodes = round(self.extent.total(~sse))
+        self.faces = self._contact_faces(sse)
+        self._build_operators(sse)
+        self.column_interface = self._column_interface_nodes(sse)
+
+    def _contact_faces(self, sse):
+        """[(axis, step, 1/h, mask on SSE nodes whose neighbour at +step is on the Li side)]."""
+        xp, g = self.xp, self.grid
+        s = sse.astype(float)
+        faces = []
+        for a in range(g.ndim):
+            for step in (+1, -1):
+                nb = stencil.shifted(s, g, a, step, np)
+                m = (s > 0.5) & (nb < 0.5)
+                if g.periodic[a] is False:  # no contact across the normal walls
+                    idx = [slice(None)] * g.ndim
+                    idx[a] = -1 if step > 0 else 0
+                    m[tuple(idx)] = False
+                if m.any():
+                    faces.append((a, step, 1.0 / g.spacing[a], xp.asarray(m)))  # bool: 1 byte per node
+        return faces
+
+    def _column_interface_nodes(self, sse):
+        """Flat index of the lowest Li-side node of each lateral column (nucleation sites);
+        keeps that node's index along the normal axis too."""
+        first = self.column_height_index = np.argmax(~sse, axis=-1)
+        idx = np.indices(first.shape)
+        return np.ravel_multi_index(tuple(idx) + (first,), sse.shape)
+
+    def _build_operators(self, sse):
+        xp, g, p = self.xp, self.grid, self.params
+        ssex = xp.asarray(sse)
+        bottom = np.zeros(g.shape, bool)
+        bottom[..., 0] = True
+        self.potential_problem = self.extent.elliptic(
+            k=xp.where(ssex, p.electrolyte.conductivity, 0.0), c=xp.zeros(g.shape), mask=xp.asarray(sse & ~bottom))
+        # vacancies diffuse with D_v over the whole Li side, voids included: D_v is so large that
+        # S is uniform across a cell either way, and a fixed operator serves the whole run
+        self.vacancy_problem = self.extent.elliptic(k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape),
+                                                    mask=xp.asarray(~sse))
+
+    def static_fields(self):
+        return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
+
+    # --- initial state -----------------------------------------------------------------
+    def initial_state(self):
+        xp = self.xp
+        xi = xp.where(self.li_side, 1.0, 0.0)
+        state = {
+            "xi": self.backend.asarray(xi),
+            "supersaturation": self.backend.asarray(xp.where(self.li_side, 1.0, 0.0)),
+            "potential": self.backend.asarray(xp.zeros(self.grid.shape)),
+            "ledger": self.new_ledger(temperature=self.temperature),
+        }
+        self._set(state, "initial_li", self.li_content(state))
+        return state
+
+    def contact_weight(self, xi):
+        """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m)."""
+        return vk.contact_weight(self.backend, self.grid, xi, self.li_float)
+
+    def contact_fraction(self, xi):
+        """Area fraction of the SSE surface wetted by metal (xi-weighted contact faces)."""
+        return self.extent.total(self.contact_weight(xi)) / self.full_contact
+
+    def euler_step(self, state, t, dt):
+        # what a stage leaves behind is freed before the next, which sets the peak memory of the step
+        xp = self.xp
+        self.follow_temperature(state, t)
+        _, j_sse = potential.solve(self, state, self.current(t))  # cell voltage, Faradaic current into the SSE
+        contact, eps_dot, injection = creep.step(self, state, t, dt, j_sse)
+        S_new = vacancies.step(self, state, dt, injection)
+        del injection
+        S_new = voids.step(self, state, dt, S_new, eps_dot)
+        state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
+        del S_new
+        if self.params.nucleation.enabled:  # at the contact of the step's start
+            nucleation.nucleate(self, state, t, dt, self.pressure(t), contact)
+        self._add(state, "steps", 1)
+        potential.record_diagnostics(self, state, j_sse)
+        self.last_step = {"j_sse": j_sse}  # the step's Faradaic current density into the SSE, for analysis
+
+    # --- observables -------------------------------------------------------------------
+    def li_content(self, state):
+        """Li volume on the Li side (m^3), dense equivalent: lattice minus vacancies, less what left by creep/sinks."""
+        xi, S = state["xi"], state["supersaturation"]
+        inside = self.extent.total(xi - self.x_v0 * (S - 1) * self.li_side) * self.node_volume
+        return (inside - self.ledger(state, "creep_volume") - self.ledger(state, "sink_volume")
+                + self.ledger(state, "displaced_volume"))
+
+    def observables(self, state, t):
+        xi, S = state["xi"], state["supersaturation"]
+        charge = self.ledger(state, "charge")
+        stripped = charge * self.omega / FARADAY * self.lateral_area
+        initial = self.ledger(state, "initial_li")
+        balance = abs(initial - self.li_content(state) - stripped) / stripped if stripped > 0 else 0.0
+        ext = self.extent
+        S_int = S.ravel()[self.column_interface.ravel()].reshape(self.column_interface.shape)
+        void_volume, li_volume, S_sum = ext.total((1 - xi) * self.li_side, self.li_side, S_int)
+        count, largest = voids.statistics(self, xi)
+        return self.common_observables(state, t) | {
+            "contact_fraction": self.contact_fraction(xi),
+            "void_volume_fraction": void_volume / li_volume,
+            "void_count": count,
+            "largest_void_size": largest,
+            "mean_interface_supersaturation": S_sum / int(np.prod(ext.whole.shape[:-1])),
+            "peak_interface_supersaturation": ext.peak(S_int),
+            "li_thickness": self.li_content(state) / self.lateral_area,
+            "charge_passed": charge,
+            "li_site_balance_error": balance,
+        }
+
+    def stability_limit(self):
+        return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
+

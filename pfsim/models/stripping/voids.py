@@ -1,0 +1,43 @@
+"""Stripping step 4, docs/stripping.md section 4 (kernels in pfsim/kernels/voids.py): the metal
+order parameter xi loses what condensed, relaxes its shape at fixed void volume (Allen-Cahn with
+Li's surface energy and a Lagrange multiplier), gains what creep closed (section 2), is clipped."""
+
+import numpy as np
+
+from ...kernels import voids as vk
+from ...physics.geometry import periodic_labels
+from .creep import closure_band
+
+
+def step(m, state, dt, S_new, eps_dot):
+    """Condensation x_v0 k_c q(xi) (S' - 1) dt; shape relaxation M [kappa lap(xi) - W g'(xi)]
+    less its interface-weighted mean (curved voids trade sites through the vacancy field, which
+    equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band,
+    integrated exactly; clipping to [0, 1]. What clipping trades with the vacancy field is spread
+    uniformly over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
+    be, li, xi = m.backend, m.li_float, state["xi"]
+    relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
+    relax_sum, q_sum = m.extent.total(relax, q)
+    del q
+    lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
+    clipped, exchange, closed = vk.void_update(
+        be, xi, S_new, li, closure_band(m), m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, dt)
+    del relax
+    closed, exchanged = m.extent.total(closed, exchange)
+    del exchange
+    m._add(state, "creep_volume", closed * m.node_volume)
+    xi[...] = clipped
+    return S_new + exchanged / (m.x_v0 * m.li_nodes)
+
+
+def statistics(m, xi):
+    """(number of voids, largest void's equivalent diameter) from connected void nodes."""
+    void = m.extent.gather((xi < 0.5) & m.li_side)
+    if not void.any():
+        return 0, 0.0
+    labels = periodic_labels(void)
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    measure = counts.max() * m.node_volume  # an area in 2D (per unit depth), a volume in 3D
+    if m.grid.ndim == 2:  # diameter of the disc of the same area
+        return len(ids), float(2 * np.sqrt(measure / np.pi))
+    return len(ids), float((6 * measure / np.pi) ** (1 / 3))
