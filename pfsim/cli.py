@@ -22,13 +22,38 @@ def cmd_validate(args) -> int:
     from .config import load_config
 
     from .memory import describe
+    from .sweep import file_kind
 
+    if file_kind(args.config) == "sweep":
+        return _validate_sweep(args)
     cfg, _ = load_config(args.config, args.set)
     grid_desc = " x ".join(map(str, cfg.grid.shape))
     print(f"{args.config}: valid ({cfg.model.kind} on {grid_desc} nodes, stop at {cfg.time.stop:g} s)")
     paths = ["numpy", "cupy"] if cfg.backend == "auto" else [cfg.backend]
     for path in paths:  # backend auto: both, the device is picked when the run starts
         print(f"  memory: {describe(cfg, path)}")
+    return 0
+
+
+def _validate_sweep(args) -> int:
+    """Every member of a sweep file (and its groups with `batch`), as `pfsim sweep` does before it
+    runs anything; the largest member's memory estimate."""
+    from .memory import estimate, size
+    from .sweep import Sweep
+
+    if args.set:
+        raise UsageError(f"--set: {args.config} is a sweep file; change its `set` section instead")
+    sweep = Sweep(args.config)
+    configs = [cfg for cfg, _ in sweep.validate()]
+    kinds = sorted({cfg.model.kind for cfg in configs})
+    print(f"{args.config}: valid sweep file ({len(configs)} member(s) of {sweep.base}, {', '.join(kinds)}; "
+          f"stores in {sweep.root})")
+    paths = ["numpy", "cupy"] if configs[0].backend == "auto" else [configs[0].backend]
+    for path in paths:
+        largest = max(range(len(configs)), key=lambda i: estimate(configs[i], path)[0])
+        total, per_cell, cells = estimate(configs[largest], path)
+        print(f"  memory: about {size(total)} per member at most (member {largest}: {per_cell} B/cell x {cells} cells, "
+              f"{'NumPy' if path == 'numpy' else 'CUDA'} path)")
     return 0
 
 
@@ -227,7 +252,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. time.stop=10")
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("validate", help="check a scenario without running it")
+    v = sub.add_parser("validate", help="check a scenario, or every member of a sweep file, without running it")
     v.add_argument("config")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     v.set_defaults(func=cmd_validate)

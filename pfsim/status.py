@@ -136,6 +136,7 @@ def sweep_report(path: Path) -> str:
 
         sweep = Sweep(path)
         root, name, members = sweep.root, sweep.cfg.name, sweep.members()
+        name = f"{name} (sweep file {path})"
     jobs = read_jobs(root / "slurm")
     array = jobs[-1].get("array") if jobs else None
     per_task = jobs[-1].get("batch", 1) if jobs else 1  # members per array task (a sweep's groups)
@@ -160,10 +161,27 @@ def sweep_report(path: Path) -> str:
     return "\n".join(lines)
 
 
+def scenario_report(path: Path) -> str:
+    """A scenario file: which file it is, and the state of the store its run writes by default."""
+    from .config import load_config
+    from .runner import default_store_path
+
+    cfg, _ = load_config(path, check=False)
+    store = default_store_path(cfg)
+    head = f"{path}: a scenario file (not a sweep); its run store (output.store or runs/NAME.zarr) is {store}"
+    if (store / "zarr.json").is_file():
+        return head + "\n" + store_report(store)
+    return head + ", not started (a run given -o writes elsewhere: give that store)"
+
+
 def report(path) -> str:
     path = Path(path)
     if (path / "zarr.json").is_file():
         return store_report(path)
-    if path.is_dir() or path.is_file():
+    if path.is_file():
+        from .sweep import file_kind
+
+        return sweep_report(path) if file_kind(path) == "sweep" else scenario_report(path)
+    if path.is_dir():
         return sweep_report(path)
     raise StoreError(f"{path}: no such run store, sweep file or sweep folder")

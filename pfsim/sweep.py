@@ -80,6 +80,15 @@ def _number(v, key):
     raise ConfigError(f"axes.{key}: range ends must be numbers or quantities, got {v!r:.40}")
 
 
+SWEEP_KEYS = ("base", "axes")  # a file with either at its top is a sweep file, not a scenario
+
+
+def file_kind(path) -> str:
+    """"sweep" or "scenario": what the YAML file at `path` holds (read, not validated)."""
+    raw = read_config_file(path)
+    return "sweep" if any(k in raw for k in SWEEP_KEYS) else "scenario"
+
+
 class Sweep:
     def __init__(self, path):
         self.path = Path(path)

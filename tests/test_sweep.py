@@ -62,3 +62,33 @@ def test_bad_member_fails_before_anything_runs(in_tmp, capsys):
     assert run_cli("sweep", sweep) == 2
     assert "drive.current_density" in capsys.readouterr().err
     assert not (in_tmp / "sweep-out").exists()
+
+
+def test_validate_checks_every_member_of_a_sweep_file(in_tmp, capsys):
+    sweep = write(in_tmp)
+    assert run_cli("validate", sweep) == 0
+    out = capsys.readouterr().out
+    assert f"{sweep}: valid sweep file (8 member(s)" in out and "memory: about" in out
+    bad = write(in_tmp, currents='["1 mA/cm^2", "4 MPa"]')  # members 2, 3, 6, 7: not a current density
+    assert run_cli("validate", bad) == 2
+    err = capsys.readouterr().err
+    assert "member 2 (" in err and "drive.current_density: expected a current density" in err
+    assert run_cli("validate", sweep, "--set", "time.stop=1") == 2
+    assert "is a sweep file" in capsys.readouterr().err
+    assert not (in_tmp / "sweep-out").exists()
+
+
+def test_status_tells_a_scenario_from_a_sweep_file(in_tmp, capsys):
+    sweep = write(in_tmp)
+    assert run_cli("status", sweep) == 0
+    out = capsys.readouterr().out
+    assert f"sweep tiny (sweep file {sweep}): 8 member(s)" in out and "not started: 8" in out
+    scenario = CONFIGS / "void_stripping.yaml"
+    assert run_cli("status", scenario) == 0
+    out = capsys.readouterr().out
+    assert f"{scenario}: a scenario file (not a sweep)" in out and "runs/void-stripping.zarr, not started" in out
+    assert run_cli("run", scenario, "--backend", "numpy", "--set", "time.max_steps=2") == 0
+    capsys.readouterr()
+    assert run_cli("status", scenario) == 0
+    out = capsys.readouterr().out
+    assert "a scenario file" in out and "status      stopped" in out
