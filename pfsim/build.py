@@ -19,19 +19,15 @@ stacked members is its *placement* (as Oceananigans' CPU / GPU / Distributed arc
 from dataclasses import dataclass
 
 from .backend import Backend, select_backend
-from .config import check_consistency
+from .config import check_consistency, run_time_step, sampling_warnings
 from .errors import StoreError
 from .initial import initial_field
 from .io.store import RunStore
 from .memory import check_fits
-from .simulation import Clock, stability_factor
+from .simulation import Clock
 
 
-def time_step(cfg, model) -> float:
-    """The run's step: time.dt, or time.cfl of the model's stability limit for the integrator."""
-    if cfg.time.dt != "auto":
-        return cfg.time.dt
-    return cfg.time.cfl * stability_factor(cfg.time.integrator) * model.stability_limit()
+time_step = run_time_step  # the run's step: time.dt, or time.cfl of the model's stability limit
 
 
 @dataclass
@@ -113,6 +109,9 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
     be, grid, model, state, writer = placement.guarded(make)
     for note in notes:
         say(note)
+    dt = time_step(cfg, model)
+    for warning in sampling_warnings(cfg, dt):
+        say(f"warning: {warning}")
     placement.settle(state)
     if store is None:
         model.enforce(state, 0.0)
@@ -123,4 +122,4 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
     else:
         _, info = writer.checkpoint_group()
         clock = Clock(info["time"], info["iteration"])
-    return Setup(be, grid, model, state, clock, time_step(cfg, model), writer)
+    return Setup(be, grid, model, state, clock, dt, writer)

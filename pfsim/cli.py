@@ -19,14 +19,16 @@ def _say(msg):
 
 
 def cmd_validate(args) -> int:
-    from .config import load_config
+    from .config import load_checked, sampling_warnings
 
     from .memory import describe
     from .sweep import file_kind
 
     if file_kind(args.config) == "sweep":
         return _validate_sweep(args)
-    cfg, _ = load_config(args.config, args.set)
+    cfg, _, dt = load_checked(args.config, args.set)
+    for warning in sampling_warnings(cfg, dt):
+        _say(f"warning: {warning}")
     grid_desc = " x ".join(map(str, cfg.grid.shape))
     print(f"{args.config}: valid ({cfg.model.kind} on {grid_desc} nodes, stop at {cfg.time.stop:g} s)")
     paths = ["numpy", "cupy"] if cfg.backend == "auto" else [cfg.backend]

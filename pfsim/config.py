@@ -196,16 +196,23 @@ def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
     """Read, override and validate a scenario file; returns the config and the raw mapping.
     check: the cheap checks of `check_config` (no grid-sized arrays); check=False leaves every
     check to pfsim.build, on the model of the run (check_consistency)."""
+    cfg, raw, _ = load_checked(path, overrides, check)
+    return cfg, raw
+
+
+def load_checked(path, overrides=None, check=True) -> tuple[RunConfig, dict, float | None]:
+    """load_config, and the run's time step as check_config found it (None without `check`)."""
+    dt = None
     try:
         raw = apply_overrides(read_config_file(path), overrides or [])
         cfg = validate(raw)
         if check:
-            check_config(cfg)
+            dt = check_config(cfg)
     except ConfigError:
         raise
     except Exception as exc:  # never a traceback for a bad file: name it and say what broke
         raise ConfigError(f"{path}: cannot be used ({type(exc).__name__}: {_one_line(exc)})") from exc
-    return cfg, raw
+    return cfg, raw, dt
 
 
 # grids up to this many cells are checked on the model itself (a few hundred ms at most); larger
@@ -226,14 +233,45 @@ def check_config(cfg: RunConfig):
     from .grid import Grid
 
     if _cells(cfg.grid.shape) <= BUILD_CHECK_CELLS:
-        check_consistency(cfg)
-        return
-    grid = Grid.from_config(cfg.grid)
-    try:
-        _check_whole_cell(cfg, grid)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    check_consistency(cfg, probe=True)
+        _, model = check_consistency(cfg)
+    else:
+        grid = Grid.from_config(cfg.grid)
+        try:
+            _check_whole_cell(cfg, grid)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        _, model = check_consistency(cfg, probe=True)
+    return run_time_step(cfg, model)
+
+
+def run_time_step(cfg, model) -> float:
+    """The run's step: time.dt, or time.cfl of the model's stability limit for the integrator."""
+    if cfg.time.dt != "auto":
+        return cfg.time.dt
+    return cfg.time.cfl * stability_factor(cfg.time.integrator) * model.stability_limit()
+
+
+# observables_every under the time step cuts every step to it: refused under dt / SLOWEST_SAMPLING
+SLOWEST_SAMPLING = 10
+
+
+def sampling_warnings(cfg, dt) -> list[str]:
+    """Warnings of a run whose output.observables_every cuts its time step dt (steps land on
+    every sample); a cut by more than SLOWEST_SAMPLING times is refused by check_consistency."""
+    every = cfg.output.observables_every
+    if every is not None and every < dt * (1 - 1e-12):
+        return [f"output.observables_every: {every:.4g} s is under the time step {dt:.4g} s: every step is cut "
+                f"to it (the run {dt / every:.3g}x slower); use {dt:.4g} s or more to keep the step"]
+    return []
+
+
+def _check_sampling(cfg, dt):
+    every = cfg.output.observables_every
+    if every is not None and every * SLOWEST_SAMPLING < dt:
+        raise ConfigError(
+            f"output.observables_every: {every:.4g} s is under a tenth of the time step {dt:.4g} s: every step "
+            f"would be cut to it and the run {dt / every:.3g}x slower; use {dt / SLOWEST_SAMPLING:.4g} s or more "
+            f"(a sample every step: {dt:.4g} s)")
 
 
 def _cells(shape) -> int:
@@ -332,6 +370,7 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
             f"time.dt: {cfg.time.dt:.4g} s exceeds the explicit stability limit {limit:.4g} s "
             f"of this grid and model; use a smaller dt or dt: auto"
         )
+    _check_sampling(cfg, cfg.time.dt if cfg.time.dt != "auto" else cfg.time.cfl * limit)
     return grid, model
 
 

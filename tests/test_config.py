@@ -3,6 +3,7 @@ YAML, and the command line's promise for bad input (exit 2, `pfsim: error:`, no 
 nothing written)."""
 
 import copy
+import shutil
 import time
 from pathlib import Path
 
@@ -621,3 +622,27 @@ def test_run_that_cannot_fit_is_refused_before_allocating(tmp_path, capsys, monk
                         ["the run needs about 680 kB (17 B/cell x 40000 cells", "where 100 kB is free on the host"])
     # the large grid too: refused before its model is built
     _run_writes_nothing(capsys, cwd, STRIP_3D, [], ["needs about 7.35 GB", "100 kB is free"])
+
+
+def test_observables_every_under_the_time_step(tmp_path, capsys, monkeypatch):
+    """Steps land on every sample: a sample interval under dt cuts every step to it. Under dt it
+    is said (validate and run), under dt / 10 refused (exit 2, naming the key, nothing written)."""
+    rc, out, err = cli(capsys, "validate", BM1A, "--set", "output.observables_every=5e-4")  # dt 1e-3
+    assert rc == 0 and "valid" in out
+    assert "warning: output.observables_every: 0.0005 s is under the time step 0.001 s" in err and "2x slower" in err
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    rc, _, err = cli(capsys, "run", BM1A, "--backend", "numpy", "-o", "a.zarr", "--set", "time.max_steps=2",
+                     "--set", "output.observables_every=5e-4")
+    assert rc == 0 and "warning: output.observables_every" in err
+    shutil.rmtree(cwd / "a.zarr")
+    fragments = ["output.observables_every: 5e-05 s is under a tenth of the time step 0.001 s", "20x slower"]
+    rc, out, err = cli(capsys, "validate", BM1A, "--set", "output.observables_every=5e-5")
+    assert_input_error(rc, err, *fragments)
+    _run_writes_nothing(capsys, cwd, BM1A, _sets(["time.max_steps=1", "output.observables_every=5e-5"]), fragments)
+    # dt: auto takes the same rule, with the step the run would take; a large grid's from the probe model
+    rc, _, err = cli(capsys, "validate", STRIP_2D, "--set", "output.observables_every=1 ms")
+    assert_input_error(rc, err, "output.observables_every:", "under a tenth of the time step")
+    rc, _, err = cli(capsys, "validate", BM1A, "--set", "output.observables_every=1e-3")
+    assert rc == 0 and err == ""
