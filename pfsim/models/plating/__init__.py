@@ -1,13 +1,10 @@
 """Li plating at a Li | solid-electrolyte interface: filament growth into a polycrystalline SSE
-with current focusing, grain boundaries, electronic leakage and fracture ("crack then fill").
-
-Nonlinear Butler-Volmer phase-field electrodeposition (the structure of Chen et al. 2015 and
-Hong & Viswanathan 2018) adapted to a single-ion-conducting ceramic (docs/plating.md). One time
-step calls a stage module per equation of the docs in this order: potentials (1-2: electrons,
-lagged by one step and only where the SSE conducts them; ions, V from the applied current),
-front (3: the metal), damage (4), nucleation (5: leakage), connectivity (6: short circuit).
-Sign convention as the stripping model: current density > 0 strips, < 0 plates.
-"""
+with current focusing, grain boundaries, electronic leakage and fracture ("crack then fill"):
+Butler-Volmer phase-field electrodeposition (after Chen et al. 2015, Hong & Viswanathan 2018) in
+a single-ion-conducting ceramic (docs/plating.md). One time step calls a stage module per equation
+of the docs in this order: potentials (1-2: electrons, lagged by one step, only where the SSE
+conducts them; ions, V from the applied current), front (3: the metal), damage (4), nucleation
+(5: leakage), connectivity (6: short circuit). Current density > 0 strips, < 0 plates."""
 
 from typing import Literal
 
@@ -157,7 +154,6 @@ class LiPlating(InterfaceModel):
         self.temperature, self.kT = T, BOLTZMANN * T
         self.kinetics = ButlerVolmer(k.exchange_current_density, k.alpha_anodic, k.alpha_cathodic, T)
 
-    # --- set-up helpers ---------------------------------------------------------------------
     def _wall(self, index):
         m = np.zeros(self.grid.shape, bool)
         m[..., index] = True
@@ -207,7 +203,6 @@ class LiPlating(InterfaceModel):
             out["grain_boundaries"] = (self.gb_host > 0.5).astype(np.int8)
         return out
 
-    # --- initial state ----------------------------------------------------------------------
     def initial_state(self):
         g, be, xp = self.grid, self.backend, self.xp
         # distances are not local: the profile of the whole grid's metal, this grid's rows of it

@@ -1,6 +1,5 @@
-"""Plating step 4, docs/plating.md section 2 (Damage, "crack then fill"): the SSE ahead of a
-Li-filled flaw of depth a opens at dd/dt = max(0, (K / K_IC)^2 - 1) / t_d, K = Y p sqrt(pi a),
-p = F |eta| / Omega."""
+"""Plating step 4, docs/plating.md section 2 (Damage, "crack then fill"): the SSE ahead of a Li-filled
+flaw of depth a opens at dd/dt = max(0, (K / K_IC)^2 - 1) / t_d, K = Y p sqrt(pi a), p = F |eta| / Omega."""
 
 import numpy as np
 

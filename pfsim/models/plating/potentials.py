@@ -41,8 +41,7 @@ def operators(m, state):
 
 
 def reaction_current(m, eta):
-    bv = m.kinetics
-    return m.i0_ratio * bv.current(eta, m.xp)
+    return m.i0_ratio * m.kinetics.current(eta, m.xp)
 
 
 def solve_electrons(m, state, w, stress):

@@ -1,8 +1,7 @@
 """Li stripping at a Li | solid-electrolyte interface: vacancy accumulation, void nucleation and
-growth, Li creep under stack pressure, and current focusing on the remaining contact
-(docs/stripping.md). One time step, operator split, calls a stage module per section of the
-docs in this order: potential (1), creep (2), vacancies (3), voids (4), nucleation (5).
-"""
+growth, Li creep under stack pressure, and current focusing on the remaining contact (docs/stripping.md).
+One time step, operator split, calls a stage module per section of the docs in this order:
+potential (1), creep (2), vacancies (3), voids (4), nucleation (5)."""
 
 from typing import Literal
 
@@ -114,7 +113,6 @@ class LiStripping(InterfaceModel):
             state["supersaturation"][...] = state["supersaturation"] * (x_v0 / self.x_v0)
             self._set(state, "temperature", T)
 
-    # --- geometry helpers --------------------------------------------------------------
     def set_electrolyte(self, sse):
         """(Re)build what depends on the SSE mask: the Li side, its contact faces, the operators
         and the nucleation sites (the cycling model hands the Li side the metal that plating
@@ -167,7 +165,6 @@ class LiStripping(InterfaceModel):
     def static_fields(self):
         return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
 
-    # --- initial state -----------------------------------------------------------------
     def initial_state(self):
         xp = self.xp
         xi = xp.where(self.li_side, 1.0, 0.0)
@@ -205,7 +202,6 @@ class LiStripping(InterfaceModel):
         potential.record_diagnostics(self, state, j_sse)
         self.last_step = {"j_sse": j_sse}  # the step's Faradaic current density into the SSE, for analysis
 
-    # --- observables -------------------------------------------------------------------
     def li_content(self, state):
         """Li volume on the Li side (m^3), dense equivalent: lattice minus vacancies, less what left by creep/sinks."""
         xi, S = state["xi"], state["supersaturation"]

@@ -8,9 +8,8 @@ from .potential import metal_side_current
 
 
 def step(m, state, t, dt, j_sse):
-    """The Faradaic removal split into a creep part, min(R_F, v_c F / Omega x contact area
-    density), and the rest, which leaves vacancies. Returns the contact fraction, eps_dot and
-    the vacancy injection R_v (S per s)."""
+    """R_F split into creep, min(R_F, v_c F / Omega x contact area density), and the rest, which
+    leaves vacancies. Returns the contact fraction, eps_dot and the injection R_v (S per s)."""
     xp, xi = m.xp, state["xi"]
     faradaic = metal_side_current(m, j_sse, xi)  # A/m^3, > 0 stripping
     contact = m.contact_fraction(xi)

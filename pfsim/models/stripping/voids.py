@@ -10,11 +10,9 @@ from .creep import closure_band
 
 
 def step(m, state, dt, S_new, eps_dot):
-    """Condensation x_v0 k_c q(xi) (S' - 1) dt; shape relaxation M [kappa lap(xi) - W g'(xi)]
-    less its interface-weighted mean (curved voids trade sites through the vacancy field, which
-    equilibrates within a step); creep closure d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band,
-    integrated exactly; clipping to [0, 1]. What clipping trades with the vacancy field is spread
-    uniformly over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
+    """Condensation, relaxation M [kappa lap(xi) - W g'(xi)] less its interface-weighted mean, closure
+    d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band (exact), clipping; what clipping trades with the
+    vacancies is spread over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
     be, li, xi = m.backend, m.li_float, state["xi"]
     relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
     relax_sum, q_sum = m.extent.total(relax, q)
