@@ -302,7 +302,12 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--times", type=float, nargs="*", help="simulated times of the field snapshots (default: first, middle, last)")
     pl.add_argument("--fields", nargs="*", help="fields to draw (default: all)")
     pl.set_defaults(func=cmd_plot)
+    for command in sub.choices.values():  # --debug also after the subcommand
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks")
     return p
+
+
+IO_ERROR, INTERNAL_ERROR = 4, 5  # the README's table of exit codes
 
 
 def main(argv=None) -> int:
@@ -311,12 +316,17 @@ def main(argv=None) -> int:
         return args.func(args)
     except PfsimError as exc:
         label = "error" if exc.exit_code == 2 else "run failed"
-        for line in str(exc).splitlines():
-            print(f"pfsim: {label}: {line}", file=sys.stderr)
-        if args.debug:
-            traceback.print_exc()
-        return exc.exit_code
-
+        message, code, failure = "\n".join(f"pfsim: {label}: {line}" for line in str(exc).splitlines()), exc.exit_code, exc
+    except OSError as exc:  # a file system that refuses: read-only folder, full disk, lost mount
+        where = f"{exc.filename}: " if exc.filename else ""
+        message, code, failure = f"pfsim: I/O error: {where}{exc.strerror or exc}", IO_ERROR, exc
+    except Exception as exc:  # a bug: one line, the traceback with --debug
+        message = f"pfsim: internal error: {type(exc).__name__}: {exc} (--debug shows where)"
+        code, failure = INTERNAL_ERROR, exc
+    print(message, file=sys.stderr)
+    if args.debug:
+        traceback.print_exception(failure)
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())

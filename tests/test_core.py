@@ -116,3 +116,25 @@ def test_package_version():
 
     assert package_version("numpy") == np.__version__
     assert package_version("pfsim_no_such_package") == "not installed"
+
+
+def test_failures_end_in_one_line_and_a_documented_exit_code(monkeypatch, capsys):
+    """An I/O error (4) and a bug (5) print one line, no traceback; --debug, before or after the
+    subcommand, adds the traceback."""
+    from pfsim import cli
+
+    def io_error(args):
+        raise PermissionError(13, "Permission denied", "/read-only/run.zarr")
+
+    def bug(args):
+        raise RuntimeError("unexpected")
+
+    for failing, code, text in ((io_error, 4, "pfsim: I/O error: /read-only/run.zarr: Permission denied"),
+                                (bug, 5, "pfsim: internal error: RuntimeError: unexpected")):
+        monkeypatch.setattr(cli, "cmd_status", failing)
+        assert cli.main(["status", "x"]) == code
+        err = capsys.readouterr().err
+        assert err.strip().startswith(text) and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        for argv in (["--debug", "status", "x"], ["status", "x", "--debug"]):
+            assert cli.main(argv) == code
+            assert "Traceback" in capsys.readouterr().err
