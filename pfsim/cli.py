@@ -69,6 +69,10 @@ def cmd_run(args) -> int:
         from .parallel.run import run_distributed
 
         return run_distributed(comm, args, _say, command=command)
+    done = Run.done_already(args)
+    if done:
+        _say(done)
+        return 0
     run = Run.from_args(args, _say, command)
     status = run.execute()
     _say(f"{status}: t = {run.sim.clock.time:.6g} s after {run.sim.clock.iteration} steps ({run.sim.stopped_reason}); "

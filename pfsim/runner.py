@@ -137,6 +137,26 @@ class Run:
                        command=command, placement=placement)
 
     @staticmethod
+    def done_already(args) -> str | None:
+        """For `pfsim run CONFIG` without --overwrite or --resume: a message when the store it would
+        write already holds the completed run of the same resolved config (the command can then
+        be repeated, e.g. the README's first one), else None (and the run goes on as usual)."""
+        if args.resume or args.overwrite or not args.config:
+            return None
+        try:
+            cfg, _ = load_config(args.config, args.set, check=False)
+            path = Path(args.output) if args.output else default_store_path(cfg)
+            if not (path / "zarr.json").is_file():
+                return None
+            meta = RunStore.open(path).meta
+        except Exception:  # anything unusual: the run's own checks give the message
+            return None
+        if meta.get("status") in ("finished", "ended") and meta.get("config") == cfg.model_dump(mode="json"):
+            return (f"{path} already holds the {meta['status']} run of this config; nothing to do (--overwrite "
+                    f"runs it again, -o PATH writes another store)")
+        return None
+
+    @staticmethod
     def _field_units(cfg, model):
         names = cfg.output.fields or list(model.fields)
         return {n: model.field_units.get(n, "1") for n in names}

@@ -80,7 +80,8 @@ def test_existing_store_is_never_overwritten(in_tmp, capsys):
     cfg = write_config(in_tmp / "c.yaml", stop=1.0)
     assert run_cli("run", cfg, "-o", "s.zarr") == 0
     before = xr.open_zarr("s.zarr").attrs["pfsim"]["started"]
-    assert run_cli("run", cfg, "-o", "s.zarr") == 2
+    other = write_config(in_tmp / "d.yaml", stop=2.0)  # the same config finds its finished run (exit 0)
+    assert run_cli("run", other, "-o", "s.zarr") == 2
     assert "exists" in capsys.readouterr().err
     assert xr.open_zarr("s.zarr").attrs["pfsim"]["started"] == before
     assert run_cli("run", cfg, "-o", "s.zarr", "--overwrite") == 0
@@ -190,3 +191,20 @@ def test_sigterm_checkpoints_and_exits_resumable(in_tmp):
     assert proc.wait(60) == 3
     meta = xr.open_zarr("s.zarr").attrs["pfsim"]
     assert meta["status"] == "interrupted" and meta["checkpoint_time"] == meta["time"] > 0
+
+
+def test_the_same_command_twice_finds_its_finished_run(in_tmp, capsys):
+    """The README's first command can be repeated: a store holding the finished run of the same
+    config is left as it is, with a message and exit 0; another config still gets exit 2."""
+    from conftest import CONFIGS, run_cli
+
+    args = ["run", CONFIGS / "pfhub" / "bm1a.yaml", "--set", "time.stop=0.02", "-o", "a.zarr"]
+    assert run_cli(*args) == 0
+    from pathlib import Path
+
+    before = {p: p.stat().st_mtime_ns for p in Path("a.zarr").rglob("*")}
+    capsys.readouterr()
+    assert run_cli(*args) == 0
+    assert "already holds the finished run of this config" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in Path("a.zarr").rglob("*")} == before
+    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--set", "time.stop=0.03", "-o", "a.zarr") == 2
