@@ -14,8 +14,14 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
 
     from .io.store import RunStore
 
+    from .errors import ConfigError
+
     RunStore.open(store, mode="r")  # clear error for a path that is not a run store
     ds = xr.open_zarr(store)
+    known = [v for v in ds.data_vars if ds[v].dims[:1] == ("time",)]
+    unknown = [f for f in fields or [] if f not in known]
+    if unknown:  # before anything is drawn or written
+        raise ConfigError(f"plot --fields: {', '.join(unknown)} not in the store (it has {', '.join(known) or 'no fields'})")
     store = Path(store)
     out = Path(out) if out else store.parent / f"{store.name.removesuffix('.zarr')}-plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -39,7 +45,7 @@ def plot_store(store, out=None, times=None, fields=None) -> list[Path]:
         if strip:
             written.append(strip)
 
-    names = fields or [v for v in ds.data_vars if ds[v].dims[:1] == ("time",)]
+    names = fields or known
     # the electrolyte mask (interface models): Li-side fields are blank in the SSE and the
     # potential is blank on the Li side
     sse = ds["electrolyte"].values.astype(bool) if "electrolyte" in ds else None

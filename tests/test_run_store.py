@@ -208,3 +208,16 @@ def test_the_same_command_twice_finds_its_finished_run(in_tmp, capsys):
     assert "already holds the finished run of this config" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in Path("a.zarr").rglob("*")} == before
     assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--set", "time.stop=0.03", "-o", "a.zarr") == 2
+
+
+def test_plot_refuses_an_unknown_field_before_writing(in_tmp, capsys):
+    from pathlib import Path
+
+    from conftest import CONFIGS, run_cli
+
+    assert run_cli("run", CONFIGS / "pfhub" / "bm1a.yaml", "--set", "time.stop=0.02", "-o", "a.zarr") == 0
+    capsys.readouterr()
+    assert run_cli("plot", "a.zarr", "--fields", "nope") == 2
+    err = capsys.readouterr().err
+    assert "plot --fields: nope not in the store (it has c)" in err and "Traceback" not in err
+    assert not Path("a-plots").exists()
