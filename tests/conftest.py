@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,16 @@ def in_tmp(tmp_path, monkeypatch):
     """Run in an empty folder so default run stores land there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def wait_for(predicate, timeout) -> bool:
+    """Poll predicate() every 50 ms until it holds (True) or timeout seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def run_cli(*args) -> int:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from conftest import CONFIGS, run_cli
+from conftest import CONFIGS, run_cli, wait_for
 
 STRIP = ["--backend", "numpy", "--set", "grid.shape=[24,20]", "--set", "model.geometry.pits=[]",
          "--set", "checkpoint.every=5", "--set", "output.fields_every=2", "--set", "output.observables_every=1"]
@@ -118,15 +118,6 @@ def test_verify_reports_damage_and_older_stores(in_tmp, capsys):
     assert run_cli("run", "--resume", "old.zarr", "--set", "time.stop=12") == 0
 
 
-def _wait_for(predicate, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _frames(store):
     try:
         return zarr.open_group(store, mode="r", use_consolidated=False).attrs["pfsim"].get("frames", 0)
@@ -145,7 +136,7 @@ def running(in_tmp):
     proc = subprocess.Popen([sys.executable, "-m", "pfsim", "run", "c.yaml", "-o", "slow.zarr"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: _frames("slow.zarr") >= 2, 120), "the run wrote no frames"
+        assert wait_for(lambda: _frames("slow.zarr") >= 2, 120), "the run wrote no frames"
         yield proc
     finally:
         proc.kill()
@@ -164,7 +155,7 @@ def test_a_second_writer_is_refused_naming_the_holder(running, capsys):
     assert running_store.exists()
     # the first run carries on, and ends cleanly on SIGTERM, releasing its lock
     n = _frames("slow.zarr")
-    assert _wait_for(lambda: _frames("slow.zarr") > n, 60)
+    assert wait_for(lambda: _frames("slow.zarr") > n, 60)
     running.send_signal(signal.SIGTERM)
     assert running.wait(60) == 3, running.stderr.read()
     assert not running_store.exists()

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from conftest import run_cli
+from conftest import run_cli, wait_for
 
 SMALL_CH = """
 name: small-ch
@@ -143,15 +143,6 @@ def test_resume_of_finished_run_needs_a_later_stop(in_tmp, capsys):
     assert np.isclose(float(xr.open_zarr("s.zarr").time[-1]), 2.0)
 
 
-def _wait_for(predicate, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _checkpoint_time(store):
     try:
         return zarr.open_group(store, mode="r", use_consolidated=False).attrs["pfsim"].get("checkpoint_time") or 0.0
@@ -166,7 +157,7 @@ def test_sigkill_leaves_readable_store_and_resume_is_exact(in_tmp):
     proc = subprocess.Popen([sys.executable, "-m", "pfsim", "run", str(cfg), "-o", "killed.zarr"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _wait_for(lambda: _checkpoint_time("killed.zarr") >= 1.0, 120), "no checkpoint appeared"
+        assert wait_for(lambda: _checkpoint_time("killed.zarr") >= 1.0, 120), "no checkpoint appeared"
         time.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -185,7 +176,7 @@ def test_sigterm_checkpoints_and_exits_resumable(in_tmp):
     cfg = write_config(in_tmp / "c.yaml", n=64, stop=30.0, fields_every=5.0, ckpt=100.0)
     proc = subprocess.Popen([sys.executable, "-m", "pfsim", "run", str(cfg), "-o", "s.zarr"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert _wait_for(lambda: (in_tmp / "s.zarr" / "zarr.json").exists(), 60)
+    assert wait_for(lambda: (in_tmp / "s.zarr" / "zarr.json").exists(), 60)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 3
