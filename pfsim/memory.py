@@ -29,6 +29,11 @@ BYTES_PER_CELL = {
     # float32 half of that; the CUDA path taken as the NumPy path's
     **{("cahn_hilliard", nd, path): {"float64": 17, "float32": 9} for nd in (2, 3) for path in ("numpy", "cupy")},
     **{("allen_cahn", nd, path): {"float64": 40, "float32": 20} for nd in (2, 3) for path in ("numpy", "cupy")},
+    # cahn_hilliard_electrostatic: 876 B/cell (2D, 300^2 - 400^2: PyAMG) and 1031 B/cell (3D,
+    # 24^3 - 40^3) per added cell over set-up and steps (tracemalloc, NumPy path); the CUDA path
+    # taken as the NumPy path's
+    **{("cahn_hilliard_electrostatic", nd, path): {"float64": b, "float32": b // 2}
+       for nd, b in ((2, 876), (3, 1031)) for path in ("numpy", "cupy")},
     **{("li_stripping", nd, path): v for (nd, path), v in _STRIP.items()},
     **{("li_plating", nd, path): v for (nd, path), v in _STRIP.items()},  # not measured: li_stripping's
     **{("li_cycling", nd, path): {p: int(1.5 * b) for p, b in v.items()}  # not measured: 1.5 x li_stripping's

@@ -2,6 +2,7 @@
 
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
+from .cahn_hilliard_electrostatic import CahnHilliardElectrostatic, CahnHilliardElectrostaticParams
 from .li_cycling import LiCycling, LiCyclingParams
 from .plating import LiPlating, LiPlatingParams
 from .stripping import LiStripping, LiStrippingParams
@@ -9,12 +10,14 @@ from .stripping import LiStripping, LiStrippingParams
 MODELS = {
     "cahn_hilliard": (CahnHilliardParams, CahnHilliard),
     "allen_cahn": (AllenCahnParams, AllenCahn),
+    "cahn_hilliard_electrostatic": (CahnHilliardElectrostaticParams, CahnHilliardElectrostatic),
     "li_stripping": (LiStrippingParams, LiStripping),
     "li_plating": (LiPlatingParams, LiPlating),
     "li_cycling": (LiCyclingParams, LiCycling),
 }
 
-ModelParams = CahnHilliardParams | AllenCahnParams | LiStrippingParams | LiPlatingParams | LiCyclingParams
+ModelParams = (CahnHilliardParams | AllenCahnParams | CahnHilliardElectrostaticParams
+               | LiStrippingParams | LiPlatingParams | LiCyclingParams)
 
 
 def build_model(params, grid, backend, drive=None, seed=0):
