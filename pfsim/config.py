@@ -256,13 +256,30 @@ SLOWEST_SAMPLING = 10
 
 
 def sampling_warnings(cfg, dt) -> list[str]:
-    """Warnings of a run whose output.observables_every cuts its time step dt (steps land on
-    every sample); a cut by more than SLOWEST_SAMPLING times is refused by check_consistency."""
-    every = cfg.output.observables_every
-    if every is not None and every < dt * (1 - 1e-12):
-        return [f"output.observables_every: {every:.4g} s is under the time step {dt:.4g} s: every step is cut "
-                f"to it (the run {dt / every:.3g}x slower); use {dt:.4g} s or more to keep the step"]
-    return []
+    """Warnings of a run: output.observables_every, output.fields_every or checkpoint.every under
+    its time step dt (steps land on each, so every step is cut to it; observables_every cut by
+    more than SLOWEST_SAMPLING times is refused by check_consistency), and pits too narrow for
+    the plating physics' metal profile."""
+    out = []
+    for key, every in (("output.observables_every", cfg.output.observables_every),
+                       ("output.fields_every", cfg.output.fields_every), ("checkpoint.every", cfg.checkpoint.every)):
+        if every is not None and every < dt * (1 - 1e-12):
+            out.append(f"{key}: {every:.4g} s is under the time step {dt:.4g} s: every step is cut "
+                       f"to it (the run {dt / every:.3g}x slower); use {dt:.4g} s or more to keep the step")
+    return out + _narrow_pits(cfg.model)
+
+
+def _narrow_pits(model) -> list[str]:
+    """A pit narrower than two interface widths of the plating physics holds metal of xi < 1 only:
+    the profile-restoring term pulls it back at the start (docs/plating.md, Outputs)."""
+    kind = getattr(model, "kind", None)
+    if kind not in ("li_plating", "li_cycling"):
+        return []
+    width = (model.interface if kind == "li_plating" else model.plating.interface).width
+    return [f"model.geometry.pits.{i}.width: {p.width * 1e6:.3g} um is under two interface widths "
+            f"({2 * width * 1e6:.3g} um): its metal is under-resolved and recedes at the start (the penetration "
+            f"depth falls until plating refills it); widen the pit or refine the grid and the width"
+            for i, p in enumerate(model.geometry.pits) if p.width < 2 * width * (1 - 1e-9)]
 
 
 def _check_sampling(cfg, dt):

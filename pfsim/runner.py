@@ -165,6 +165,8 @@ class Run:
     def _attach_callbacks(self):
         sim, cfg = self.sim, self.cfg
         stop = cfg.time.stop
+        if hasattr(self.model, "start"):  # a new run's first sample and frame: the solved state at t = 0
+            sim.add_callback("start", SpecifiedTimes([]), lambda s: self.model.start(s.state, s.clock.time), at_start=True)
         for t_event, action in self.model.events():
             if t_event > 0:
                 sim.add_callback("event", SpecifiedTimes([t_event]), lambda s, a=action: a(s.state))

@@ -6,11 +6,14 @@ resumed run's first sample equals the uninterrupted run's), the observables they
 import numpy as np
 
 from ..drive import Drive
+from ..errors import StopRun
 from ..physics.constants import AVOGADRO
 from ..physics.geometry import surface_height
 from .base import Model, check_interface_cell
 
 STEP_DIAGNOSTICS = ("peak_local_current_density", "interface_overpotential")
+# a 2D run is a cross-section of unit depth: its volumes are volumes per metre of depth
+PER_DEPTH = {"m^3": "m^3/m"}
 
 
 class InterfaceModel(Model):
@@ -26,6 +29,8 @@ class InterfaceModel(Model):
         whole = self.extent.whole  # grid is this process's part of it (all of it unless decomposed)
         check_interface_cell(params.kind, whole, drive, width)
         self.seed = seed
+        if grid.ndim == 2:  # the store says what a 2D "volume" is
+            self.observable_units = {k: PER_DEPTH.get(u, u) for k, u in type(self).observable_units.items()}
         self.drive = Drive.of(drive)
         self.current, self.pressure = self.drive.current, self.drive.pressure
         self.omega = params.lithium.molar_volume
@@ -48,6 +53,21 @@ class InterfaceModel(Model):
             if name in self.ledger_names:
                 ledger[self.ledger_names.index(name)] = value
         return ledger
+
+    def start(self, state, t):
+        """Once before the first sample of a new run (not on resume): solve the potentials, the
+        cell voltage and the step diagnostics of the initial state, nothing moved, so the t = 0
+        sample and frame hold the solved state (not 0 V and a zero potential). An end state
+        found here (e.g. no contact) is left to the first step, which ends the run with it."""
+        try:
+            self.solve_potentials(state, t)
+        except StopRun:
+            pass
+
+    def solve_potentials(self, state, t):
+        """The potentials, cell voltage and step diagnostics of `state` at t, nothing moved (each
+        interface model gives it)."""
+        raise NotImplementedError
 
     def events(self):
         """Protocol breakpoints: steps land on them so step changes happen exactly."""

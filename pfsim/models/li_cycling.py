@@ -260,6 +260,19 @@ class LiCycling(InterfaceModel):
         self._add(state, "throughput", abs(j) * taken)
         self._add(state, "half_cycle_charge", abs(self.faradaic_charge(state) - q0))
 
+    def solve_potentials(self, state, t):
+        """The active block's potentials and cell voltage at t, nothing moved (a new run's t = 0
+        sample: InterfaceModel.start); a protocol that starts by plating hands the metal over to
+        the plating representation first, as its first step would."""
+        mode = self.PLATE if self.current(t) < 0 else self.STRIP
+        if mode != self.ledger(state, "mode"):
+            self._hand_over(state, mode)
+        if mode == self.PLATE:
+            self.plate.solve_potentials(self._plate_state(state), t)
+        else:
+            self._sync_geometry(state)
+            self.strip.solve_potentials(self._strip_state(state), t)
+
     def _fail(self, state, t, kind, reason):
         """Record the failure (kind, time, current, cycle, capacity) and end the run."""
         j = self.current(t)

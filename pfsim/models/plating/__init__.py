@@ -99,6 +99,7 @@ class LiPlating(InterfaceModel):
     }
     ledger_names = InterfaceModel.ledger_names + ("faradaic_charge", "ionic_charge", "nucleated_charge", "short_time",
                                                   "initial_sse_li")
+    # (initial_sse_li: no longer read, kept so that checkpoints of earlier runs resume)
     state_names = ("xi_operator",)  # the xi the potential operators were built from
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, front_current=None, initial_metal=None):
@@ -231,20 +232,10 @@ class LiPlating(InterfaceModel):
         self._ops_xi = None
 
     def euler_step(self, state, t, dt):
-        xp, p, be = self.xp, self.params, self.backend
+        p = self.params
         if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
-            raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s")
-        stress = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
-        if self.drive.temperature(t) != self.temperature:
-            self.set_temperature(self.drive.temperature(t))
-        j_app = self.current(t)
-        potentials.operators(self, state)
-        w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau)
-        w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
-        E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
-        V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
-        eta = E + coupled * V - state["potential"] + stress
-        current = potentials.reaction_current(self, eta)
+            raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s", self.short_record(state))
+        w, relax, eta, current, stress = self._solve(state, t)
         self._add(state, "ionic_charge", potentials.ionic_flux_to_counter(self, state["potential"]) * dt / self.lateral_area)
         gate = front.step(self, state, w, relax, current, dt)
         potentials.record_diagnostics(self, state, w, current, eta - stress)  # eta's electrical part
@@ -257,7 +248,35 @@ class LiPlating(InterfaceModel):
         if self.ledger(state, "short_time") < 0 and connectivity.shorted(self, state["xi"]):
             self._set(state, "short_time", t + dt)
             if p.short_circuit == "stop":  # the cell voltage collapses onto the Li bridge
-                self._set(state, "voltage", connectivity.short_voltage(self, state["xi"], j_app))
+                self._set(state, "voltage", connectivity.short_voltage(self, state["xi"], self.current(t)))
+
+    def _solve(self, state, t):
+        """The step's potentials (1-2) at t: (w, relax, eta, reaction current, Monroe-Newman shift)."""
+        xp, p, be = self.xp, self.params, self.backend
+        stress = self.omega * self.pressure(t) / FARADAY  # Monroe-Newman: Li under pressure strips easier
+        if self.drive.temperature(t) != self.temperature:
+            self.set_temperature(self.drive.temperature(t))
+        j_app = self.current(t)
+        potentials.operators(self, state)
+        w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau)
+        w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
+        E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
+        V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
+        eta = E + coupled * V - state["potential"] + stress
+        return w, relax, eta, potentials.reaction_current(self, eta), stress
+
+    def solve_potentials(self, state, t):
+        """The potentials, cell voltage and diagnostics of the state at t, nothing moved (a new
+        run's t = 0 sample is the solved state: InterfaceModel.start)."""
+        w, _, eta, current, stress = self._solve(state, t)
+        potentials.record_diagnostics(self, state, w, current, eta - stress)
+
+    def short_record(self, state):
+        """The store's `failure` record of a short circuit (kind, time, the current that drove it,
+        the capacity plated until then: C/m^2, as the cycling model's half_cycle_capacity)."""
+        short = self.ledger(state, "short_time")
+        return {"kind": "short_circuit", "time": short, "current_density": self.current(short * (1 - 1e-12)),
+                "capacity": abs(self.ledger(state, "faradaic_charge")), "reason": f"short circuit at t = {short:.6g} s"}
 
     def observables(self, state, t):
         ext, xi = self.extent, state["xi"]
@@ -269,11 +288,13 @@ class LiPlating(InterfaceModel):
         ref = max(abs(expected), 1e-300)
         sse = self.sse
         short = self.ledger(state, "short_time")
-        in_sse, damaged = ext.total(xi * sse, state["damage"] * sse)
+        # metal in the SSE: the SSE nodes it fills (xi > 1/2), as the penetration depth counts it;
+        # the profile's tail on SSE nodes (xi < 1/2, there from the start) is no Li in the SSE
+        in_sse, damaged = ext.total((xi > 0.5) & sse, state["damage"] * sse)
         return self.common_observables(state, t) | {
             "penetration_depth_max": float(pen.max()),
             "penetration_depth_mean": float(pen.mean()),
-            "li_volume_in_sse": in_sse * self.node_volume - self.ledger(state, "initial_sse_li"),
+            "li_volume_in_sse": in_sse * self.node_volume,
             "isolated_nuclei": float(nuclei),
             "damaged_volume": damaged * self.node_volume,
             "time_to_short_circuit": short if short >= 0 else float("nan"),

@@ -82,6 +82,8 @@ class LiStripping(InterfaceModel):
         self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
                                        f(params.nucleation.contact_angle))
 
+    solve_potentials = potential.solve_at  # before the first sample of a new run (InterfaceModel.start)
+
     def set_temperature(self, T):
         """Everything thermally activated: equilibrium vacancies, their diffusivity, creep, the
         Butler-Volmer thermal voltage (i0 and the SSE conductivity are taken as given)."""

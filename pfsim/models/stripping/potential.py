@@ -43,6 +43,14 @@ def solve(m, state, j_applied):
     return V, bv.current(V - phi, xp)
 
 
+def solve_at(m, state, t):
+    """The potentials, cell voltage and diagnostics of the state at t, nothing moved (the
+    model's solve_potentials: the t = 0 sample of a new run is the solved state)."""
+    m.follow_temperature(state, t)
+    _, j_sse = solve(m, state, m.current(t))
+    record_diagnostics(m, state, j_sse)
+
+
 def metal_side_current(m, j_sse, xi):
     """Faradaic current per volume (A/m^3) at each Li-side node from its contact faces."""
     r = m.xp.zeros(m.grid.shape, dtype=xi.dtype)
