@@ -231,3 +231,40 @@ def test_a_run_that_fails_records_it_and_releases_its_lock(in_tmp, monkeypatch, 
     capsys.readouterr()
     assert run_cli("status", "s.zarr") == 0
     assert "status      failed (RuntimeError: device lost)" in capsys.readouterr().out
+
+
+def test_observable_samples_carry_checksums_that_verify_checks(in_tmp, capsys):
+    assert _strip("s.zarr", 6) == 0
+    assert run_cli("run", "--resume", "s.zarr", "--set", "time.stop=12") == 0  # truncated, then rewritten
+    g = zarr.open_group("s.zarr", mode="r")
+    n = g.attrs["pfsim"]["samples"]
+    assert n == 13 and g["checksums"]["observables"].shape == (n,)
+    capsys.readouterr()
+    assert run_cli("verify", "s.zarr") == 0
+    zarr.open_group("s.zarr", mode="r+")["cell_voltage"][3] = 0.0  # a changed value
+    assert run_cli("verify", "s.zarr") == 2
+    assert "observables: sample(s) 3 (t = 3 s) damaged" in capsys.readouterr().out
+    for p in (in_tmp / "s.zarr" / "contact_fraction" / "c").rglob("*"):  # a lost chunk reads as NaN
+        if p.is_file():
+            p.unlink()
+    assert run_cli("verify", "s.zarr") == 2
+    assert "observables: sample(s) 0 (t = 0 s), 1 (t = 1 s)" in capsys.readouterr().out
+    # a store written before observables had checksums: a note, not damage
+    old = zarr.open_group("s.zarr", mode="r+")
+    del old["checksums"]["observables"]
+    old["cell_voltage"][3] = 0.0
+    zarr.consolidate_metadata("s.zarr")
+    capsys.readouterr()
+    assert run_cli("verify", "s.zarr") == 0
+    assert "observables: no checksums (written by an older pfsim)" in capsys.readouterr().out
+
+
+def test_frames_and_checkpoints_under_the_time_step_warn(in_tmp, capsys):
+    # like observables_every: steps land on every frame and checkpoint, so each cuts the step
+    assert run_cli("validate", CONFIGS / "void_stripping.yaml", "--set", "output.fields_every=1",
+                   "--set", "checkpoint.every=0.5") == 0
+    err = capsys.readouterr().err
+    assert "warning: output.fields_every: 1 s is under the time step 1.667 s" in err
+    assert "warning: checkpoint.every: 0.5 s is under the time step 1.667 s" in err and "3.33x slower" in err
+    assert run_cli("validate", CONFIGS / "void_stripping.yaml") == 0
+    assert "warning" not in capsys.readouterr().err

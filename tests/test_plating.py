@@ -439,3 +439,13 @@ def test_a_3d_plating_volume_is_a_volume():
     m = build_model(cfg.model, Grid.from_config(cfg.grid), Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive)
     assert m.observable_units["damaged_volume"] == "m^3" and m.observable_units["li_volume_in_sse"] == "m^3"
     assert scenario()[0].observable_units["damaged_volume"] == "m^3/m"
+
+
+def test_a_pit_narrower_than_the_metal_profile_is_warned_about(in_tmp, capsys):
+    # a 1 um pit under a 1 um interface width holds xi = 0.62 at most: its metal recedes at the start
+    assert run_cli("validate", CONFIGS / "filament_plating.yaml") == 0
+    err = capsys.readouterr().err
+    assert "warning: model.geometry.pits.0.width: 1 um is under two interface widths (2 um)" in err
+    assert run_cli("validate", CONFIGS / "filament_plating.yaml",
+                   "--set", "model.geometry.pits=[{center: [12 um], width: 2 um, depth: 4 um}]") == 0
+    assert "warning" not in capsys.readouterr().err

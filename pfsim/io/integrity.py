@@ -1,6 +1,8 @@
 """Content checksums of a run store: every field frame and every checkpoint array carries a
 64-bit BLAKE2b digest of each block of rows along its first spatial axis (one zarr chunk along x,
-the unit a rank of a decomposed run writes), taken from the data in memory and written after it.
+the unit a rank of a decomposed run writes), taken from the data in memory and written after it;
+every observable sample carries one digest of its row (its time and each series' value, in the
+order of attrs['pfsim']['observables']), in checksums/observables, written after the series.
 
 A missing or damaged chunk reads back as something else (the fill value, NaN for float arrays
 of new stores) and fails its digest; `check_checkpoint` and `verify_store` say which.
@@ -45,6 +47,33 @@ def digests(data, rows) -> list[int]:
     return [digest(data[s]) for s in blocks(data.shape[0], rows)]
 
 
+def sample_digests(times, series) -> list[int]:
+    """Digest of each observable sample: its time and its value in each of `series` (float64)."""
+    rows = np.column_stack([np.asarray(times, np.float64)] + [np.asarray(v, np.float64) for v in series])
+    return [digest(row) for row in rows]
+
+
+def check_observables(group, meta, n) -> tuple[list[str], list[str]]:
+    """(damage, notes) of the first n observable samples against their digests."""
+    sums = group["checksums"] if "checksums" in group else None
+    if sums is None or "observables" not in sums:
+        return [], ["observables: no checksums (written by an older pfsim)"]
+    names = list(meta.get("observables", []))
+    try:
+        expected = sums["observables"][:n] if n else np.zeros(0, np.uint64)
+        got = sample_digests(group["obs_time"][:n], [group[name][:n] for name in names]) if n else []
+    except Exception as exc:
+        return [f"observables: unreadable ({type(exc).__name__})"], []
+    if len(expected) != n:
+        return [f"observables: {len(expected)} checksums for {n} samples"], []
+    bad = [k for k, (g, e) in enumerate(zip(got, expected)) if int(g) != int(e)]
+    if not bad:
+        return [], []
+    times = group["obs_time"][:n]
+    shown = ", ".join(f"{k} (t = {times[k]:.6g} s)" for k in bad[:10]) + (" ..." if len(bad) > 10 else "")
+    return [f"observables: sample(s) {shown} damaged"], []
+
+
 def hexes(values) -> list[str]:
     return [f"{int(v):016x}" for v in values]
 
@@ -81,7 +110,7 @@ def check_checkpoint(group) -> list[str] | None:
 
 
 def verify_store(store) -> tuple[list[str], list[str]]:
-    """(damage, notes) of a whole run store: frames, times, checkpoints."""
+    """(damage, notes) of a whole run store: frames, times, observable samples, checkpoints."""
     meta, group = store.meta, store.group
     damage, notes = [], []
     if not meta.get("integrity"):
@@ -116,6 +145,9 @@ def verify_store(store) -> tuple[list[str], list[str]]:
             times = group["time"][:frames]
             shown = ", ".join(f"{k} (t = {times[k]:.6g} s)" for k in bad[:10]) + (" ..." if len(bad) > 10 else "")
             damage.append(f"{name}: frame(s) {shown} damaged")
+    obs_damage, obs_notes = check_observables(group, meta, samples)
+    damage += obs_damage
+    notes += obs_notes
     slot = meta.get("checkpoint")
     ckpts = group["checkpoints"] if "checkpoints" in group else {}
     with warnings.catch_warnings():

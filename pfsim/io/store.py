@@ -12,6 +12,7 @@ Layout
                         times, status, heartbeat (wall time, step and time of the last commit)
     checksums/<field>   (time, row block) digest of each frame's chunks (pfsim.io.integrity);
                         a checkpoint's digests are in its attrs, written after its arrays
+    checksums/observables  (obs_time,) digest of each observable sample (its time and values)
     .pfsim-lock         the writer's lock while a run writes the store (pfsim.io.lock)
 
 Crash safety: every append resizes the arrays, writes the data and only then rewrites the
@@ -120,6 +121,7 @@ class RunStore:
         for name in fields:
             sums.create_array(name, shape=(0, n_blocks), chunks=(integrity.CHECKSUM_ROWS, n_blocks), dtype="u8",
                               fill_value=0, config=EAGER)
+        sums.create_array("observables", shape=(0,), chunks=(OBS_CHUNK,), dtype="u8", fill_value=0, config=EAGER)
         t = group.create_array("obs_time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
         t.attrs.update({"units": "s", "long_name": "simulated time of observable samples"})
         for name, units in observables.items():
@@ -200,8 +202,14 @@ class RunStore:
             return
         n, k = self.samples, len(self._obs_buffer)
         self._grow("obs_time", n + k)[n : n + k] = [t for t, _ in self._obs_buffer]
-        for name in self.meta["observables"]:  # every series grows together; NaN where not defined yet
-            self._grow(name, n + k)[n : n + k] = [v.get(name, np.nan) for _, v in self._obs_buffer]
+        names = self.meta["observables"]
+        series = [[float(v.get(name, np.nan)) for _, v in self._obs_buffer] for name in names]
+        for name, values in zip(names, series):  # every series grows together; NaN where not defined yet
+            self._grow(name, n + k)[n : n + k] = values
+        if self.meta.get("integrity") and "observables" in self.group["checksums"]:  # after the data
+            sums = self.group["checksums"]["observables"]
+            sums.resize((n + k,))
+            sums[n : n + k] = np.asarray(integrity.sample_digests([t for t, _ in self._obs_buffer], series), np.uint64)
         self._obs_buffer.clear()
         self.meta["samples"] = n + k
         if commit:
@@ -304,6 +312,9 @@ class RunStore:
             for name in self.meta["integrity"].get("fields", []):
                 arr = self.group["checksums"][name]
                 arr.resize((min(frames, arr.shape[0]), arr.shape[1]))
+            if "observables" in self.group["checksums"]:
+                arr = self.group["checksums"]["observables"]
+                arr.resize((min(samples, arr.shape[0]),))
         self.meta["frames"], self.meta["samples"] = frames, samples
         self._commit()
 
