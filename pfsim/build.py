@@ -4,7 +4,8 @@ config checked on it), the state at the start and the time step.
 
 What differs between a run in one process, one decomposed into MPI slabs and an ensemble of
 stacked members is its *placement* (as Oceananigans' CPU / GPU / Distributed architectures):
-`Single` here, pfsim.parallel.run.Slab and pfsim.ensemble.Stacked. A placement gives
+`Single` here, pfsim.parallel.run.Slab and pfsim.ensemble.Stacked. pfsim.runner.Run serves all
+three through it. A placement gives
 
     guarded(fn)                  fn() run so that an error in it is raised by every process alike
     prepare(cfg, store)          what comes before the backend (the slabs' layout, the GPU binding)
@@ -12,22 +13,30 @@ stacked members is its *placement* (as Oceananigans' CPU / GPU / Distributed arc
     initial(cfg, model)          the fields made from cfg.initial (models with `needs_initial`)
     restore(store, model)        (the store a resumed run writes, the state of its last checkpoint)
     settle(state)                after the state is made or read (the slabs' halo exchange)
-    create_store(path, ...)      a new run store (RunStore.create's arguments), under its writer's lock
-    lock(store, say)             the writer's lock of a store to resume (rank 0 holds it)
+    new_store(path, cfg, ...)    the new run store(s) of a run, under their writer's lock
+    open(path)                   the store(s) of a run to resume
+    lock(store, say)             their writer's lock (rank 0 holds a decomposed run's)
+    plan(store, overrides, say)  (config, checkpoint info) of resuming them (resume_plan)
+    rewind(store, cfg, info)     back to that checkpoint, before the run continues
+    writing(path), resuming(path, info)   the run's first line
+    simulation_class, progress(stop, every), agree(fn)   the loop, its report, rank 0's value
 """
 
 from dataclasses import dataclass
 
 from .backend import Backend, select_backend
-from .config import check_consistency, run_time_step, sampling_warnings
-from .errors import StoreError
+from .config import apply_overrides, check_consistency, run_time_step, sampling_warnings, validate
+from .errors import ConfigError, StoreError
 from .initial import initial_field
 from .io.store import RunStore
 from .memory import check_fits
-from .simulation import Clock
-
+from .progress import Progress
+from .simulation import Clock, Simulation
 
 time_step = run_time_step  # the run's step: time.dt, or time.cfl of the model's stability limit
+
+# keys a resumed run may change (the rest of the physics is fixed by the store)
+RESUMABLE_KEYS = ("time.stop", "time.max_steps", "backend", "checkpoint.wall_every", "monitor.progress_every")
 
 
 @dataclass
@@ -43,14 +52,44 @@ class Setup:
     store: object = None  # on resume: the store it continues
 
 
+def resume_plan(store, overrides=None):
+    """(config, checkpoint info) of resuming `store` with --set `overrides`; raises if the
+    overrides change the physics or there is nothing left to run."""
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUMABLE_KEYS:
+            raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
+    cfg = validate(apply_overrides(store.meta["config"], overrides or []))
+    if store.meta.get("status") == "ended":
+        raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
+    _, info = store.checkpoint_group()
+    if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
+        raise StoreError(f"{store.path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
+                         "raise time.stop (or time.max_steps) with --set to continue")
+    return cfg, info
+
+
+def field_units(cfg, model) -> dict:
+    """{name: unit} of the fields a run's frames hold (output.fields, default all)."""
+    return {n: model.field_units.get(n, "1") for n in cfg.output.fields or list(model.fields)}
+
+
 class Single:
     """The whole grid in one process (stateless: one instance serves every run)."""
 
     note = ""  # added to the run's "writing" and "resuming" lines
     meta, history = {}, {}  # added to a new store's provenance, to each run's entry of its history
+    simulation_class = Simulation
 
     def guarded(self, fn):
         return fn()
+
+    def agree(self, fn):
+        """fn() as the reporting process (rank 0) finds it, on every process."""
+        return fn()
+
+    def progress(self, stop, every):
+        return Progress(stop, every)
 
     def prepare(self, cfg, store=None):
         pass
@@ -70,10 +109,33 @@ class Single:
     def settle(self, state):
         pass
 
+    create_store = staticmethod(RunStore.create)
+
+    def new_store(self, path, cfg, setup, meta, *, overwrite=False, say=print):
+        return self.create_store(path, setup.grid, field_units(cfg, setup.model), setup.model.observable_units,
+                                 dict(meta, **self.meta), dtype=cfg.precision, overwrite=overwrite,
+                                 compression_level=cfg.output.compression_level, static=setup.model.static_fields(),
+                                 say=say)
+
+    def open(self, path):
+        return self.guarded(lambda: RunStore.open(path))
+
     def lock(self, store, say):
         store.acquire_lock(say, "resume")
 
-    create_store = staticmethod(RunStore.create)
+    def plan(self, store, overrides, say):
+        self.guarded(lambda: store.select_checkpoint(say))  # an intact one, or refused
+        return self.guarded(lambda: resume_plan(store, overrides))
+
+    def rewind(self, store, cfg, info):
+        store.truncate(info["frames"], info["samples"])
+        store.meta["config"] = cfg.model_dump(mode="json")
+
+    def writing(self, path):
+        return f"writing {path}{self.note}"
+
+    def resuming(self, path, info):
+        return f"resuming {path} from t = {info['time']:.6g} s (step {info['iteration']}){self.note}"
 
 
 def _check_ledger(state, model, store):

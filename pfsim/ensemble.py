@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .build import Single, build
+from .build import Single, field_units, resume_plan
 from .config import check_consistency
 from .errors import ConfigError, StoreError
 from .grid import Grid
@@ -170,9 +170,15 @@ class StoreFanout:
 class Stacked(Single):
     """The placement (pfsim.build) of an ensemble: the members' models (one per config, each
     checked) behind one EnsembleModel on the stacked grid, their fields stacked along the first
-    axis, one store per member behind a StoreFanout."""
+    axis, one store per member behind a StoreFanout. `members`: [(config, raw config, store path,
+    overwrite)] of a new ensemble; none for one to resume (its stores' configs are read then)."""
 
-    def __init__(self, cfgs):
+    def __init__(self, members=()):
+        self.members = list(members)
+        if self.members:
+            self._take([m[0] for m in self.members])
+
+    def _take(self, cfgs):
         problem = batch_problem(cfgs)
         if problem:
             raise ConfigError(problem)
@@ -187,55 +193,67 @@ class Stacked(Single):
                                                       for c, m in zip(self.cfgs, model.members)]))
                 for name in model.fields}
 
-    def restore(self, stores, model):
-        saved = [s.read_checkpoint()[0] for s in stores]
-        return StoreFanout(stores), {name: model.backend.asarray(np.stack([s[name] for s in saved]))
-                                     for name in model.fields}
+    def restore(self, fanout, model):
+        saved = [s.read_checkpoint()[0] for s in fanout.stores]
+        return fanout, {name: model.backend.asarray(np.stack([s[name] for s in saved])) for name in model.fields}
 
-
-class EnsembleRun(Run):
-    """Members run as one simulation: `EnsembleRun.new(members)` or `.resume(paths)`."""
-
-    @classmethod
-    def new(cls, members, *, backend=None, say=print, command=""):
-        """members: [(config, raw config, store path, overwrite)] (at least one)."""
-        placement = Stacked([m[0] for m in members])
-        setup = build(members[0][0], backend, placement, say=say)
+    def new_store(self, path, cfg, setup, meta, *, overwrite=False, say=print):
+        """Each member's store at its own path, with its own config in its provenance (`meta`, of
+        member 0, otherwise the same for every member) and the ensemble it runs in."""
         stores = []
         try:
-            for i, ((cfg, raw, path, overwrite), m) in enumerate(zip(members, setup.model.members)):
-                meta = dict(cls.new_meta(cfg, raw, setup, command), ensemble={"members": len(members), "index": i})
-                stores.append(RunStore.create(path, setup.grid, cls._field_units(cfg, m), m.observable_units, meta,
-                                              dtype=cfg.precision, overwrite=overwrite,
-                                              compression_level=cfg.output.compression_level, say=say))
+            for i, ((c, raw, p, again), m) in enumerate(zip(self.members, setup.model.members)):
+                ensemble = {"members": len(self.members), "index": i}
+                own = dict(meta, config=c.model_dump(mode="json"), config_source=raw, ensemble=ensemble)
+                stores.append(RunStore.create(p, setup.grid, field_units(c, m), m.observable_units, own,
+                                              dtype=c.precision, overwrite=again,
+                                              compression_level=c.output.compression_level, say=say))
         except BaseException:
             for s in stores:
                 s.release_lock()
             raise
-        say(f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together")
-        return cls(members[0][0], setup, StoreFanout(stores), False, say, placement)
+        self.fanout = StoreFanout(stores)
+        return self.fanout
 
-    @classmethod
-    def resume(cls, paths, *, backend=None, say=print):
-        """Continue member stores that stopped together (same checkpoint time and step)."""
-        stores = [RunStore.open(p) for p in paths]
-        try:
-            for s in stores:  # each member's writer's lock, and an intact checkpoint of each
-                s.acquire_lock(say, "resume")
-                s.select_checkpoint(say)
-            cfgs, infos = zip(*(Run.resume_plan(s) for s in stores))
-            placement = Stacked(cfgs)
-            if any((i["time"], i["iteration"]) != (infos[0]["time"], infos[0]["iteration"]) for i in infos):
-                raise StoreError(f"{paths[0]} ...: the members' checkpoints are at different times; resume them one "
-                                 "by one")
-            setup = build(cfgs[0], backend, placement, say=say, store=stores)
-            for s, cfg, info in zip(stores, cfgs, infos):
-                s.truncate(info["frames"], info["samples"])
-                s.meta["config"] = cfg.model_dump(mode="json")
-        except BaseException:
-            for s in stores:
-                s.release_lock()
-            raise
-        info = infos[0]
-        say(f"resuming {len(stores)} member stores together from t = {info['time']:.6g} s (step {info['iteration']})")
-        return cls(cfgs[0], setup, setup.store, True, say, placement)
+    def open(self, paths):
+        return StoreFanout([RunStore.open(p) for p in paths])
+
+    def lock(self, fanout, say):
+        for s in fanout.stores:  # each member's writer's lock (Run.resume releases them on a failure)
+            s.acquire_lock(say, "resume")
+
+    def plan(self, fanout, overrides, say):
+        """Members that stopped together (same checkpoint time and step) resume together."""
+        for s in fanout.stores:
+            s.select_checkpoint(say)
+        self.plans = [resume_plan(s, overrides) for s in fanout.stores]
+        self._take([cfg for cfg, _ in self.plans])
+        first = self.plans[0][1]
+        if any((i["time"], i["iteration"]) != (first["time"], first["iteration"]) for _, i in self.plans):
+            raise StoreError(f"{fanout.stores[0].path} ...: the members' checkpoints are at different times; resume "
+                             "them one by one")
+        return self.plans[0]
+
+    def rewind(self, fanout, cfg, info):
+        for s, (c, i) in zip(fanout.stores, self.plans):
+            super().rewind(s, c, i)
+
+    def writing(self, path):
+        stores = self.fanout.stores
+        return f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together"
+
+    def resuming(self, paths, info):
+        return (f"resuming {len(paths)} member stores together from t = {info['time']:.6g} s "
+                f"(step {info['iteration']})")
+
+
+def run_together(members, **options):
+    """The Run of a new ensemble: `members` [(config, raw config, store path, overwrite)], at
+    least one; `options` those of Run.new (backend, say, command)."""
+    cfg, raw = members[0][:2]
+    return Run.new(cfg, raw, placement=Stacked(members), **options)
+
+
+def resume_together(paths, **options):
+    """The Run of member stores that stopped together; `options` those of Run.resume."""
+    return Run.resume(paths, placement=Stacked(), **options)

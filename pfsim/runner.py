@@ -1,5 +1,7 @@
-"""From a validated config to a finished run store: backend, grid, model, initial state,
-the simulation and its callbacks; and the same from a store's checkpoint (resume)."""
+"""From a validated config to a finished run store: the set-up (pfsim.build, on a placement), the
+simulation and its callbacks; and the same from a store's checkpoint (resume). One Run serves a
+run in one process, a run decomposed over MPI ranks and an ensemble of stacked members: what
+differs between them is the placement's (pfsim.build lists what it gives)."""
 
 import os
 import signal
@@ -11,15 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .build import Single, build, time_step  # noqa: F401 - time_step: the run's step rule, also read from here
-from .config import RunConfig, apply_overrides, load_config, validate
-from .errors import ConfigError, SimulationBlowUp, StoreError, UsageError
+from .build import RESUMABLE_KEYS, Single, build, time_step  # noqa: F401 - the run's step rule, also read from here
+from .config import RunConfig, load_config
+from .errors import SimulationBlowUp, UsageError
 from .io.store import RunStore, now
-from .progress import Progress
-from .simulation import IterationInterval, Simulation, SpecifiedTimes, TimeInterval, WallTimeInterval
-
-# keys a resumed run may change (the rest of the physics is fixed by the store)
-RESUMABLE_KEYS = ("time.stop", "time.max_steps", "backend", "checkpoint.wall_every", "monitor.progress_every")
+from .simulation import IterationInterval, SpecifiedTimes, TimeInterval, WallTimeInterval
 
 
 def git_commit() -> str | None:
@@ -48,31 +46,29 @@ def default_store_path(cfg: RunConfig) -> Path:
 
 
 class Run:
-    """A simulation bound to its store: build with `Run.new` or `Run.resume` (on a placement,
-    pfsim.build), then `execute`."""
-
-    simulation_class = Simulation
+    """A simulation bound to its store: build with `Run.new` or `Run.resume` on a placement
+    (pfsim.build: Single, the default; pfsim.parallel.run.Slab; pfsim.ensemble.Stacked), then
+    `execute`."""
 
     def __init__(self, cfg, setup, store, resumed, say, placement):
         self.cfg, self.backend, self.grid, self.model = cfg, setup.backend, setup.grid, setup.model
         self.store, self.resumed, self.say, self.placement = store, resumed, say, placement
         self._from_time = setup.clock.time
-        self.sim = self.simulation_class(setup.model, setup.state, cfg.time.stop, setup.dt, cfg.time.integrator,
-                                         setup.clock, cfg.time.max_steps)
+        self.sim = placement.simulation_class(setup.model, setup.state, cfg.time.stop, setup.dt, cfg.time.integrator,
+                                              setup.clock, cfg.time.max_steps)
         self._attach_callbacks()
 
     # --- construction ------------------------------------------------------------------
     @classmethod
     def new(cls, cfg, raw, *, store_path=None, overwrite=False, backend=None, say=print, command="",
             placement=Single()):
+        """The run of `cfg` (`raw`: the config as written) into a new store (default
+        runs/NAME.zarr; an ensemble's placement names its members' stores)."""
         setup = build(cfg, backend, placement, say=say)
         path = Path(store_path) if store_path else default_store_path(cfg)
-        meta = dict(cls.new_meta(cfg, raw, setup, command), **placement.meta)
-        store = placement.create_store(path, setup.grid, cls._field_units(cfg, setup.model),
-                                       setup.model.observable_units, meta, dtype=cfg.precision, overwrite=overwrite,
-                                       compression_level=cfg.output.compression_level,
-                                       static=setup.model.static_fields(), say=say)
-        say(f"writing {path}{placement.note}")
+        store = placement.new_store(path, cfg, setup, cls.new_meta(cfg, raw, setup, command), overwrite=overwrite,
+                                    say=say)
+        say(placement.writing(path))
         return cls(cfg, setup, store, False, say, placement)
 
     @staticmethod
@@ -85,37 +81,20 @@ class Run:
             "dt": setup.dt, "history": [],
         }
 
-    @staticmethod
-    def resume_plan(store, overrides=None):
-        """(config, checkpoint info) of resuming `store` with --set `overrides`; raises if the
-        overrides change the physics or there is nothing left to run."""
-        for item in overrides or []:
-            key = item.split("=", 1)[0].strip()
-            if key not in RESUMABLE_KEYS:
-                raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
-        cfg = validate(apply_overrides(store.meta["config"], overrides or []))
-        if store.meta.get("status") == "ended":
-            raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
-        _, info = store.checkpoint_group()
-        if info["time"] >= cfg.time.stop * (1 - 1e-12) or (cfg.time.max_steps and info["iteration"] >= cfg.time.max_steps):
-            raise StoreError(f"{store.path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
-                             "raise time.stop (or time.max_steps) with --set to continue")
-        return cfg, info
-
     @classmethod
     def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=Single()):
-        whole = placement.guarded(lambda: RunStore.open(store_path))
-        placement.lock(whole, say)  # the writer's lock: a store written by a live run is refused
+        """The run continued from the last intact checkpoint of the store at `store_path` (an
+        ensemble's placement: the paths of its members' stores)."""
+        whole = placement.open(store_path)
         try:
-            placement.guarded(lambda: whole.select_checkpoint(say))  # an intact one, or refused
-            cfg, info = placement.guarded(lambda: cls.resume_plan(whole, overrides))
+            placement.lock(whole, say)  # the writer's lock: a store written by a live run is refused
+            cfg, info = placement.plan(whole, overrides, say)
             setup = build(cfg, backend, placement, say=say, store=whole)
-            setup.store.truncate(info["frames"], info["samples"])
+            placement.rewind(setup.store, cfg, info)
         except BaseException:
-            whole.release_lock()
+            whole.release_lock()  # only a lock this run took
             raise
-        setup.store.meta["config"] = cfg.model_dump(mode="json")
-        say(f"resuming {store_path} from t = {info['time']:.6g} s (step {info['iteration']}){placement.note}")
+        say(placement.resuming(store_path, info))
         return cls(cfg, setup, setup.store, True, say, placement)
 
     @classmethod
@@ -156,11 +135,6 @@ class Run:
                     f"runs it again, -o PATH writes another store)")
         return None
 
-    @staticmethod
-    def _field_units(cfg, model):
-        names = cfg.output.fields or list(model.fields)
-        return {n: model.field_units.get(n, "1") for n in names}
-
     # --- callbacks ---------------------------------------------------------------------
     def _attach_callbacks(self):
         sim, cfg = self.sim, self.cfg
@@ -181,7 +155,7 @@ class Run:
                          at_start=True, at_end=True)
         self.store.watch(sim.clock)  # every commit records a heartbeat; one at least every HEARTBEAT_EVERY s
         sim.add_callback("heartbeat", WallTimeInterval(5.0), lambda s: self.store.heartbeat())
-        self.progress = Progress(stop, cfg.monitor.progress_every)
+        self.progress = self.placement.progress(stop, cfg.monitor.progress_every)
         refresh = 0.5 if self.progress.live else cfg.monitor.progress_every
         sim.add_callback("progress", WallTimeInterval(refresh), self.progress.update)
 
@@ -207,7 +181,8 @@ class Run:
 
     def _last_time(self, which):
         """Simulated time of the last observable sample ("obs_time") or field frame ("time"), or None."""
-        return self.store.last_sample_time() if which == "obs_time" else self.store.last_frame_time()
+        read = self.store.last_sample_time if which == "obs_time" else self.store.last_frame_time
+        return self.placement.agree(read)
 
     # --- running -----------------------------------------------------------------------
     def execute(self) -> str:

@@ -201,7 +201,7 @@ def run_member(sweep: Sweep, index: int, say=print, backend=None) -> str:
 def run_group(sweep: Sweep, group: list[int], say=print, backend=None) -> list[str]:
     """Run the members of one group as ensembles: those without a checkpoint start together,
     those stopped together resume together; finished members are skipped. Returns their states."""
-    from .ensemble import EnsembleRun
+    from .ensemble import resume_together, run_together
 
     fresh, stopped = [], {}
     for i in group:
@@ -222,9 +222,9 @@ def run_group(sweep: Sweep, group: list[int], say=print, backend=None) -> list[s
     if fresh:
         members = [sweep.member_config(i) + (sweep.store(i), state != "not started") for i, state in fresh]
         command = f"pfsim sweep {sweep.path} --group {sweep.groups().index(group)}"
-        attempt([i for i, _ in fresh], lambda: EnsembleRun.new(members, backend=backend, say=say, command=command))
+        attempt([i for i, _ in fresh], lambda: run_together(members, backend=backend, say=say, command=command))
     for ids in stopped.values():
-        attempt(ids, lambda: EnsembleRun.resume([sweep.store(i) for i in ids], backend=backend, say=say))
+        attempt(ids, lambda: resume_together([sweep.store(i) for i in ids], backend=backend, say=say))
     return [sweep.state(i) for i in group]
 
 

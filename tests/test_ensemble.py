@@ -11,7 +11,7 @@ import xarray as xr
 from conftest import CONFIGS, run_cli
 from cuda_shim.cases import GRIDS, PRECISIONS, allen_cahn, cahn_hilliard, grid, numpy_backend, random_field
 from pfsim.config import load_config
-from pfsim.ensemble import EnsembleModel, EnsembleRun, batch_problem
+from pfsim.ensemble import EnsembleModel, batch_problem, resume_together, run_together
 from pfsim.errors import ConfigError
 from pfsim.runner import Run
 from pfsim.simulation import IterationInterval
@@ -63,7 +63,7 @@ def _same_stores(a, b):
 @pytest.mark.parametrize("text", [CH, AC], ids=["cahn_hilliard", "allen_cahn-planted-seed"])
 def test_members_equal_their_runs_alone(tmp_path, text):
     members = _members(tmp_path, text, [0, 1, 5], "batch")
-    assert EnsembleRun.new(members, say=lambda m: None).execute() == "finished"
+    assert run_together(members, say=lambda m: None).execute() == "finished"
     for cfg, raw, path, _ in members:
         alone = tmp_path / f"alone-{cfg.seed}.zarr"
         assert Run.new(cfg, raw, store_path=alone, say=lambda m: None).execute() == "finished"
@@ -110,8 +110,8 @@ def test_batch_problems_name_the_key(tmp_path):
     stripping = load_config(CONFIGS / "void_stripping.yaml", [])[0]
     assert batch_problem([stripping]).startswith("model.kind: li_stripping cannot be batched")
     with pytest.raises(ConfigError, match="model.mobility"):
-        EnsembleRun.new([(base[0], {}, tmp_path / "a.zarr", False), (other, {}, tmp_path / "b.zarr", False)],
-                        say=lambda m: None)
+        run_together([(base[0], {}, tmp_path / "a.zarr", False), (other, {}, tmp_path / "b.zarr", False)],
+                     say=lambda m: None)
     assert not (tmp_path / "a.zarr").exists()
 
 
@@ -119,13 +119,13 @@ def test_interrupted_ensemble_resumes_together_and_alone(tmp_path):
     """Stopped at step 180: the members resumed together end equal to an uninterrupted ensemble;
     a member store also resumes alone, to the same end."""
     whole = _members(tmp_path, CH, [0, 1, 2], "whole")
-    EnsembleRun.new(whole, say=lambda m: None).execute()
+    run_together(whole, say=lambda m: None).execute()
     cut = _members(tmp_path, CH, [0, 1, 2], "cut")
-    run = EnsembleRun.new(cut, say=lambda m: None)
+    run = run_together(cut, say=lambda m: None)
     run.sim.add_callback("kill", IterationInterval(180), lambda s: s.request_stop("SIGTERM"))
     assert run.execute() == "interrupted"
     shutil.copytree(cut[2][2], tmp_path / "solo.zarr")
-    assert EnsembleRun.resume([m[2] for m in cut[:2]], say=lambda m: None).execute() == "finished"
+    assert resume_together([m[2] for m in cut[:2]], say=lambda m: None).execute() == "finished"
     assert Run.resume(tmp_path / "solo.zarr", say=lambda m: None).execute() == "finished"
     for w, c in zip(whole[:2], cut[:2]):
         _same_stores(w[2], c[2])

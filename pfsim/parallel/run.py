@@ -17,6 +17,7 @@ from ..errors import SimulationBlowUp
 from ..grid import Grid
 from ..initial import initial_field
 from ..models import MODELS
+from ..progress import Progress
 from ..runner import Run
 from ..simulation import Simulation, WallTimeInterval
 from .comm import ParallelError, RankError, collective, global_sums, use_node_gpu
@@ -88,8 +89,17 @@ class Slab(Single):
     with ghost rows, the model on it reducing and solving across ranks through its extent, and
     a store written by every rank."""
 
+    simulation_class = SlabSimulation
+
     def __init__(self, comm, backend=None):
         self.comm, self.backend, self.history = comm, backend, {"ranks": comm.size}
+
+    def agree(self, fn):
+        return self.comm.bcast(fn() if self.comm.rank == 0 else None)
+
+    def progress(self, stop, every):
+        """Rank 0 reports; the others keep their progress to themselves."""
+        return super().progress(stop, every) if self.comm.rank == 0 else Progress(stop, every, _Quiet(), False)
 
     def guarded(self, fn):
         # collective() blocks hold no communication of their own: a rank that fails in one must
@@ -149,21 +159,6 @@ class Slab(Single):
         return SlabStore.create(self.domain, path, *args, **options)
 
 
-class SlabRun(Run):
-    """A Run on one slab: `SlabRun.new` or `SlabRun.resume` with placement=Slab(comm) on every rank."""
-
-    simulation_class = SlabSimulation
-
-    def _attach_callbacks(self):
-        super()._attach_callbacks()
-        if self.model.domain.rank != 0:
-            self.progress.stream, self.progress.live = _Quiet(), False
-
-    def _last_time(self, which):
-        mine = super()._last_time(which) if self.model.domain.rank == 0 else None
-        return self.model.domain.comm.bcast(mine)
-
-
 def owned_initial(cfg, model, domain) -> np.ndarray:
     """The initial field on this rank's rows, equal to those rows of the single-process one."""
     owned = LocalGrid.slab(domain.whole, np.arange(domain.start, domain.start + domain.count))
@@ -185,7 +180,7 @@ def run_distributed(comm, args, say, command="") -> int:
     root = comm.rank == 0
     report = say if root else (lambda msg: None)
     try:
-        run = SlabRun.from_args(args, report, command, Slab(comm, args.backend))
+        run = Run.from_args(args, report, command, Slab(comm, args.backend))
         status = run.execute()
     except (RankError, SimulationBlowUp) as exc:  # raised on every rank alike: rank 0 reports it
         if root:
