@@ -1,0 +1,606 @@
+"""Quasi-static, incompressible power-law creep flow of a metal (Li) on a pfsim grid, 2D (plane
+strain) or 3D. docs/stripping.md, "Solved mechanics", derives and checks it.
+
+Constitutive law (physics reference 2.4): eps_dot_ij = (3/2) eps0 (sigma_e/sigma0)^(m-1) s_ij/sigma0,
+i.e. s = 2 mu D with the effective viscosity
+
+    mu(eps_e) = sigma0 / (3 eps0) (eps_e / eps0)^((1-m)/m),   eps_e = sqrt(2/3 D:D + eps_reg^2),
+
+eps_reg = `regularisation` x the rate scale eps0 (S/sigma0)^m of the load S (bounds mu where the
+metal does not deform). Equilibrium div(-P I + 2 mu D) + f = 0 with div u = 0 in the metal.
+
+Discretisation: a marker-and-cell (MAC) grid. Every node of the grid is the centre of a cell of
+size h (the elliptic solvers' finite-volume view: a bounded axis has its walls half a spacing
+beyond the first and last nodes); pressure P and the normal strain rates live at cells, velocity
+component u_a on the faces normal to axis a, the shear stress sigma_ab on the edges (corners in
+2D). The momentum rows are the force balances of the face control volumes (half volumes on a
+traction wall), the continuity rows -div u - C P = 0 per cell. MAC is inf-sup stable, so the
+saddle point [[K, G], [D, -C]] is solved as it is: no penalty parameter that would have to beat
+a viscosity contrast of 1e4 or more at m = 5-7.
+
+Regions, from the metal fraction xi (1 = metal) and a `solid` mask:
+- metal: mu_c = (1 - w) mu(eps_e) + w mu_void, w = `void_weight(xi)` = max(0, 1 - 2 xi), with
+  mu_void = `void_softness` x mu at the rate scale; incompressible where xi >= 1/2;
+- void: a soft, compressible filler: shear viscosity mu_void and compliance C = w/mu_void (its
+  pressure -mu_void div u is `void_softness` of the load: traction-free void surfaces while the
+  void volume can shrink);
+- solid (the SSE): rigid, bonded to the metal (no slip, no penetration): every face touching a
+  solid cell is held at zero velocity, and the shear viscosity on an edge is the harmonic mean of
+  its cells with the solid's fluidity 0, which puts the no-slip wall on the cell faces.
+Walls of bounded axes: "noslip", "freeslip" or "traction" (a prescribed normal and shear stress;
+the stack pressure is sigma_nn = -p at the current collector). Periodic axes wrap round.
+
+Nonlinearity: Newton's method, Jacobian-free (Jacobian-vector products by a difference of
+residuals), each Newton system solved by GMRES preconditioned with the factorised Picard
+(frozen-viscosity) matrix, with a backtracking line search on the residual. The Picard matrix
+is the Jacobian less the rank-one part (1/m - 1) (D (x) D)/(D:D) of the tangent viscosity, so
+the preconditioned spectrum lies in about [1/m, 1] and GMRES needs few iterations at m = 5-7;
+plain Picard contracts only by (1 - 1/m) per iteration where the load is a prescribed stress.
+
+Linear algebra: the assembled SciPy sparse saddle-point matrix, factorised by SuperLU (`splu`;
+the scalar SPD problems of pfsim.solvers.sparse have another structure, so that module's
+classes do not apply). The assembly works on host arrays; a matrix-free GPU path would replace
+`_linear` (the backend dispatch in `CreepFlow.solve` hands fields to the host today).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+
+WALL_KINDS = ("noslip", "freeslip", "traction")
+
+
+def void_weight(xi):
+    """The void filler's share w of a cell of metal fraction xi: 1 - 2 xi below the interface's
+    midline xi = 1/2, 0 above it. Cells above the midline are incompressible metal, so the
+    void's surface sits at xi = 1/2 (where voids.statistics puts it too); the share 1 - xi
+    (every partial cell compressible) made the voids a half cell too large (closure rate of a
+    cylindrical void, m = 1: 6.4 % too fast with 16 cells on the radius, against 2.8 %)."""
+    return np.clip(1 - 2 * xi, 0.0, 1.0)
+
+
+@dataclass
+class Wall:
+    """A wall of a bounded axis. kind: "noslip" (u = 0), "freeslip" (u_n = 0, no shear stress) or
+    "traction" (prescribed stress). stress: for "traction", either a number (sigma_nn, shear 0)
+    or a callable stress(i, j, coords) -> sigma_ij at the given physical coordinates (a tuple of
+    arrays, one per axis), used for sigma_nn on the wall's faces and sigma_nt on its edges."""
+
+    kind: str = "noslip"
+    stress: object = 0.0
+
+    def __post_init__(self):
+        if self.kind not in WALL_KINDS:
+            raise ValueError(f"wall kind: expected one of {WALL_KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class FlowSolution:
+    velocity: list  # per axis, the face velocities (m/s), shape: grid shape with n+1 faces on a bounded axis
+    pressure: np.ndarray  # at cells (Pa), -mean stress (plane strain: -sigma_zz)
+    strain_rate: np.ndarray  # eps_e at cells (1/s)
+    iterations: int = 0  # Newton steps
+    linear_iterations: int = 0  # GMRES iterations, all steps
+    factorisations: int = 0
+    residual: float = 0.0  # relative
+    converged: bool = False
+    history: list = field(default_factory=list)
+
+
+def _dot(a, b):
+    # a plain sum, not BLAS: on a busy CPU a threaded BLAS call can cost milliseconds
+    return float((a * b).sum())
+
+
+def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
+    """Right-preconditioned restarted GMRES from x = 0 (modified Gram-Schmidt, Givens rotations):
+    (x, iterations), ||b - A x|| <= rtol ||b|| or maxiter reached."""
+    x = np.zeros_like(b)
+    bn = np.sqrt(_dot(b, b))
+    if bn == 0:
+        return x, 0
+    r, its = b.copy(), 0
+    while its < maxiter:
+        beta = np.sqrt(_dot(r, r))
+        if beta <= rtol * bn:
+            break
+        V, Z = [r / beta], []
+        H = np.zeros((restart + 1, restart))
+        cs, sn = np.zeros(restart), np.zeros(restart)
+        g = np.zeros(restart + 1)
+        g[0] = beta
+        k = 0
+        while k < restart and its < maxiter:
+            z = precondition(V[k])
+            w = apply(z)
+            Z.append(z)
+            for i in range(k + 1):
+                H[i, k] = _dot(w, V[i])
+                w -= H[i, k] * V[i]
+            hn = H[k + 1, k] = np.sqrt(_dot(w, w))
+            for i in range(k):  # earlier rotations
+                t = cs[i] * H[i, k] + sn[i] * H[i + 1, k]
+                H[i + 1, k] = -sn[i] * H[i, k] + cs[i] * H[i + 1, k]
+                H[i, k] = t
+            d = np.hypot(H[k, k], H[k + 1, k])
+            cs[k], sn[k] = (1.0, 0.0) if d == 0 else (H[k, k] / d, H[k + 1, k] / d)
+            H[k, k], H[k + 1, k] = d, 0.0
+            g[k + 1] = -sn[k] * g[k]
+            g[k] = cs[k] * g[k]
+            its += 1
+            k += 1
+            if abs(g[k]) <= rtol * bn or hn == 0:  # converged, or the Krylov space is exhausted
+                break
+            V.append(w / hn)
+        y = np.zeros(k)
+        for i in range(k - 1, -1, -1):  # back substitution
+            y[i] = (g[i] - _dot(H[i, i + 1:k], y[i + 1:k])) / H[i, i]
+        for i in range(k):
+            x += y[i] * Z[i]
+        r = b - apply(x)
+    return x, its
+
+
+def _norm(a):
+    return np.sqrt(_dot(a, a))
+
+
+def _index(shape):
+    return np.arange(int(np.prod(shape))).reshape(shape)
+
+
+def _take(a, axis, sl):
+    key = [slice(None)] * a.ndim
+    key[axis] = sl
+    return a[tuple(key)]
+
+
+class CreepFlow:
+    """The creep-flow problem on a fixed geometry: grid axes, walls and solid cells.
+
+    grid: a pfsim Grid (shape, spacing, periodic axes); walls: {(axis, 0 | 1): Wall} for every
+    side of every bounded axis (missing ones are "noslip"); solid: bool array of the grid's
+    shape (rigid cells) or None."""
+
+    def __init__(self, grid, walls=None, solid=None):
+        self.grid = grid
+        self.shape = tuple(grid.shape)
+        self.nd = len(self.shape)
+        self.h = np.asarray(grid.spacing, dtype=float)  # physical (positions)
+        self.length_unit = float(self.h.min())
+        self.periodic = tuple(grid.periodic)
+        walls = dict(walls or {})
+        self.walls = {}
+        for a in range(self.nd):
+            if self.periodic[a]:
+                continue
+            for s in (0, 1):
+                self.walls[(a, s)] = walls.get((a, s), Wall("noslip"))
+        self.solid = np.zeros(self.shape, bool) if solid is None else np.asarray(solid, bool).copy()
+        self._build_geometry()
+
+    # --- geometry ------------------------------------------------------------------------------
+    def face_shape(self, a):
+        s = list(self.shape)
+        s[a] += 0 if self.periodic[a] else 1
+        return tuple(s)
+
+    def edge_shape(self, a, b):
+        s = list(self.shape)
+        for c in (a, b):
+            s[c] += 0 if self.periodic[c] else 1
+        return tuple(s)
+
+    def positions(self, shape_axes_staggered, shape):
+        """Physical coordinates (broadcastable) of an array whose axes in the set are staggered
+        (faces: origin + (k - 1/2) h) and the rest at cell centres (origin + i h)."""
+        out = []
+        for a in range(self.nd):
+            k = np.arange(shape[a], dtype=float)
+            x = self.grid.origin[a] + self.h[a] * (k - 0.5 if a in shape_axes_staggered else k)
+            sh = [1] * self.nd
+            sh[a] = shape[a]
+            out.append(x.reshape(sh))
+        return tuple(out)
+
+    def _wall_faces(self, a, s):
+        """Boolean mask over faces_a of the faces on wall (a, s)."""
+        m = np.zeros(self.face_shape(a), bool)
+        if not self.periodic[a]:
+            idx = [slice(None)] * self.nd
+            idx[a] = 0 if s == 0 else -1
+            m[tuple(idx)] = True
+        return m
+
+    def _build_geometry(self):
+        nd, shape = self.nd, self.shape
+        h = self.h / self.length_unit  # the operators work in units of the smallest spacing
+        ncell = int(np.prod(shape))
+        # global numbering: faces of axis 0, 1, ..., then cells
+        self.face_offset, off = [], 0
+        for a in range(nd):
+            self.face_offset.append(off)
+            off += int(np.prod(self.face_shape(a)))
+        self.nface, self.ncell = off, ncell
+        cells = _index(shape)
+        faces = [self.face_offset[a] + _index(self.face_shape(a)) for a in range(nd)]
+        self._faces = faces
+
+        # E_a: cells x faces, D_aa = (u[upper face] - u[lower face]) / h_a
+        E = []
+        for a in range(nd):
+            f = faces[a]
+            lower = _take(f, a, slice(0, shape[a]))
+            upper = np.roll(f, -1, axis=a) if self.periodic[a] else _take(f, a, slice(1, shape[a] + 1))
+            r = np.concatenate([cells.ravel(), cells.ravel()])
+            c = np.concatenate([upper.ravel(), lower.ravel()])
+            v = np.concatenate([np.full(ncell, 1 / h[a]), np.full(ncell, -1 / h[a])])
+            E.append(sp.csr_matrix((v, (r, c)), shape=(ncell, self.nface)))
+        self.E = E
+        # face control-volume factor: 2 on the faces of traction walls (half cells)
+        self.face_factor = np.ones(self.nface)
+        # Dirichlet (zero-velocity) faces: walls that are not traction walls, faces touching a solid cell
+        held = np.zeros(self.nface, bool)
+        for a in range(nd):
+            f = faces[a]
+            for s in (0, 1):
+                if self.periodic[a]:
+                    continue
+                on = self._wall_faces(a, s)
+                if self.walls[(a, s)].kind == "traction":
+                    self.face_factor[f[on]] = 2.0
+                else:
+                    held[f[on]] = True
+            sol = self.solid
+            lo = np.roll(sol, 1, axis=a) if self.periodic[a] else np.concatenate(
+                [_take(sol, a, slice(0, 1)), sol], axis=a)  # cell k-1 of face k (mirror at walls)
+            hi = sol if self.periodic[a] else np.concatenate([sol, _take(sol, a, slice(-1, None))], axis=a)
+            held[f[lo | hi]] = True
+        self.held_face = held
+
+        # edges (a < b): Gamma_ab = du_a/db + du_b/da, plain (no ghosts: the transpose is the
+        # momentum operator's edge part) and with no-slip ghosts (u = -u across the wall)
+        self.pairs = [(a, b) for a in range(nd) for b in range(a + 1, nd)]
+        self.G_plain, self.G_ghost, self.edge_prescribed, self.edge_weight = {}, {}, {}, {}
+        for a, b in self.pairs:
+            es = self.edge_shape(a, b)
+            eidx = _index(es)
+            rows, cols, vp, vg = [], [], [], []
+            prescribed = np.zeros(es, bool)
+            for (c, d) in ((a, b), (b, a)):  # du_c/dd
+                fc = faces[c]  # shape: staggered along c; along d cell positions
+                n = shape[d]
+                if self.periodic[d]:
+                    plus = fc  # edge k_d: face at cell k_d ...
+                    minus = np.roll(fc, 1, axis=d)  # ... and at cell k_d - 1
+                    rows += [eidx.ravel(), eidx.ravel()]
+                    cols += [plus.ravel(), minus.ravel()]
+                    one = np.full(eidx.size, 1 / h[d])
+                    vp += [one, -one]
+                    vg += [one, -one]
+                else:
+                    inner = _take(eidx, d, slice(1, n))
+                    rows += [inner.ravel(), inner.ravel()]
+                    cols += [_take(fc, d, slice(1, n)).ravel(), _take(fc, d, slice(0, n - 1)).ravel()]
+                    one = np.full(inner.size, 1 / h[d])
+                    vp += [one, -one]
+                    vg += [one, -one]
+                    for s, k_edge, k_face, sign in ((0, 0, 0, 1.0), (1, n, n - 1, -1.0)):
+                        e = _take(eidx, d, slice(k_edge, k_edge + 1))
+                        fcol = _take(fc, d, slice(k_face, k_face + 1))
+                        rows.append(e.ravel())
+                        cols.append(fcol.ravel())
+                        vp.append(np.full(e.size, sign / h[d]))
+                        vg.append(np.full(e.size, 2 * sign / h[d]))  # ghost u = -u beyond a no-slip wall
+                        if self.walls[(d, s)].kind != "noslip":
+                            _take(prescribed, d, slice(k_edge, k_edge + 1))[...] = True
+            r, c = np.concatenate(rows), np.concatenate(cols)
+            ne = int(np.prod(es))
+            Gp = sp.csr_matrix((np.concatenate(vp), (r, c)), shape=(ne, self.nface))
+            Gg = sp.csr_matrix((np.concatenate(vg), (r, c)), shape=(ne, self.nface))
+            keep = sp.diags((~prescribed).ravel().astype(float))
+            self.G_plain[(a, b)] = Gp
+            self.G_ghost[(a, b)] = (keep @ Gg).tocsr()
+            self.edge_prescribed[(a, b)] = prescribed
+        # the momentum operator's parts (rows: all faces): -div of cell stresses and edge stresses
+        S = sp.diags(self.face_factor)
+        self.Dcell = [(S @ E[a].T).tocsr() for a in range(nd)]
+        self.Dedge = {p: self.G_plain[p].T.tocsr() for p in self.pairs}
+        self.free_face = np.flatnonzero(~held)
+        self.free_cell = np.flatnonzero(~self.solid.ravel())
+        self.n_free = len(self.free_face) + len(self.free_cell)
+        self._prescribed_rhs = None
+
+    # --- loads ---------------------------------------------------------------------------------
+    def _wall_rhs(self):
+        """The prescribed wall stresses' share of the momentum right-hand side (all faces)."""
+        rhs = np.zeros(self.nface)
+        for (a, s), w in self.walls.items():
+            if w.kind == "freeslip" or w.kind == "noslip":
+                continue
+            on = self._wall_faces(a, s)
+            xs = self.positions({a}, self.face_shape(a))
+            sig = w.stress(a, a, xs) if callable(w.stress) else float(w.stress)
+            sig = np.broadcast_to(sig, self.face_shape(a))[on]
+            f = self._faces[a][on]
+            # -(sigma_wall - sigma_in)/(h/2) at the high wall, -(sigma_in - sigma_wall)/(h/2) at the low
+            rhs[f] += (2.0 if s == 1 else -2.0) * sig / (self.h[a] / self.length_unit)
+        for (a, b) in self.pairs:
+            pres = self.edge_prescribed[(a, b)]
+            if not pres.any():
+                continue
+            es = self.edge_shape(a, b)
+            tau = np.zeros(es)
+            xs = self.positions({a, b}, es)
+            for (d, s), w in self.walls.items():
+                if d not in (a, b) or w.kind != "traction" or not callable(w.stress):
+                    continue
+                on = np.zeros(es, bool)
+                _take(on, d, slice(0, 1) if s == 0 else slice(es[d] - 1, es[d]))[...] = True
+                tau[on] = np.broadcast_to(w.stress(a, b, xs), es)[on]
+            rhs -= self.Dedge[(a, b)] @ (tau * pres).ravel()
+        return rhs
+
+    def face_values(self, f):
+        """Body force per axis (callables of the face coordinates, arrays, or numbers) as one vector."""
+        out = np.zeros(self.nface)
+        for a in range(self.nd):
+            fa = f[a]
+            if callable(fa):
+                fa = fa(self.positions({a}, self.face_shape(a)))
+            out[self._faces[a].ravel()] = np.broadcast_to(np.asarray(fa, float), self.face_shape(a)).ravel()
+        return out
+
+    # --- constitutive ----------------------------------------------------------------------------
+    def strain_rates(self, u):
+        """eps_e^2 = 2/3 D:D at cells and at the edges of each pair: at a cell, its normal rates and
+        the squared shear rates averaged from its computed (not prescribed) edges; at an edge, its
+        own shear rate and the rest averaged from its (up to four) cells."""
+        II = np.zeros(self.ncell)
+        for a in range(self.nd):
+            II += (self.E[a] @ u) ** 2
+        shear_cell, shear_edge = {}, {}
+        for (a, b) in self.pairs:
+            g = (self.G_ghost[(a, b)] @ u).reshape(self.edge_shape(a, b))
+            w = (~self.edge_prescribed[(a, b)]).astype(float)
+            num, den = self._edges_to_cells(0.25 * g * g * w, a, b), self._edges_to_cells(w, a, b)
+            shear_cell[(a, b)] = 2 * np.where(den > 0, num / np.where(den > 0, den, 1), 0.0).ravel()
+            shear_edge[(a, b)] = 0.5 * g * g
+            II += shear_cell[(a, b)]
+        II_edge = {}
+        for p in self.pairs:
+            rest = (II - shear_cell[p]).reshape(self.shape)
+            around = self.cells_around_edges(rest, *p)
+            II_edge[p] = (2.0 / 3.0) * (sum(around) / 4 + shear_edge[p])
+            if self.edge_prescribed[p].any():  # the own rate of a prescribed edge is not computed: the cells' average
+                cell_II = self.cells_around_edges(II.reshape(self.shape), *p)
+                II_edge[p] = np.where(self.edge_prescribed[p], (2.0 / 3.0) * sum(cell_II) / 4, II_edge[p])
+        return (2.0 / 3.0) * II, II_edge
+
+    def strain_rate(self, u):
+        return self.strain_rates(u)[0]
+
+    def cells_around_edges(self, c, a, b):
+        """The four cells around each edge in the a-b plane, as four edge-shaped arrays (a bounded
+        wall mirrors the cell inside)."""
+        outs = [c]
+        for d in (a, b):
+            new = []
+            for out in outs:
+                if self.periodic[d]:
+                    new += [np.roll(out, 1, axis=d), out]
+                else:
+                    pad = np.concatenate([_take(out, d, slice(0, 1)), out, _take(out, d, slice(-1, None))], axis=d)
+                    n = out.shape[d]
+                    new += [_take(pad, d, slice(0, n + 1)), _take(pad, d, slice(1, n + 2))]
+            outs = new
+        return outs
+
+    def _edges_to_cells(self, e, a, b):
+        """Sum over the four edges around each cell in the a-b plane."""
+        out = e
+        for c in (a, b):
+            n = self.shape[c]
+            if self.periodic[c]:
+                out = out + np.roll(out, -1, axis=c)
+            else:
+                out = _take(out, c, slice(0, n)) + _take(out, c, slice(1, n + 1))
+        return out
+
+    # --- the linear system ----------------------------------------------------------------------
+    def _apply(self, mu_c, mu_e, compliance, pin, x):
+        """The saddle-point matrix of `_matrix` times x (free unknowns), without assembling it."""
+        ff, fc = self.free_face, self.free_cell
+        nf = len(ff)
+        u = np.zeros(self.nface)
+        u[ff] = x[:nf]
+        P = np.zeros(self.ncell)
+        P[fc] = x[nf:]
+        mom = np.zeros(self.nface)
+        div = np.zeros(self.ncell)
+        for a in range(self.nd):
+            ea = self.E[a] @ u
+            div += ea
+            mom += self.Dcell[a] @ (2 * mu_c * ea - P)
+        for p in self.pairs:
+            mom += self.Dedge[p] @ (mu_e[p].ravel() * (self.G_ghost[p] @ u))
+        out = np.concatenate([mom[ff], -div[fc] - compliance[fc] * P[fc]])
+        if pin is not None:
+            out[pin] = x[pin]
+        return out
+
+    def _matrix(self, mu_c, mu_e, compliance, pin):
+        nd = self.nd
+        K = None
+        for a in range(nd):
+            term = self.Dcell[a] @ sp.diags(2 * mu_c) @ self.E[a]
+            K = term if K is None else K + term
+        for p in self.pairs:
+            K = K + self.Dedge[p] @ sp.diags(mu_e[p].ravel()) @ self.G_ghost[p]
+        K = K.tocsr()
+        G = sp.csr_matrix(-sum(self.Dcell[a] for a in range(nd)))  # -div(-P I) = grad P
+        Dv = sp.csr_matrix(-sum(self.E[a] for a in range(nd)))  # -div u
+        C = sp.diags(compliance).tocsr()
+        ff, fc = self.free_face, self.free_cell
+        A = sp.bmat([[K[ff][:, ff], G[ff][:, fc]], [Dv[fc][:, ff], -C[fc][:, fc]]], format="csr")
+        if pin is not None:  # the pressure's level is free: hold P = 0 in one cell instead of its continuity row
+            A = A.tolil()
+            A[pin, :] = 0
+            A[pin, pin] = 1.0
+            A = A.tocsr()
+        return A
+
+
+@dataclass
+class Material:
+    exponent: float  # m
+    reference_stress: float  # sigma0 (Pa)
+    reference_rate: float  # eps0 (1/s), the Arrhenius factor included
+
+    def viscosity(self, eps_e):
+        m = self.exponent
+        return self.reference_stress / (3 * self.reference_rate) * (eps_e / self.reference_rate) ** (1.0 / m - 1.0)
+
+
+class CreepSolver:
+    """One geometry + material: solve(metal, ...) -> FlowSolution. Internally nondimensional:
+    lengths in the smallest spacing, stresses in `stress_scale` S, rates in eps0 (S/sigma0)^m."""
+
+    def __init__(self, flow: CreepFlow, material: Material, stress_scale, regularisation=1e-3,
+                 void_softness=1e-4, backend=None):
+        self.flow, self.mat = flow, material
+        self.S = float(stress_scale)
+        self.R = material.reference_rate * (self.S / material.reference_stress) ** material.exponent
+        self.L = flow.length_unit
+        self.reg = regularisation
+        self.void_softness = void_softness
+        self.backend = backend
+        self._rhs_wall = flow._wall_rhs() / self.S  # stresses / scaled length
+
+    def _visc(self, u, xi, reference=False):
+        """Cell and edge viscosities (scaled) and the cells' compliance from the scaled face
+        velocities; reference: the viscosity of the rate scale everywhere (the first guess).
+        A cell's viscosity mixes metal and void filler, xi mu(eps_e) + (1 - xi) mu_void; an
+        edge's is the harmonic mean over its four cells of that mixture, taken at the edge's own
+        strain rate, with a solid cell's fluidity 0 (no slip on the solid's faces)."""
+        fl = self.flow
+        II, II_edge = fl.strain_rates(u)
+        mu_v = self.void_softness * self.mat.viscosity(self.R * np.sqrt(1 + self.reg**2)) * self.R / self.S
+
+        def metal(II):
+            if reference:
+                return self.mat.viscosity(self.R) * self.R / self.S
+            return self.mat.viscosity(np.sqrt(II + self.reg**2) * self.R) * self.R / self.S
+
+        w = void_weight(xi)
+        mu_c = (1 - w) * metal(II) + w * mu_v
+        xi_g, solid_g = xi.reshape(fl.shape), fl.solid
+        mu_e = {}
+        for p in fl.pairs:
+            mu_m = metal(II_edge[p])
+            phi = 0.0
+            for x, so in zip(fl.cells_around_edges(w.reshape(fl.shape), *p), fl.cells_around_edges(solid_g, *p)):
+                phi = phi + np.where(so, 0.0, 1.0 / ((1 - x) * mu_m + x * mu_v))
+            phi = phi / 4
+            mu_e[p] = np.where(phi > 0, 1.0 / np.where(phi > 0, phi, 1.0), 0.0)
+        compliance = w / mu_v
+        return mu_c, mu_e, compliance
+
+    def solve(self, metal, body_force=None, x0=None, rtol=1e-8, maxiter=40, newton=True):
+        """metal: xi at cells (1 metal, 0 void); body_force: per axis (N/m^3; callables of the face
+        coordinates, arrays or numbers); x0: a previous FlowSolution (warm start)."""
+        fl = self.flow
+        be = self.backend
+        if be is not None and getattr(be, "is_gpu", False):
+            metal = be.to_host(metal)  # the assembled path runs on the host (module doc)
+        xi = np.clip(np.asarray(metal, float).ravel(), 0.0, 1.0)
+        xi = np.where(fl.solid.ravel(), 1.0, xi)
+        b_full = self._rhs_wall.copy()
+        if body_force is not None:
+            b_full += fl.face_values(body_force) * (self.L / self.S)
+        ff, fc = fl.free_face, fl.free_cell
+        nf = len(ff)
+        b = np.concatenate([b_full[ff], np.zeros(len(fc))])
+        has_traction = any(w.kind == "traction" for w in fl.walls.values())
+        pin = None if (has_traction or (1 - xi[fc]).max() > 1e-12) else nf  # first free cell's row
+
+        if pin is not None:
+            b[pin] = 0.0
+
+        def unpack(x):
+            u = np.zeros(fl.nface)
+            u[ff] = x[:nf]
+            return u
+
+        def residual(x):
+            mu_c, mu_e, C = self._visc(unpack(x), xi)
+            return fl._apply(mu_c, mu_e, C, pin, x) - b
+
+        bnorm = max(_norm(b), 1e-300)
+        if x0 is not None:
+            x = np.concatenate([x0.velocity_scaled[ff], x0.pressure_scaled[fc]])
+        else:  # start from the viscosity of the rate scale everywhere
+            x = np.zeros(fl.n_free)
+        sol = FlowSolution(None, None, None)
+        A_of = lambda x: fl._matrix(*self._visc(unpack(x), xi), pin)  # noqa: E731
+        if x0 is None:
+            mu_c, mu_e, C = self._visc(np.zeros(fl.nface), xi, reference=True)
+            x = spl.splu(fl._matrix(mu_c, mu_e, C, pin).tocsc()).solve(b)
+            sol.factorisations += 1
+        r = residual(x)
+        rn = _norm(r) / bnorm
+        sol.history.append(rn)
+        for it in range(maxiter):
+            if rn <= rtol:
+                sol.converged = True
+                break
+            A = A_of(x)
+            lu = spl.splu(A.tocsc())
+            sol.factorisations += 1
+            if not newton:
+                x = lu.solve(b)
+            else:
+                xn = np.sqrt(_dot(x, x))
+
+                def jv(v, x=x, r=r, xn=xn):
+                    vn = np.sqrt(_dot(v, v))
+                    if vn == 0:
+                        return np.zeros_like(v)
+                    eps = 1e-7 * (1 + xn) / vn
+                    return (residual(x + eps * v) - r) / eps
+
+                dx, count = gmres(jv, lu.solve, -r, rtol=min(1e-2, 0.1 * rn / max(sol.history[0], 1e-300) + 1e-4))
+                sol.linear_iterations += count
+                alpha, accepted = 1.0, False
+                for _ in range(8):
+                    xt = x + alpha * dx
+                    rt = residual(xt)
+                    if _norm(rt) <= (1 - 1e-4 * alpha) * _norm(r):
+                        accepted = True
+                        break
+                    alpha *= 0.5
+                if not accepted:  # a Picard step instead
+                    xt = lu.solve(b)
+                    rt = residual(xt)
+                x, r = xt, rt
+            if newton:
+                rn = _norm(r) / bnorm
+            else:
+                r = residual(x)
+                rn = _norm(r) / bnorm
+            sol.history.append(rn)
+            sol.iterations += 1
+        else:
+            sol.converged = rn <= rtol
+        sol.residual = rn
+        u = unpack(x)
+        P = np.zeros(fl.ncell)
+        P[fc] = x[nf:]
+        sol.velocity_scaled, sol.pressure_scaled = u, P
+        V = self.L * self.R
+        sol.velocity = [(u[fl._faces[a]] * V) for a in range(fl.nd)]
+        sol.pressure = (P * self.S).reshape(fl.shape)
+        sol.strain_rate = (np.sqrt(fl.strain_rate(u)) * self.R).reshape(fl.shape)
+        return sol
