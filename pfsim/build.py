@@ -24,10 +24,14 @@ three through it. A placement gives
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .backend import Backend, select_backend
-from .config import apply_overrides, check_consistency, run_time_step, sampling_warnings, validate
+from .config import (BUILD_CHECK_CELLS, apply_overrides, check_consistency, run_time_step, sampling_warnings,
+                     validate)
 from .errors import ConfigError, StoreError
 from .initial import initial_field
+from .io.frames import last_frame
 from .io.store import RunStore
 from .memory import check_fits
 from .progress import Progress
@@ -148,6 +152,39 @@ def _check_ledger(state, model, store):
                          f"with the pfsim that wrote it, or start a new run")
 
 
+def take_inputs(params, model):
+    """What a model starts from in other run stores, read here so that models open none: the
+    last xi frame of `model.initial_metal` (li_plating), handed to the model's start_from_metal."""
+    path = getattr(params, "initial_metal", None)
+    if path is None:
+        return
+    try:
+        frame = last_frame(path)
+    except ValueError as err:
+        raise ConfigError(f"model.initial_metal: {err}") from None
+    try:
+        model.start_from_metal(*frame)
+    except ValueError as err:  # another grid or electrolyte
+        raise ConfigError(str(err)) from None
+
+
+def build_model(params, grid, backend, drive=None, seed=0):
+    """A model outside a run (tests, studies), with its inputs from other stores (take_inputs)."""
+    from .models import build_model as construct
+
+    model = construct(params, grid, backend, drive=drive, seed=seed)
+    take_inputs(params, model)
+    return model
+
+
+def check_inputs(cfg):
+    """For `pfsim validate`, a sweep's members and `pfsim submit`, after check_config: what the
+    model starts from in other stores, checked on the model itself on a grid of at most
+    BUILD_CHECK_CELLS cells (larger ones: when the run builds its model)."""
+    if getattr(cfg.model, "initial_metal", None) is not None and np.prod(cfg.grid.shape) <= BUILD_CHECK_CELLS:
+        take_inputs(cfg.model, check_consistency(cfg)[1])
+
+
 def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=None) -> Setup:
     """The backend (`backend`: one made, a name, or None for cfg.backend), the grid, the model and
     the state at the start of a run of `cfg` on `placement` (default: one process): the initial state,
@@ -164,6 +201,7 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
             writer, state = placement.restore(store, model)
             _check_ledger(state, model, store)
             return be, grid, model, state, writer
+        take_inputs(cfg.model, model)
         state = placement.initial(cfg, model) if model.needs_initial else model.initial_state()
         return be, grid, model, state, None
 

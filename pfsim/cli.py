@@ -19,14 +19,15 @@ def _say(msg):
 
 
 def cmd_validate(args) -> int:
+    from .build import check_inputs
     from .config import load_checked, sampling_warnings
-
     from .memory import describe
     from .sweep import file_kind
 
     if file_kind(args.config) == "sweep":
         return _validate_sweep(args)
     cfg, _, dt = load_checked(args.config, args.set)
+    check_inputs(cfg)
     for warning in sampling_warnings(cfg, dt):
         _say(f"warning: {warning}")
     grid_desc = " x ".join(map(str, cfg.grid.shape))
@@ -88,9 +89,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .plot import plot_store
+    from .plotting import plot_store
 
-    for path in plot_store(args.store, args.out, args.times, args.fields):
+    for path in plot_store(args.store, args.out, args.times, args.fields, movie=args.movie, say=print):
         print(path)
     return 0
 
@@ -305,6 +306,9 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--out", help="folder for the PNG files (default STORE/../NAME-plots)")
     pl.add_argument("--times", type=float, nargs="*", help="simulated times of the field snapshots (default: first, middle, last)")
     pl.add_argument("--fields", nargs="*", help="fields to draw (default: all)")
+    pl.add_argument("--movie", action="store_true",
+                    help="also write movie.mp4 (ffmpeg) or movie.gif (no ffmpeg) of the fields (--fields, default xi) "
+                         "over time beside the voltage trace")
     pl.set_defaults(func=cmd_plot)
     for command in sub.choices.values():  # --debug also after the subcommand
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks")

@@ -258,9 +258,11 @@ def submit_run(config, overrides, profile: SlurmProfile, *, output=None, overwri
     With overwrite, an existing run store is removed just before the job is submitted."""
     import yaml
 
+    from .build import check_inputs
     from .runner import default_store_path
 
     cfg, raw = load_config(config, overrides)
+    check_inputs(cfg)
     store = Path(output or default_store_path(cfg)).absolute()
     job_dir = job_dir_of(store)
     if store.exists() and not overwrite:

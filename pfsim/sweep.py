@@ -123,10 +123,13 @@ class Sweep:
 
     def validate(self):
         """Every member's config, checked before anything runs (raises ConfigError)."""
+        from .build import check_inputs
+
         configs = []
         for i, values in self.members():
             try:
                 configs.append(load_config(self.base, self.overrides(values)))
+                check_inputs(configs[-1][0])
             except ConfigError as exc:
                 raise ConfigError([f"member {i} ({values}): {p}" for p in exc.problems]) from None
         if self.cfg.batch > 1:

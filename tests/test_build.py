@@ -102,3 +102,25 @@ def test_a_checkpoint_of_another_ledger_layout_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ledger entries" in err and str(store) in err and "Traceback" not in err
     assert {p: p.stat().st_mtime_ns for p in store.rglob("*")} == before
+
+
+PLATE = """
+name: plate
+backend: numpy
+grid: {shape: [24, 16], spacing: "0.5 um", boundaries: {x: periodic, y: no_flux}}
+model: {kind: li_plating, initial_metal: missing.zarr, interface: {width: "1 um"},
+        geometry: {electrolyte_thickness: "4 um"}}
+drive: {current_density: "-2 mA/cm^2", stack_pressure: "0.1 MPa"}
+time: {stop: 1.0}
+"""
+
+
+def test_initial_metal_is_read_by_the_build(in_tmp, capsys):
+    """The store of `model.initial_metal` is read by pfsim.build (the model opens none): a store
+    that cannot be read is refused by validate and by run (exit 2, naming the key), nothing written."""
+    (in_tmp / "p.yaml").write_text(PLATE)
+    for command in (["validate", "p.yaml"], ["run", "p.yaml", "-o", "p.zarr"]):
+        capsys.readouterr()
+        assert run_cli(*command) == 2
+        assert "model.initial_metal: cannot read the last xi frame of 'missing.zarr'" in capsys.readouterr().err
+    assert not (in_tmp / "p.zarr").exists()

@@ -215,3 +215,17 @@ def test_numerical_layers_do_not_import_the_driver():
                 chain.append(parent[chain[-1]])
             problems.append(" -> ".join(reversed(chain)))
     assert not problems, "module-level imports from the numerical layers into the driver:\n" + "\n".join(problems)
+
+
+def test_numerical_layers_open_no_store():
+    """Models take what they start from in other run stores as arguments (pfsim.build reads
+    them): no module of the numerical layers imports pfsim.io or zarr, not even in a function."""
+    problems = []
+    for m in sorted(m for m in MODULES if _under(m, LOWER_LAYERS)):
+        problems += [f"{m}:{line} -> {t}" for t, _, line in IMPORTS[m] if _under(t, ("pfsim.io",))]
+        tree = ast.parse(MODULES[m][0].read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            problems += [f"{m}:{node.lineno} -> {n}" for n in names if n.split(".")[0] == "zarr"]
+    assert not problems, "the numerical layers open run stores:\n" + "\n".join(problems)

@@ -7,7 +7,7 @@ from conftest import advance, CONFIGS, run_cli
 from pfsim.backend import Backend
 from pfsim.config import ConfigError, load_config, validate
 from pfsim.grid import Grid
-from pfsim.models import build_model
+from pfsim.build import build_model
 from pfsim.models.plating import damage, front
 from pfsim.physics.constants import FARADAY, GAS
 

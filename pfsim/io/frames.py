@@ -1,4 +1,5 @@
-"""Fields of another run's store as the input of a new run (`model.initial_metal` of li_plating)."""
+"""Fields of another run's store as the input of a new run (`model.initial_metal` of li_plating,
+read by pfsim.build: models open no store)."""
 
 import numpy as np
 

@@ -102,11 +102,11 @@ class LiPlating(InterfaceModel):
     # (initial_sse_li: no longer read, kept so that checkpoints of earlier runs resume)
     state_names = ("xi_operator",)  # the xi the potential operators were built from
 
-    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, front_current=None, initial_metal=None):
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None, front_current=None):
         """front_current: the largest current density the metal front moves at (default: the
         largest |current| of the drive); it sets the step limit and the default relaxation time
-        of the profile. initial_metal: (xi, electrolyte mask or None) of the store named by
-        `model.initial_metal` (pfsim.io.frames.last_frame), read here if not given."""
+        of the profile. With `model.initial_metal`, the builder hands that store's last frame
+        to `start_from_metal` before the initial state (pfsim.build: models open no store)."""
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
         whole, local = self.extent.whole, self.extent.local  # grid: this process's rows of the whole grid
         xp, be = self.xp, backend
@@ -125,15 +125,7 @@ class LiPlating(InterfaceModel):
         # contact. Voids and the anode beyond that layer hold no ions.
         self.ion_space = be.asarray(face_dilation(sse))
         self.metal0 = ~sse & ~voids
-        if params.initial_metal is not None:
-            if initial_metal is None:  # the runner does not pass it in yet
-                from ...io.frames import last_frame
-
-                try:
-                    initial_metal = last_frame(params.initial_metal)
-                except ValueError as err:
-                    raise ValueError(f"model.initial_metal: {err}") from None
-            self.metal0 &= local(_metal_of(*initial_metal, whole, sse_whole, params.initial_metal))
+        self.awaits_metal = params.initial_metal is not None  # until start_from_metal
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
         self.sigma_e_top = self.extent.peak(self.sigma_e_host)
@@ -204,7 +196,17 @@ class LiPlating(InterfaceModel):
             out["grain_boundaries"] = (self.gb_host > 0.5).astype(np.int8)
         return out
 
+    def start_from_metal(self, xi, electrolyte=None):
+        """`model.initial_metal`: start from the metal (xi > 1/2) of another run's last xi frame of
+        the whole grid (and its electrolyte mask, if it has one), checked against this cell."""
+        whole = self.extent.whole
+        metal = _metal_of(xi, electrolyte, whole, electrolyte_mask(whole, self.surface), self.params.initial_metal)
+        self.metal0 &= self.extent.local(metal)
+        self.awaits_metal = False
+
     def initial_state(self):
+        if self.awaits_metal:
+            raise RuntimeError("model.initial_metal: the store's metal was not given (pfsim.build.build_model reads it)")
         g, be, xp = self.grid, self.backend, self.xp
         # distances are not local: the profile of the whole grid's metal, this grid's rows of it
         metal0 = self.extent.gather(self.metal0)
