@@ -361,6 +361,8 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
     model.cfl = cfg.time.cfl  # the fraction of its limit that a sub-cycled part of a step takes
     if model.needs_initial and cfg.initial is None:
         raise ConfigError("initial: required key is missing")
+    if cfg.initial is not None and "initial" in type(cfg.model).model_fields:
+        raise ConfigError(f"initial: model.kind {cfg.model.kind} takes each field's initial condition in model.initial")
     if cfg.initial is None:
         pass
     elif cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:

@@ -1,10 +1,15 @@
-"""Initial conditions of a model's first field, chosen with `initial.kind`.
+"""Initial conditions of a field, chosen with `initial.kind` (the single-field models) or per
+field in `model.initial` (the coupled generic models: pfsim.models.cahn_hilliard_allen_cahn,
+anisotropic_allen_cahn_heat).
 
 All of them are computed on the host in float64 and then moved to the backend, so NumPy
 and CuPy runs start from the same numbers. Random ones draw from a Philox (counter-based)
-stream keyed by the run seed.
+stream keyed by the run seed (and the field's index). Every kind is data: constants, noise,
+sums of Fourier modes, tanh spheres and discs, the PFHub formulas, an array from a `.npy` file
+or a zarr store (a run store's frame included), checked for shape and dtype.
 """
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -39,7 +44,66 @@ class Manufactured(Section):
     kind: Literal["manufactured"]
 
 
-InitialConfig = Constant | Random | PfhubBM1 | Manufactured
+class PfhubBM2Eta(Section):
+    """PFHub BM2 order parameter i: eps_eta {cos(0.01 i x - 4) cos((0.007 + 0.01 i) y)
+    + cos((0.11 + 0.01 i) x) cos((0.11 + 0.01 i) y) + psi [cos((0.046 + 0.001 i) x + (0.0405 +
+    0.001 i) y) cos((0.031 + 0.001 i) x - (0.004 + 0.001 i) y)]^2}^2, x and y in grid units."""
+
+    kind: Literal["pfhub_bm2_eta"]
+    index: int = Field(ge=1, description="i of the formula (1 to 4 in BM2)")
+    epsilon: float = Field(0.1, description="eps_eta")
+    psi: float = Field(1.5, description="psi")
+
+
+class FourierTerm(Section):
+    amplitude: float = Field(description="A of A cos(wavevector . x + phase)")
+    wavevector: list[float] = Field(min_length=2, max_length=3, description="one component per axis (radians per unit length)")
+    phase: float = Field(0.0, description="phase (radians)")
+
+
+class Fourier(Section):
+    """mean + sum of A cos(k . x + phase) over the modes."""
+
+    kind: Literal["fourier"]
+    mean: float = Field(0.0, description="constant part")
+    modes: list[FourierTerm] = Field(default_factory=list, description="the modes")
+
+
+class Sphere(Section):
+    centre: list[float] = Field(min_length=2, max_length=3, description="centre (model units: m)")
+    radius: float = Field(gt=0, description="radius where the profile is half-way")
+
+
+class Spheres(Section):
+    """tanh spheres (3D) or discs (2D): outside + (inside - outside) max over the spheres of
+    (1 - tanh((r - R) / width)) / 2, r the distance to the centre."""
+
+    kind: Literal["spheres"]
+    spheres: list[Sphere] = Field(min_length=1, description="the spheres (discs)")
+    width: float = Field(gt=0, description="tanh length")
+    inside: float = Field(1.0, description="value at the centres")
+    outside: float = Field(0.0, description="value far away")
+
+
+class NpyFile(Section):
+    """An array from a .npy file: the grid's shape, a real dtype (no pickled objects)."""
+
+    kind: Literal["npy"]
+    path: str = Field(min_length=1, max_length=4096, description="the .npy file")
+
+
+class ZarrArray(Section):
+    """An array of a zarr store: the grid's shape after `index` (a run store's frame: the field
+    name and index -1 for the last frame), a real dtype."""
+
+    kind: Literal["zarr"]
+    path: str = Field(min_length=1, max_length=4096, description="the zarr store (or array)")
+    array: str | None = Field(None, max_length=1024, description="array path inside the store (none: the store is an array)")
+    index: int | None = Field(None, description="index along the first axis (a frame of a time series), or none")
+
+
+InitialConfig = (Constant | Random | PfhubBM1 | Manufactured | PfhubBM2Eta | Fourier | Spheres | NpyFile
+                 | ZarrArray)
 
 
 def random_stream(seed: int, stream: int) -> np.random.Generator:
@@ -47,14 +111,91 @@ def random_stream(seed: int, stream: int) -> np.random.Generator:
     return np.random.Generator(np.random.Philox(key=[seed, stream]))
 
 
-def initial_field(cfg, model, seed: int) -> np.ndarray:
+def check_initial(cfg, grid, where="initial"):
+    """The checks of a kind against the grid that need no array (ValueError naming `where`)."""
+    nd = grid.spatial_ndim
+    if cfg.kind in ("pfhub_bm1", "pfhub_bm2_eta", "manufactured") and nd != 2:
+        raise ValueError(f"{where}.kind: {cfg.kind} is defined on 2D grids only")
+    if cfg.kind == "fourier":
+        for i, m in enumerate(cfg.modes):
+            if len(m.wavevector) != nd:
+                raise ValueError(f"{where}.modes.{i}.wavevector: expected {nd} components")
+    if cfg.kind == "spheres":
+        for i, s in enumerate(cfg.spheres):
+            if len(s.centre) != nd:
+                raise ValueError(f"{where}.spheres.{i}.centre: expected {nd} coordinates")
+
+
+def _checked(a, grid, what):
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
+        raise ValueError(f"initial: {what} has dtype {a.dtype}; expected real numbers (float or integer)")
+    if tuple(a.shape) != tuple(grid.shape):
+        raise ValueError(f"initial: {what} has shape {tuple(a.shape)}; the grid has {tuple(grid.shape)}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"initial: {what} holds NaN or Inf")
+    return a
+
+
+def read_npy(path, grid):
+    try:
+        a = np.load(Path(path), allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"initial: cannot read {path} as a .npy array ({exc})") from None
+    return _checked(a, grid, path)
+
+
+def read_zarr(path, array, index, grid):
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+        a = node[array] if array is not None else node
+        if not hasattr(a, "dtype"):
+            raise ValueError(f"{array or path} is a group, not an array")
+        a = a[index] if index is not None else a[...]
+    except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
+        raise ValueError(f"initial: cannot read {path}{'/' + array if array else ''} as a zarr array "
+                         f"({type(exc).__name__}: {exc})") from None
+    return _checked(a, grid, f"{path}{'/' + array if array else ''}")
+
+
+def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
+    """The field of kind `cfg` on model.grid; `stream`: the Philox stream of the random kinds (the
+    field's index in a coupled model)."""
     grid = model.grid
     mesh = grid.mesh(np)
     if cfg.kind == "constant":
         return np.full(grid.shape, cfg.value)
     if cfg.kind == "random":
-        noise = random_stream(seed, 0).uniform(-1.0, 1.0, size=grid.shape)
+        noise = random_stream(seed, stream).uniform(-1.0, 1.0, size=grid.shape)
         return cfg.mean + cfg.amplitude * noise
+    if cfg.kind in ("pfhub_bm2_eta", "fourier", "spheres"):
+        check_initial(cfg, grid)
+    if cfg.kind == "pfhub_bm2_eta":
+        x, y = mesh
+        i, e = cfg.index, cfg.epsilon
+        brace = (np.cos(0.01 * i * x - 4) * np.cos((0.007 + 0.01 * i) * y)
+                 + np.cos((0.11 + 0.01 * i) * x) * np.cos((0.11 + 0.01 * i) * y)
+                 + cfg.psi * (np.cos((0.046 + 0.001 * i) * x + (0.0405 + 0.001 * i) * y)
+                              * np.cos((0.031 + 0.001 * i) * x - (0.004 + 0.001 * i) * y)) ** 2)
+        return e * brace**2 + np.zeros(grid.shape)
+    if cfg.kind == "fourier":
+        out = np.full(grid.shape, cfg.mean)
+        for m in cfg.modes:
+            out += m.amplitude * np.cos(m.phase + sum(k * x for k, x in zip(m.wavevector, mesh)))
+        return out
+    if cfg.kind == "spheres":
+        best = np.zeros(grid.shape)
+        for s in cfg.spheres:
+            r = np.sqrt(sum((x - x0) ** 2 for x, x0 in zip(mesh, s.centre)))
+            np.maximum(best, 0.5 * (1 - np.tanh((r - s.radius) / cfg.width)), out=best)
+        return cfg.outside + (cfg.inside - cfg.outside) * best
+    if cfg.kind == "npy":
+        return read_npy(cfg.path, grid)
+    if cfg.kind == "zarr":
+        return read_zarr(cfg.path, cfg.array, cfg.index, grid)
     if cfg.kind == "pfhub_bm1":
         if grid.ndim != 2:
             raise ValueError("initial: pfhub_bm1 is defined on 2D grids")

@@ -2,6 +2,7 @@
 
 from .allen_cahn import AllenCahn, AllenCahnParams
 from .cahn_hilliard import CahnHilliard, CahnHilliardParams
+from .cahn_hilliard_allen_cahn import CahnHilliardAllenCahn, CahnHilliardAllenCahnParams
 from .cahn_hilliard_electrostatic import CahnHilliardElectrostatic, CahnHilliardElectrostaticParams
 from .li_cycling import LiCycling, LiCyclingParams
 from .plating import LiPlating, LiPlatingParams
@@ -11,12 +12,13 @@ MODELS = {
     "cahn_hilliard": (CahnHilliardParams, CahnHilliard),
     "allen_cahn": (AllenCahnParams, AllenCahn),
     "cahn_hilliard_electrostatic": (CahnHilliardElectrostaticParams, CahnHilliardElectrostatic),
+    "cahn_hilliard_allen_cahn": (CahnHilliardAllenCahnParams, CahnHilliardAllenCahn),
     "li_stripping": (LiStrippingParams, LiStripping),
     "li_plating": (LiPlatingParams, LiPlating),
     "li_cycling": (LiCyclingParams, LiCycling),
 }
 
-ModelParams = (CahnHilliardParams | AllenCahnParams | CahnHilliardElectrostaticParams
+ModelParams = (CahnHilliardParams | AllenCahnParams | CahnHilliardElectrostaticParams | CahnHilliardAllenCahnParams
                | LiStrippingParams | LiPlatingParams | LiCyclingParams)
 
 

@@ -1,0 +1,154 @@
+"""A conserved concentration c coupled to N non-conserved order parameters eta_1..eta_N: the PFHub
+benchmark 2 (Ostwald ripening) free energy (docs/generic_models.md, section 2).
+
+    F        = integral of  f(c, eta) + kappa_c/2 |grad c|^2 + sum_i kappa_eta/2 |grad eta_i|^2
+    f        = f_a(c) (1 - h) + f_b(c) h + w g
+    f_a      = rho2 (c - c_alpha)^2,   f_b = rho2 (c_beta - c)^2
+    h        = sum_i eta_i^3 (6 eta_i^2 - 15 eta_i + 10)
+    g        = sum_i eta_i^2 (1 - eta_i)^2 + alpha sum_{i<j} eta_i^2 eta_j^2     (each pair once)
+    dc/dt    = M lap(df/dc - kappa_c lap(c))
+    deta_i/dt = -L (df/deta_i - kappa_eta lap(eta_i))
+
+cross_term: "each_pair_once" (PRISMS-PF's choice, the default) or "each_pair_twice" (the literal
+double sum over j != i that MOOSE's upload uses: alpha doubled in effect). The fields' initial
+conditions are data in model.initial, one kind of pfsim.initial per field.
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .. import stencil
+from ..initial import InitialConfig, check_initial, initial_field
+from ..schema import Section
+from .base import Model
+
+MAX_ORDER_PARAMETERS = 16
+
+
+def order_parameter_names(n):
+    return tuple(f"eta{i}" for i in range(1, n + 1))
+
+
+class CahnHilliardAllenCahnParams(Section):
+    kind: Literal["cahn_hilliard_allen_cahn"]
+    order_parameters: int = Field(4, ge=1, le=MAX_ORDER_PARAMETERS, description="N: the eta fields eta1..etaN")
+    mobility: float = Field(gt=0, description="M of c")
+    relaxation: float = Field(gt=0, description="L of the eta_i")
+    kappa_c: float = Field(gt=0, description="gradient coefficient of c")
+    kappa_eta: float = Field(gt=0, description="gradient coefficient of every eta_i")
+    rho2: float = Field(gt=0, description="rho^2 of f_a = rho^2 (c - c_alpha)^2, f_b = rho^2 (c_beta - c)^2")
+    c_alpha: float = Field(0.3, description="c of the matrix phase")
+    c_beta: float = Field(0.7, description="c of the particle phase")
+    w: float = Field(1.0, ge=0, description="height of the order parameters' double wells")
+    alpha: float = Field(5.0, ge=0, description="cross term between order parameters")
+    cross_term: Literal["each_pair_once", "each_pair_twice"] = Field(
+        "each_pair_once", description="alpha sum over pairs i < j (PRISMS-PF), or over j != i (MOOSE: each pair twice)")
+    initial: dict[str, InitialConfig] = Field(description="initial condition of each field (c, eta1..etaN), by kind")
+
+    @model_validator(mode="after")
+    def _every_field_once(self):
+        names = ("c",) + order_parameter_names(self.order_parameters)
+        unknown = [k for k in self.initial if k not in names]
+        missing = [k for k in names if k not in self.initial]
+        if unknown:
+            raise ValueError(f"initial: unknown field {unknown[0]!r} (the fields are {', '.join(names)})")
+        if missing:
+            raise ValueError(f"initial: no initial condition for {', '.join(missing)}")
+        return self
+
+
+def interpolation(eta):
+    """h(eta) = eta^3 (6 eta^2 - 15 eta + 10)."""
+    return eta**3 * (6 * eta**2 - 15 * eta + 10)
+
+
+def interpolation_slope(eta):
+    """h'(eta) = 30 eta^2 (1 - eta)^2."""
+    return 30 * eta**2 * (1 - eta) ** 2
+
+
+class CahnHilliardAllenCahn(Model):
+    fields = ("c",) + order_parameter_names(4)  # the default N; an instance holds its own
+    field_units = {"c": "1", **{n: "1" for n in order_parameter_names(MAX_ORDER_PARAMETERS)}}
+    observable_units = {"free_energy": "J (model units)", "mass": "1 * m^d",
+                        **{f"mean_{n}": "1" for n in order_parameter_names(MAX_ORDER_PARAMETERS)}}
+    needs_initial = False  # each field's initial condition is in model.initial
+
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, drive, seed, extent)
+        self.seed = seed
+        self.etas = order_parameter_names(params.order_parameters)
+        self.fields = ("c",) + self.etas
+        for name, init in params.initial.items():
+            check_initial(init, grid, f"model.initial.{name}")
+        self.pair_factor = 1.0 if params.cross_term == "each_pair_once" else 2.0
+
+    def initial_state(self):
+        p, be = self.params, self.backend
+        return {name: be.asarray(initial_field(p.initial[name], self, self.seed, stream=i))
+                for i, name in enumerate(self.fields)}
+
+    # --- the free energy's derivatives --------------------------------------------------------
+    def _sums(self, state):
+        """(h, sum_i eta_i^2) of the state."""
+        h, sq = 0.0, 0.0
+        for n in self.etas:
+            e = state[n]
+            h = h + interpolation(e)
+            sq = sq + e * e
+        return h, sq
+
+    def rate(self, state, t):
+        p, g = self.params, self.grid
+        c = state["c"]
+        h, sq = self._sums(state)
+        fa_c = 2 * p.rho2 * (c - p.c_alpha)
+        fb_c = -2 * p.rho2 * (p.c_beta - c)
+        mu = fa_c * (1 - h) + fb_c * h - p.kappa_c * stencil.laplacian(c, g)
+        out = {"c": p.mobility * stencil.laplacian(mu, g)}
+        jump = p.rho2 * ((p.c_beta - c) ** 2 - (c - p.c_alpha) ** 2)  # f_b - f_a
+        cross = 2 * p.alpha * self.pair_factor
+        for n in self.etas:
+            e = state[n]
+            dfde = (jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
+                    - p.kappa_eta * stencil.laplacian(e, g))
+            out[n] = -p.relaxation * dfde
+        return out
+
+    def stability_limit(self):
+        """Forward Euler's limit of the stiffer of the two equations, from bounds on the second
+        derivatives of f for c in [0, 1] and eta in [0, 1]."""
+        p, lam = self.params, self.laplacian_eigen_max()
+        n = p.order_parameters
+        ch = 2.0 / (p.mobility * (p.kappa_c * lam**2 + 2 * p.rho2 * lam))
+        jump = p.rho2 * abs(p.c_beta - p.c_alpha) * (abs(p.c_alpha + p.c_beta) + 2)  # |f_b - f_a| for c in [0, 1]
+        curvature = jump * 5.78 + p.w * (2 + 2 * p.alpha * self.pair_factor * max(n - 1, 0))  # max |h''| = 5.77
+        ac = 2.0 / (p.relaxation * (p.kappa_eta * lam + curvature))
+        return min(ch, ac)
+
+    # --- diagnostics --------------------------------------------------------------------------
+    def free_energy_density(self, state):
+        """f + gradient energies (central differences for the gradients, as the BM1 reference)."""
+        p, g, xp = self.params, self.grid, self.xp
+        c = state["c"]
+        h, sq = self._sums(state)
+        f = p.rho2 * (c - p.c_alpha) ** 2 * (1 - h) + p.rho2 * (p.c_beta - c) ** 2 * h
+        f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
+        wells, quartic = 0.0, 0.0
+        for n in self.etas:
+            e = state[n]
+            wells = wells + e * e * (1 - e) ** 2
+            quartic = quartic + (e * e) ** 2
+            f = f + 0.5 * p.kappa_eta * stencil.gradient_squared(e, g, xp)
+        pairs = 0.5 * (sq * sq - quartic)  # sum over i < j of eta_i^2 eta_j^2
+        return f + p.w * (wells + p.alpha * self.pair_factor * pairs)
+
+    def observables(self, state, t):
+        g, xp = self.grid, self.xp
+        out = {"free_energy": stencil.integrate(self.free_energy_density(state), g, xp),
+               "mass": stencil.integrate(state["c"], g, xp)}
+        for n in self.etas:
+            out[f"mean_{n}"] = float(state[n].mean())
+        return out
