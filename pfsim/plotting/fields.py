@@ -93,8 +93,7 @@ def state_cmap():
 
     # void and metal colours held to 0.3 and from 0.7: the blend marks the diffuse interface only
     cmap = LinearSegmentedColormap.from_list("li_state", [(0, VOID), (0.3, VOID), (0.7, METAL), (1, METAL)])
-    cmap.set_bad(ELECTROLYTE)
-    return cmap
+    return cmap.with_extremes(bad=ELECTROLYTE)
 
 
 def draw(ax, cell, name, k, scale):
@@ -109,8 +108,8 @@ def draw(ax, cell, name, k, scale):
     else:
         m = masked(cell, name, values, k)
         shown = np.ma.array(to_display(np.ma.getdata(m)), mask=np.ma.getmaskarray(m))
-        cmap = plt.get_cmap(CMAPS.get(name, "viridis")).copy()
-        cmap.set_bad(LI_SIDE if name in ("potential", "damage") else ELECTROLYTE)
+        cmap = plt.get_cmap(CMAPS.get(name, "viridis")).with_extremes(
+            bad=LI_SIDE if name in ("potential", "damage") else ELECTROLYTE)
     im = ax.imshow(np.ma.asarray(shown).T, origin="lower", extent=cell.extent, cmap=cmap, vmin=vmin, vmax=vmax,
                    interpolation="nearest", aspect="equal")
     overlay(ax, cell, name, k, values)
