@@ -313,6 +313,20 @@ class CreepFlow:
         self.n_free = len(self.free_face) + len(self.free_cell)
         self._prescribed_rhs = None
 
+    def free_translation(self):
+        """Axes along which a rigid translation is not resisted: no held face of that component,
+        no no-slip wall across it (bounded axes' walls shear it), no solid cell."""
+        if self.solid.any():
+            return []
+        out = []
+        for a in range(self.nd):
+            if self.held_face[self._faces[a]].any():
+                continue
+            if any(w.kind == "noslip" for (d, s), w in self.walls.items() if d != a):
+                continue
+            out.append(a)
+        return out
+
     # --- loads ---------------------------------------------------------------------------------
     def _wall_rhs(self):
         """The prescribed wall stresses' share of the momentum right-hand side (all faces)."""
@@ -321,9 +335,11 @@ class CreepFlow:
             if w.kind == "freeslip" or w.kind == "noslip":
                 continue
             on = self._wall_faces(a, s)
-            xs = self.positions({a}, self.face_shape(a))
-            sig = w.stress(a, a, xs) if callable(w.stress) else float(w.stress)
-            sig = np.broadcast_to(sig, self.face_shape(a))[on]
+            if callable(w.stress):  # evaluated on the wall's faces only
+                xs = [np.broadcast_to(x, on.shape)[on] for x in self.positions({a}, self.face_shape(a))]
+                sig = np.broadcast_to(w.stress(a, a, tuple(xs)), xs[0].shape)
+            else:
+                sig = float(w.stress)
             f = self._faces[a][on]
             # -(sigma_wall - sigma_in)/(h/2) at the high wall, -(sigma_in - sigma_wall)/(h/2) at the low
             rhs[f] += (2.0 if s == 1 else -2.0) * sig / (self.h[a] / self.length_unit)
@@ -339,7 +355,8 @@ class CreepFlow:
                     continue
                 on = np.zeros(es, bool)
                 _take(on, d, slice(0, 1) if s == 0 else slice(es[d] - 1, es[d]))[...] = True
-                tau[on] = np.broadcast_to(w.stress(a, b, xs), es)[on]
+                pts = tuple(np.broadcast_to(x, es)[on] for x in xs)
+                tau[on] = np.broadcast_to(w.stress(a, b, pts), pts[0].shape)
             rhs -= self.Dedge[(a, b)] @ (tau * pres).ravel()
         return rhs
 
@@ -427,7 +444,7 @@ class CreepFlow:
         for p in self.pairs:
             mom += self.Dedge[p] @ (mu_e[p].ravel() * (self.G_ghost[p] @ u))
         out = np.concatenate([mom[ff], -div[fc] - compliance[fc] * P[fc]])
-        if pin is not None:
+        if pin:
             out[pin] = x[pin]
         return out
 
@@ -445,11 +462,12 @@ class CreepFlow:
         C = sp.diags(compliance).tocsr()
         ff, fc = self.free_face, self.free_cell
         A = sp.bmat([[K[ff][:, ff], G[ff][:, fc]], [Dv[fc][:, ff], -C[fc][:, fc]]], format="csr")
-        if pin is not None:  # the pressure's level is free: hold P = 0 in one cell instead of its continuity row
-            A = A.tolil()
-            A[pin, :] = 0
-            A[pin, pin] = 1.0
-            A = A.tocsr()
+        if pin:  # free levels (module doc of `CreepSolver.solve`): identity rows instead
+            keep = np.ones(A.shape[0])
+            keep[pin] = 0.0
+            one = np.zeros(A.shape[0])
+            one[pin] = 1.0
+            A = (sp.diags(keep) @ A + sp.diags(one)).tocsr()
         return A
 
 
@@ -524,10 +542,19 @@ class CreepSolver:
         nf = len(ff)
         b = np.concatenate([b_full[ff], np.zeros(len(fc))])
         has_traction = any(w.kind == "traction" for w in fl.walls.values())
-        pin = None if (has_traction or (1 - xi[fc]).max() > 1e-12) else nf  # first free cell's row
-
-        if pin is not None:
-            b[pin] = 0.0
+        # levels the equations leave free are held by identity rows: the pressure's (no traction
+        # wall, no void: P = 0 in the first free cell, for its continuity row, which the others
+        # imply) and a rigid translation along an axis no face or wall holds (u_a = 0 on its
+        # first face, for its momentum row; the mean velocity is set to zero after the solve)
+        pin = []
+        if not has_traction and (void_weight(xi[fc]) == 0).all():
+            pin.append(nf)
+        free_axes = fl.free_translation()
+        where = np.full(fl.nface, -1)
+        where[ff] = np.arange(nf)
+        for a in free_axes:
+            pin.append(int(where[fl._faces[a].ravel()[0]]))
+        b[pin] = 0.0
 
         def unpack(x):
             u = np.zeros(fl.nface)
@@ -596,6 +623,8 @@ class CreepSolver:
             sol.converged = rn <= rtol
         sol.residual = rn
         u = unpack(x)
+        for a in free_axes:
+            u[fl._faces[a]] -= u[fl._faces[a]].mean()
         P = np.zeros(fl.ncell)
         P[fc] = x[nf:]
         sol.velocity_scaled, sol.pressure_scaled = u, P
