@@ -92,7 +92,7 @@ def test_float32_run_follows_the_float64_run():
     runs = {}
     for precision in ("float64", "float32"):
         m, s = scenario(precision=precision)
-        t = advance(m, s, 2.0, 20)
+        t = advance(m, s, 2.0, 40)  # a nucleus grows sub-grid, then as a resolved void
         obs = m.observables(s, t)
         S = s["supersaturation"][m.backend.to_host(m.li_side)].astype(np.float64)
         runs[precision] = (S.mean(), S.max(), obs["void_volume_fraction"], obs["cell_voltage"], obs["contact_fraction"])
@@ -186,12 +186,14 @@ def test_capacity_at_void_onset_falls_as_one_over_current():
     assert abs(slope + 1) <= 0.1, slope
 
 
-def contact_loss_current(pressure, currents=(0.25, 0.5, 1.0, 2.0, 4.0), capacity=180.0):
-    """Lowest current (mA/cm^2) whose contact falls under 90 % within 0.05 mAh/cm^2."""
+def contact_loss_current(pressure, currents=(0.25, 0.5, 1.0, 2.0, 4.0), capacity=900.0):
+    """Lowest current (mA/cm^2) whose contact falls under 90 % within 0.25 mAh/cm^2 (nuclei hold
+    the Li of a critical nucleus: the first resolved void needs about 0.2 mAh/cm^2 of vacancies
+    in this 6 um wide cell)."""
     for j in currents:
-        m, s = scenario(shape=(40, 30), current=f"{j} mA/cm^2", pressure=pressure)
+        m, s = scenario(shape=(24, 24), spacing="0.25 um", current=f"{j} mA/cm^2", pressure=pressure)
         t_end = capacity / (10 * j)
-        steps = max(20, int(np.ceil(t_end / 2.0)))
+        steps = max(20, int(np.ceil(t_end / 2.5)))
         advance(m, s, t_end / steps, steps)
         if m.observables(s, t_end)["contact_fraction"] < 0.9:
             return j
@@ -239,10 +241,9 @@ def test_3d_scenario_steps_and_conserves(in_tmp):
 def test_first_voids_nucleate_at_the_surface_defect():
     m, s = scenario(shape=(60, 40), extra_model={"geometry": {"electrolyte_thickness": "3 um",
                     "pits": [{"center": ["4 um"], "width": "1 um", "depth": "0.6 um"}]}})
-    before = s["xi"].copy()
-    advance(m, s, 0.01, 1)
-    changed = np.argwhere((before - s["xi"]) > 0.5)
-    assert len(changed) and np.all(np.abs(m.grid.coords(0)[changed[:, 0]] - 4e-6) < 1.5e-6), changed[:, 0]
+    advance(m, s, 2.0, 1)
+    nuclei = np.flatnonzero(m.subgrid(s) > 0)  # columns holding a (sub-grid) void
+    assert len(nuclei) and np.all(np.abs(m.grid.coords(0)[nuclei] - 4e-6) < 1.5e-6), nuclei
 
 
 def void_growth(dt, t_end=24.0):

@@ -23,6 +23,9 @@ class LithiumConfig(Section):
     electronic_conductivity: quantity("conductivity", gt=0) = Field(1.1e7, description="of Li metal; 1.1e7 S/m at 25 C [memory]")
     sink_length: quantity("length", gt=0) | None = Field(
         None, description="mean distance to vacancy sinks in the bulk (dislocations); none = no bulk sinks")
+    foil_thickness: quantity("length", gt=0) | None = Field(
+        None, description="Li foil thickness from the flat SSE surface; the part beyond the resolved Li layer enters as a "
+                          "far-field condition for the vacancies (docs/stripping.md section 3); none = no-flux collector")
 
 
 class CreepConfig(Section):

@@ -32,8 +32,15 @@ class NucleationConfig(Section):
     defect_contact_angle: float = Field(
         40.0, gt=0, le=180, description="contact angle at surface defects (pits, scratches, deep roughness): easier nucleation [memory]")
     contact_angle: float = Field(60.0, gt=0, le=180, description="void contact angle on the SSE (deg): heterogeneous factor f = (2 + cos)(1 - cos)^2 / 4 [memory]")
-    seed_radius: quantity("length", gt=0) | None = Field(None, description="radius of a planted void (default: the interface width)")
-    max_seeds_per_step: int = Field(8, ge=1)
+    seed_radius: quantity("length", gt=0) | None = Field(
+        None, description="radius of the resolved void a sub-grid void becomes once it holds its volume (default: the interface width)")
+    max_expected_events: float = Field(
+        0.05, gt=0, le=1, description="event-limited sub-steps: at most this many expected nucleation events per sub-step")
+    max_supersaturation_change: float = Field(
+        0.1, gt=0, le=1, description="event-limited sub-steps: at most this relative change of the peak interface supersaturation per sub-step")
+    max_seeds_per_step: int = Field(
+        8, ge=1, description="safety cap on the nuclei planted in one sub-step; a converged run never reaches it "
+                             "(a run that does says so in its log and in the observable nucleation_cap_hits)")
 
 
 class LiStrippingParams(Section):
@@ -58,9 +65,14 @@ class LiStripping(InterfaceModel):
         "stack_pressure": "Pa", "temperature": "K", "contact_fraction": "1", "void_volume_fraction": "1", "void_count": "1",
         "largest_void_size": "m", "mean_interface_supersaturation": "1", "peak_interface_supersaturation": "1",
         "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
-        "li_site_balance_error": "1", "nucleation_events": "1",
+        "li_site_balance_error": "1", "nucleation_events": "1", "subgrid_void_count": "1", "subgrid_void_volume": "m^3",
+        "nucleation_cap_hits": "1", "substeps": "1", "displaced_volume": "m^3", "foil_supersaturation": "1",
     }
-    ledger_names = InterfaceModel.ledger_names + ("charge", "creep_volume", "sink_volume", "temperature")
+    # the ledger's scalars; after them (instance's ledger_names), per whole-grid lateral column, the
+    # sub-grid void volume and the unresolved foil's mean supersaturation (sections 5 and 3)
+    ledger_names = InterfaceModel.ledger_names + (
+        "charge", "creep_volume", "sink_volume", "temperature", "subgrid_void_volume", "substep", "substeps",
+        "nucleation_cap_hits")
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
@@ -74,13 +86,21 @@ class LiStripping(InterfaceModel):
         self.set_temperature(self.drive.temperature(0.0))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
         self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
-        # heterogeneous nucleation factor per interface site: lower on defects (surface below flat)
-        def f(theta):
-            c = np.cos(np.radians(theta))
-            return (2 + c) * (1 - c) ** 2 / 4
-        on_defect = self.height < self.flat - 0.5 * grid.spacing[-1]
-        self.wetting_factor = np.where(on_defect, f(params.nucleation.defect_contact_angle),
-                                       f(params.nucleation.contact_angle))
+        # heterogeneous nucleation factor per interface site of the whole grid: lower on defects
+        # (surface below flat); and the share of a cap's surface exposed to the vacancies
+        whole = self.extent.whole
+        self.columns = int(np.prod(whole.shape[:-1]))
+        self.ledger_names = type(self).ledger_names + tuple(
+            f"{name}[{k}]" for name in ("subgrid_void", "foil_supersaturation") for k in range(self.columns))
+        self.depth = float(grid.spacing[0]) if grid.ndim == 2 else 1.0  # a 2D site is a cell of depth h
+        on_defect = (self.surface < self.flat - 0.5 * grid.spacing[-1]).ravel()
+        angles = np.where(on_defect, params.nucleation.defect_contact_angle, params.nucleation.contact_angle)
+        self.wetting_whole, self.exposed_whole = nucleation.wetting(angles)
+        self.wetting_factor = self.extent.local(self.wetting_whole.reshape(whole.shape[:-1]))
+        # the unresolved foil beyond the resolved Li layer (section 3)
+        resolved = float(np.median(self.extent.lateral_sites((~self.backend.to_host(self.sse)).sum(axis=-1))))
+        resolved *= grid.spacing[-1]
+        self.foil_layer = 0.0 if li.foil_thickness is None else max(0.0, li.foil_thickness - resolved)
 
     solve_potentials = potential.solve_at  # before the first sample of a new run (InterfaceModel.start)
 
@@ -113,6 +133,7 @@ class LiStripping(InterfaceModel):
             x_v0 = self.x_v0
             self.set_temperature(T)
             state["supersaturation"][...] = state["supersaturation"] * (x_v0 / self.x_v0)
+            self.set_foil(state, self.foil(state) * (x_v0 / self.x_v0))
             self._set(state, "temperature", T)
 
     def set_electrolyte(self, sse):
@@ -127,6 +148,78 @@ class LiStripping(InterfaceModel):
         self.faces = self._contact_faces(sse)
         self._build_operators(sse)
         self.column_interface = self._column_interface_nodes(sse)
+        self.resolvable_volume = {}  # per column, once a seed there was found to need more
+        self.flat_resolvable_volume = self._flat_seed_volume()
+
+    # --- per-column state in the ledger's tail and the sites ------------------------------------
+    def _flat_seed_volume(self):
+        """Volume a resolved seed removes at a column of the commonest surface height."""
+        normal = self.extent.lateral_sites(self.column_height_index)
+        level = int(np.bincount(normal).argmax())
+        k = int(np.flatnonzero(normal == level)[0])
+        center = np.unravel_index(k, self.extent.whole.shape[:-1]) + (level,)
+        li, xp = self.li_float, self.xp
+        new = xp.where(self.li_side, xp.minimum(li, nucleation.seed_profile(self, center)), 0.0)
+        return self.extent.total(li - new) * self.node_volume
+
+    def new_ledger(self, **values):
+        ledger = super().new_ledger(**values)
+        a, b = self._tail(1)
+        ledger[a:b] = 1.0  # the foil starts at equilibrium
+        return ledger
+
+    def _tail(self, part):
+        start = len(type(self).ledger_names) + part * self.columns
+        return start, start + self.columns
+
+    def subgrid(self, state):
+        a, b = self._tail(0)
+        return self.backend.to_host(state["ledger"][a:b]).astype(np.float64)
+
+    def set_subgrid(self, state, v):
+        a, b = self._tail(0)
+        state["ledger"][a:b] = self.xp.asarray(v)
+
+    def foil(self, state):
+        a, b = self._tail(1)
+        return self.backend.to_host(state["ledger"][a:b]).astype(np.float64)
+
+    def set_foil(self, state, S_f):
+        a, b = self._tail(1)
+        state["ledger"][a:b] = self.xp.asarray(S_f)
+
+    def sites_of(self, f):
+        """f at the interface site of every whole-grid column (host, float64, ravelled)."""
+        local = self.backend.to_host(f.reshape(-1)[self.xp.asarray(self.column_interface.ravel())])
+        return self.extent.lateral_sites(local.reshape(self.column_interface.shape)).astype(np.float64)
+
+    def top_of(self, f):
+        """f at the collector-side node of every whole-grid column."""
+        return self.extent.lateral_sites(self.backend.to_host(f[..., -1])).astype(np.float64)
+
+    def _local_columns(self, v):
+        return self.extent.local(np.asarray(v).reshape(self.extent.whole.shape[:-1]))
+
+    def add_at_sites(self, f, d):
+        """f at the interface sites += d (whole-grid columns)."""
+        if np.any(d):
+            f.reshape(-1)[self.xp.asarray(self.column_interface.ravel())] += self.xp.asarray(
+                self._local_columns(d).ravel(), dtype=f.dtype)
+
+    def column_terms(self, site_diag, site_rhs, top_diag, top_rhs):
+        """Full-grid arrays: per-column values at the interface sites plus values at the
+        collector-side nodes (0 elsewhere)."""
+        xp, g = self.xp, self.grid
+        diag, rhs = xp.zeros(g.shape), xp.zeros(g.shape)
+        if np.any(site_diag):
+            idx = xp.asarray(self.column_interface.ravel())
+            diag.reshape(-1)[idx] = xp.asarray(self._local_columns(site_diag).ravel())
+            rhs.reshape(-1)[idx] = xp.asarray(self._local_columns(site_rhs).ravel())
+        if np.any(top_diag):
+            li_top = self.li_float[..., -1]
+            diag[..., -1] += xp.asarray(self._local_columns(top_diag)) * li_top
+            rhs[..., -1] += xp.asarray(self._local_columns(top_rhs)) * li_top
+        return diag, rhs
 
     def _contact_faces(self, sse):
         """[(axis, step, 1/h, mask on SSE nodes whose neighbour at +step is on the Li side)]."""
@@ -193,13 +286,14 @@ class LiStripping(InterfaceModel):
         self.follow_temperature(state, t)
         _, j_sse = potential.solve(self, state, self.current(t))  # cell voltage, Faradaic current into the SSE
         contact, eps_dot, injection = creep.step(self, state, t, dt, j_sse)
-        S_new = vacancies.step(self, state, dt, injection)
+        stress = self.pressure(t) / max(contact, 1e-3)  # on the contact of the step's start
+        S_mean = vacancies.step(self, state, dt, injection, stress)  # with sub-grid voids and nucleation
         del injection
-        S_new = voids.step(self, state, dt, S_new, eps_dot)
+        S_new = voids.step(self, state, dt, state["supersaturation"], eps_dot, S_mean)
+        del S_mean
         state["supersaturation"][...] = xp.where(self.li_side, S_new, 0.0)
         del S_new
-        if self.params.nucleation.enabled:  # at the contact of the step's start
-            nucleation.nucleate(self, state, t, dt, self.pressure(t), contact)
+        nucleation.resolve(self, state)
         self._add(state, "steps", 1)
         potential.record_diagnostics(self, state, j_sse)
         self.last_step = {"j_sse": j_sse}  # the step's Faradaic current density into the SSE, for analysis
@@ -208,6 +302,7 @@ class LiStripping(InterfaceModel):
         """Li volume on the Li side (m^3), dense equivalent: lattice minus vacancies, less what left by creep/sinks."""
         xi, S = state["xi"], state["supersaturation"]
         inside = self.extent.total(xi - self.x_v0 * (S - 1) * self.li_side) * self.node_volume
+        # sink_volume: Li sites held outside the fields (bulk sinks, the unresolved foil, sub-grid voids)
         return (inside - self.ledger(state, "creep_volume") - self.ledger(state, "sink_volume")
                 + self.ledger(state, "displaced_volume"))
 
@@ -231,6 +326,12 @@ class LiStripping(InterfaceModel):
             "li_thickness": self.li_content(state) / self.lateral_area,
             "charge_passed": charge,
             "li_site_balance_error": balance,
+            "subgrid_void_count": int((self.subgrid(state) > 0).sum()),
+            "subgrid_void_volume": self.ledger(state, "subgrid_void_volume"),
+            "nucleation_cap_hits": self.ledger(state, "nucleation_cap_hits"),
+            "substeps": self.ledger(state, "substeps"),
+            "displaced_volume": self.ledger(state, "displaced_volume"),
+            "foil_supersaturation": float(self.foil(state).mean()),
         }
 
     def stability_limit(self):

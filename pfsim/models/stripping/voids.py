@@ -9,8 +9,9 @@ from ...physics.geometry import periodic_labels
 from .creep import closure_band
 
 
-def step(m, state, dt, S_new, eps_dot):
-    """Condensation, relaxation M [kappa lap(xi) - W g'(xi)] less its interface-weighted mean, closure
+def step(m, state, dt, S_new, eps_dot, S_mean=None):
+    """Condensation (at S_mean, the time mean of the sub-steps' solved S, which is what the
+    vacancy solves condensed; default S_new), relaxation M [kappa lap(xi) - W g'(xi)] less its interface-weighted mean, closure
     d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band (exact), clipping; what clipping trades with the
     vacancies is spread over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
     be, li, xi = m.backend, m.li_float, state["xi"]
@@ -19,7 +20,7 @@ def step(m, state, dt, S_new, eps_dot):
     del q
     lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
     clipped, exchange, closed = vk.void_update(
-        be, xi, S_new, li, closure_band(m), m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, dt)
+        be, xi, S_new if S_mean is None else S_mean, li, closure_band(m), m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, dt)
     del relax
     closed, exchanged = m.extent.total(closed, exchange)
     del exchange
