@@ -1,0 +1,185 @@
+"""Anisotropic Allen-Cahn coupled to heat with latent heat release: the Karma-Rappel model of PFHub
+benchmark 3 (dendritic growth of a pure undercooled melt), 2D (docs/generic_models.md, section 3).
+
+    tau(n) dphi/dt = [phi - lambda U (1 - phi^2)](1 - phi^2) + div(J)
+    J              = W^2 grad(phi) + W W_theta (-phi_y, phi_x)
+    dU/dt          = D lap(U) + 1/2 dphi/dt
+    W(n) = W0 a(theta), tau(n) = tau0 a(theta)^2, a = 1 + eps_m cos(m (theta - theta0)),
+    theta = atan2(phi_y, phi_x), W_theta = dW/dtheta = -W0 eps_m m sin(m (theta - theta0))
+
+phi = +1 solid, -1 liquid; U the dimensionless temperature. J is the flux of the free energy's
+gradient term: d/d(grad phi) of W(theta)^2 |grad phi|^2 / 2.
+
+The anisotropic stencil: J is evaluated on the faces between nodes (x face i+1/2: phi_x =
+(phi[i+1] - phi[i]) / h, phi_y the mean of the central y differences of both nodes; y faces
+alike), W and W_theta from the face's own gradient (cos and sin of m theta from its direction), and div(J) is the difference of the
+face fluxes: a compact, conservative 9-point stencil, second order, with the walls' mirror rule
+of pfsim.stencil (no flux, and the symmetry planes of a quarter dendrite for theta0 = 0).
+tau at a node takes theta from central differences. The fields' initial conditions are data in
+model.initial (BM3a: a tanh disc of phi, U = -0.3).
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .. import stencil
+from ..initial import InitialConfig, check_initial, initial_field
+from ..schema import Section
+from .base import Model
+
+
+class AnisotropicAllenCahnHeatParams(Section):
+    kind: Literal["anisotropic_allen_cahn_heat"]
+    interface_width: float = Field(1.0, gt=0, description="W0")
+    relaxation_time: float = Field(1.0, gt=0, description="tau0")
+    diffusivity: float = Field(gt=0, description="D of U")
+    coupling: float | None = Field(None, gt=0, description="lambda (none: D tau0 / (0.6267 W0^2), the thin-interface value)")
+    anisotropy: float = Field(0.05, ge=0, lt=1, description="eps_m of a = 1 + eps_m cos(m (theta - theta0))")
+    fold: int = Field(4, ge=1, le=12, description="m: the symmetry of the anisotropy")
+    orientation: float = Field(0.0, description="theta0 (radians)")
+    tip_threshold: float = Field(0.0, gt=-1, lt=1, description="the phi contour whose crossing of the x axis is the tip")
+    initial: dict[Literal["phi", "u"], InitialConfig] = Field(description="initial condition of phi and of U, by kind")
+
+    @model_validator(mode="after")
+    def _both_fields(self):
+        missing = [k for k in ("phi", "u") if k not in self.initial]
+        if missing:
+            raise ValueError(f"initial: no initial condition for {', '.join(missing)}")
+        if self.anisotropy * (self.fold**2 - 1) >= 1:
+            # W + W_theta_theta < 0: the stiffness turns negative and the front grows corners
+            raise ValueError(f"anisotropy: {self.anisotropy:g} is at or beyond 1 / (m^2 - 1) = "
+                             f"{1 / (self.fold**2 - 1):.4g} for fold {self.fold}: the interface stiffness turns negative")
+        return self
+
+    @property
+    def lam(self) -> float:
+        if self.coupling is not None:
+            return self.coupling
+        return self.diffusivity * self.relaxation_time / (0.6267 * self.interface_width**2)
+
+
+class AnisotropicAllenCahnHeat(Model):
+    fields = ("phi", "u")
+    field_units = {"phi": "1", "u": "1"}
+    observable_units = {"free_energy": "J (model units)", "solid_area": "m^2", "solid_fraction": "1",
+                        "tip_position": "m", "mean_u": "1"}
+    needs_initial = False  # phi's and U's initial conditions are in model.initial
+
+    def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
+        super().__init__(params, grid, backend, drive, seed, extent)
+        if grid.ndim != 2:
+            raise ValueError("model.kind: anisotropic_allen_cahn_heat is defined on 2D grids only")
+        self.seed = seed
+        for name, init in params.initial.items():
+            check_initial(init, grid, f"model.initial.{name}")
+
+    def initial_state(self):
+        p, be = self.params, self.backend
+        return {name: be.asarray(initial_field(p.initial[name], self, self.seed, stream=i))
+                for i, name in enumerate(self.fields)}
+
+    # --- the anisotropy -------------------------------------------------------------------------
+    def _w_and_slope(self, gx, gy):
+        """(W, W_theta) for gradient components gx, gy: cos and sin of m theta from the unit
+        vector (gx, gy) / |g| by m complex products (no atan2); a zero gradient has a = 1,
+        W_theta = 0 (its flux is zero either way)."""
+        p, xp = self.params, self.xp
+        r2 = gx * gx + gy * gy
+        inv = xp.where(r2 > 0, 1 / xp.sqrt(xp.where(r2 > 0, r2, 1.0)), 0.0)
+        c1, s1 = gx * inv, gy * inv
+        c, s = c1, s1
+        for _ in range(p.fold - 1):
+            c, s = c * c1 - s * s1, s * c1 + c * s1
+        if p.orientation:
+            cm, sm = np.cos(p.fold * p.orientation), np.sin(p.fold * p.orientation)
+            c, s = c * cm + s * sm, s * cm - c * sm
+        w = p.interface_width * (1 + p.anisotropy * c)
+        return w, (-p.interface_width * p.anisotropy * p.fold) * s
+
+    def _flux(self, gn, gt, sign):
+        """The flux normal to a face from the face's normal and tangential gradient components:
+        W^2 g_n - sign W W_theta g_t (x faces: sign +1, (n, t) = (x, y); y faces: sign -1)."""
+        w, ws = self._w_and_slope(gn, gt) if sign > 0 else self._w_and_slope(gt, gn)
+        return w * w * gn - sign * w * ws * gt
+
+    def _padded(self, f):
+        """f with one ghost layer: wrapped on periodic axes, mirrored (ghost = f[1]) on bounded ones,
+        pfsim.stencil's boundary rules."""
+        xp = self.xp
+        for a, periodic in enumerate(self.grid.periodic):
+            width = [(0, 0)] * f.ndim
+            width[a] = (1, 1)
+            f = xp.pad(f, width, mode="wrap" if periodic else "reflect")
+        return f
+
+    def divergence(self, phi):
+        """div(J) by the face fluxes (module doc); each face computed once."""
+        hx, hy = self.grid.spacing
+        P = self._padded(phi)
+        fx = self._flux((P[1:, 1:-1] - P[:-1, 1:-1]) / hx,
+                        (P[1:, 2:] - P[1:, :-2] + P[:-1, 2:] - P[:-1, :-2]) / (4 * hy), +1)  # x faces
+        fy = self._flux((P[1:-1, 1:] - P[1:-1, :-1]) / hy,
+                        (P[2:, 1:] - P[:-2, 1:] + P[2:, :-1] - P[:-2, :-1]) / (4 * hx), -1)  # y faces
+        return (fx[1:] - fx[:-1]) / hx + (fy[:, 1:] - fy[:, :-1]) / hy
+
+    def _central_gradient(self, f):
+        hx, hy = self.grid.spacing
+        P = self._padded(f)
+        return (P[2:, 1:-1] - P[:-2, 1:-1]) / (2 * hx), (P[1:-1, 2:] - P[1:-1, :-2]) / (2 * hy)
+
+    # --- evolution ----------------------------------------------------------------------------
+    def rate(self, state, t):
+        p = self.params
+        phi, u = state["phi"], state["u"]
+        gx, gy = self._central_gradient(phi)
+        w, _ = self._w_and_slope(gx, gy)
+        tau = p.relaxation_time * (w / p.interface_width) ** 2
+        one = 1 - phi * phi
+        dphi = ((phi - p.lam * u * one) * one + self.divergence(phi)) / tau
+        du = p.diffusivity * stencil.laplacian(u, self.grid) + 0.5 * dphi
+        return {"phi": dphi, "u": du}
+
+    def stability_limit(self):
+        """Forward Euler's limit of the stiffer equation: U's diffusion, or phi's relaxation with
+        the largest W^2 (1 + eps_m m) over the smallest tau and the reaction's slope for |U| <= 1."""
+        p, lam = self.params, self.laplacian_eigen_max()
+        e = p.anisotropy
+        tau_min = p.relaxation_time * (1 - e) ** 2
+        stiffness = p.interface_width**2 * (1 + e) * (1 + e + e * p.fold)
+        reaction = 2 + 2 * p.lam
+        return min(2.0 / (p.diffusivity * lam), 2.0 * tau_min / (stiffness * lam + reaction))
+
+    # --- diagnostics --------------------------------------------------------------------------
+    def free_energy_density(self, phi, u):
+        """1/2 W(n)^2 |grad phi|^2 + f_chem, central differences for the gradient."""
+        p = self.params
+        gx, gy = self._central_gradient(phi)
+        w, _ = self._w_and_slope(gx, gy)
+        p2 = phi * phi
+        chem = -0.5 * p2 + 0.25 * p2 * p2 + p.lam * u * phi * (1 - 2.0 / 3.0 * p2 + 0.2 * p2 * p2)
+        return 0.5 * w * w * (gx * gx + gy * gy) + chem
+
+    def tip_position(self, phi):
+        """Where the phi = tip_threshold contour crosses the x axis (row y = first node): linear
+        interpolation between the last node above it and the next."""
+        row = self.extent.gather(phi)[:, 0]
+        x = self.grid.coords(0)
+        above = np.nonzero(row > self.params.tip_threshold)[0]
+        if len(above) == 0:
+            return float("nan")
+        i = int(above[-1])
+        if i + 1 >= len(row):
+            return float(x[i])
+        f0, f1 = row[i] - self.params.tip_threshold, row[i + 1] - self.params.tip_threshold
+        return float(x[i] + (x[i + 1] - x[i]) * f0 / (f0 - f1))
+
+    def observables(self, state, t):
+        g, xp = self.grid, self.xp
+        phi, u = state["phi"], state["u"]
+        area = stencil.integrate(xp.ones(g.shape), g, xp)
+        solid = stencil.integrate(0.5 * (phi + 1), g, xp)
+        return {"free_energy": stencil.integrate(self.free_energy_density(phi, u), g, xp),
+                "solid_area": solid, "solid_fraction": solid / area, "tip_position": self.tip_position(phi),
+                "mean_u": stencil.integrate(u, g, xp) / area}
