@@ -76,8 +76,7 @@ def cmd_run(args) -> int:
         return 0
     run = Run.from_args(args, _say, command)
     status = run.execute()
-    _say(f"{status}: t = {run.sim.clock.time:.6g} s after {run.sim.clock.iteration} steps ({run.sim.stopped_reason}); "
-         f"store {run.store.path}")
+    _say(run.summary(status))
     return EXIT_INTERRUPTED if status == "interrupted" else 0
 
 

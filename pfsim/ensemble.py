@@ -124,6 +124,13 @@ class EnsembleModel(Model):
         return [m.observables({k: state[k][i] for k in self.fields}, t) for i, m in enumerate(self.members)]
 
 
+def _on_every(name):
+    def method(self, *args, **kwargs):
+        for s in self.stores:
+            getattr(s, name)(*args, **kwargs)
+    return method
+
+
 class StoreFanout:
     """The members' stores behind the one-store interface `Run` writes to: stacked arrays are
     split along the member axis, everything else goes to every store; reads come from the first."""
@@ -142,29 +149,14 @@ class StoreFanout:
         for s, v in zip(self.stores, values):
             s.append_observables(time, v)
 
-    def flush_observables(self, commit=True):
-        for s in self.stores:
-            s.flush_observables(commit)
-
     def write_checkpoint(self, state, clock, extra=None):
         for i, s in enumerate(self.stores):
             s.write_checkpoint({k: v[i] for k, v in state.items()}, clock, extra)
 
-    def update_meta(self, **values):
-        for s in self.stores:
-            s.update_meta(**values)
-
-    def heartbeat(self):
-        for s in self.stores:
-            s.heartbeat()
-
-    def watch(self, clock):
-        for s in self.stores:
-            s.watch(clock)
-
-    def release_lock(self):
-        for s in self.stores:
-            s.release_lock()
+    # the same call on every member's store (acquire_lock: Run.resume releases those taken if one fails)
+    flush_observables, update_meta, heartbeat, watch, acquire_lock, release_lock, select_checkpoint = (
+        _on_every(name) for name in ("flush_observables", "update_meta", "heartbeat", "watch", "acquire_lock",
+                                     "release_lock", "select_checkpoint"))
 
 
 class Stacked(Single):
@@ -218,14 +210,9 @@ class Stacked(Single):
     def open(self, paths):
         return StoreFanout([RunStore.open(p) for p in paths])
 
-    def lock(self, fanout, say):
-        for s in fanout.stores:  # each member's writer's lock (Run.resume releases them on a failure)
-            s.acquire_lock(say, "resume")
-
     def plan(self, fanout, overrides, say):
         """Members that stopped together (same checkpoint time and step) resume together."""
-        for s in fanout.stores:
-            s.select_checkpoint(say)
+        fanout.select_checkpoint(say)
         self.plans = [resume_plan(s, overrides) for s in fanout.stores]
         self._take([cfg for cfg, _ in self.plans])
         first = self.plans[0][1]

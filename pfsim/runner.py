@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .build import RESUMABLE_KEYS, Single, build, time_step  # noqa: F401 - the run's step rule, also read from here
+from .build import Single, build, time_step  # noqa: F401 - time_step: the run's step rule, also read from here
 from .config import RunConfig, load_config
 from .errors import SimulationBlowUp, UsageError
 from .io.store import RunStore, now
@@ -185,6 +185,12 @@ class Run:
         return self.placement.agree(read)
 
     # --- running -----------------------------------------------------------------------
+    def summary(self, status) -> str:
+        """The last line of `pfsim run`."""
+        clock = self.sim.clock
+        return (f"{status}: t = {clock.time:.6g} s after {clock.iteration} steps ({self.sim.stopped_reason}); "
+                f"store {self.store.path}")
+
     def execute(self) -> str:
         """Run to the stop time; returns the final status. Raises SimulationBlowUp."""
         try:

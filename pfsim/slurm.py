@@ -39,6 +39,13 @@ class SlurmError(PfsimError):
     exit_code = 2
 
 
+def _seconds(v):
+    try:
+        return math.ceil(to_si(v, "time"))
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _time_limit(v):
     """Seconds from '2 h', '90 min' or Slurm's clock forms."""
     if v is None:
@@ -50,17 +57,7 @@ def _time_limit(v):
         return d * 86400 + h * 3600 + mi * 60 + s if m[1] else h2 * 3600 + m2 * 60 + s2
     if not text or re.fullmatch(r"[-+.\deE]+", text):
         raise ValueError(f"expected a time with units ('90 min', '2 h') or Slurm's [D-]HH:MM:SS, got {v!r:.40}")
-    try:
-        return math.ceil(to_si(v, "time"))
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _seconds(v):
-    try:
-        return math.ceil(to_si(v, "time"))
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from None
+    return _seconds(v)
 
 
 class SlurmProfile(Section):

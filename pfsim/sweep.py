@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from .config import load_config, read_config_file
+from .config import format_errors, load_config, read_config_file
 from .errors import ConfigError, StoreError
 from .schema import Section
 from .units import QuantityError, to_si
@@ -95,14 +95,8 @@ class Sweep:
         raw = read_config_file(self.path)
         try:
             self.cfg = SweepConfig.model_validate(raw)
-        except Exception as exc:
-            from pydantic import ValidationError
-
-            from .config import format_errors
-
-            if isinstance(exc, ValidationError):
-                raise ConfigError(format_errors(exc, raw)) from None
-            raise
+        except ValidationError as exc:
+            raise ConfigError(format_errors(exc, raw)) from None
         self.base = (self.path.parent / self.cfg.base).resolve()
         self.axes = {k: _axis_values(k, v) for k, v in self.cfg.axes.items()}
         self.root = Path(self.cfg.output) if self.cfg.output else Path("runs") / "sweeps" / self.cfg.name
@@ -113,10 +107,9 @@ class Sweep:
         return [(i, dict(zip(keys, combo))) for i, combo in enumerate(itertools.product(*self.axes.values()))]
 
     def overrides(self, values) -> list[str]:
-        fixed = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-                 for k, v in self.cfg.set.items()]
-        return fixed + [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-                        for k, v in values.items()]
+        """--set items of a member: the file's `set`, then its axis values."""
+        pairs = itertools.chain(self.cfg.set.items(), values.items())
+        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}" for k, v in pairs]
 
     def store(self, index) -> Path:
         return self.root / f"member-{index:04d}.zarr"

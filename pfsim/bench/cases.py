@@ -31,6 +31,12 @@ def random_field(backend, shape, lo, hi, seed):
     return backend.asarray(rng.uniform(lo, hi, shape))
 
 
+def stepper(model, state, dt=None):
+    """fn() of one explicit step of `model` in place (dt: a fifth of its stability limit by default)."""
+    dt = 0.2 * model.stability_limit() if dt is None else dt
+    return lambda: model.euler_step(state, 0.0, dt)
+
+
 def cahn_hilliard(backend, shape):
     """BM1a's model on a periodic grid with dx = 1, and a state near c = 0.5."""
     model = CahnHilliard(CahnHilliardParams(**BM1A), grid(shape), backend)

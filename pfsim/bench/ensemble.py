@@ -19,11 +19,6 @@ def stacked(make, be, members, n):
     return EnsembleModel([member] * members), state
 
 
-def _step(model, state):
-    dt = 0.2 * model.stability_limit()
-    return lambda: model.euler_step(state, 0.0, dt)
-
-
 def ensemble(ctx):
     members, n, big = SIZES["quick" if ctx.quick else "full"]
     if ctx.args.sizes:  # --sizes N2D,N3D: one N2D^2 run against 64 members of (N2D / 8)^2
@@ -35,9 +30,9 @@ def ensemble(ctx):
         for name, make in MODELS.items():
             ctx.say(f"ensemble: {name} {members} x {n}^2 against {big}^2, {precision}")
             rates = {}
-            cases_ = {"large": lambda: _step(*make(be, (big, big))),
-                      "alone": lambda: _step(*make(be, (n, n))),
-                      "ensemble": lambda: _step(*stacked(make, be, members, n))}
+            cases_ = {"large": lambda: cases.stepper(*make(be, (big, big))),
+                      "alone": lambda: cases.stepper(*make(be, (n, n))),
+                      "ensemble": lambda: cases.stepper(*stacked(make, be, members, n))}
             for label, build in cases_.items():
                 t = ctx.timer.measure(build())
                 cells = {"large": big * big, "alone": n * n}.get(label, members * n * n)

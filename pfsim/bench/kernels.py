@@ -45,9 +45,7 @@ masked_laplacian = twin(vk.masked_laplacian_numpy, masked_laplacian_cuda)
 
 # --- one callable per kernel: (backend, shape) -> fn() -------------------------------------------
 def _ch_step(be, shape):
-    model, state = cases.cahn_hilliard(be, shape)
-    dt = 0.2 * model.stability_limit()
-    return lambda: model.euler_step(state, 0.0, dt)
+    return cases.stepper(*cases.cahn_hilliard(be, shape))
 
 
 def ch_step_two_launches(be, model, c, dt):
@@ -86,9 +84,7 @@ def _ac_rate(be, shape):
 
 
 def _ac_step(be, shape):
-    model, state = cases.allen_cahn(be, shape)
-    dt = 0.2 * model.stability_limit()
-    return lambda: model.euler_step(state, 0.0, dt)
+    return cases.stepper(*cases.allen_cahn(be, shape))
 
 
 def _void(name):

@@ -14,21 +14,17 @@ from .report import grid_label, row
 STEPS = 1
 
 
-def _stepper(model, state, dt):
-    return lambda: model.euler_step(state, 0.0, dt)
-
-
 def _field_model(builder):
     def make(be, shape):
         model, state = builder(be, shape)
-        return model, state, _stepper(model, state, 0.2 * model.stability_limit())
+        return model, state, cases.stepper(model, state)
     return make
 
 
 def _scenario(cfg):
     def make(be, shape):
         start = build(cfg, be)
-        return start.model, start.state, _stepper(start.model, start.state, start.dt)
+        return start.model, start.state, cases.stepper(start.model, start.state, start.dt)
     return make
 
 

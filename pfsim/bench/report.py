@@ -68,13 +68,7 @@ def _cuda_version(v):
 def _fmt(v):
     if v == "" or v is None:
         return ""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if v == 0 or not math.isfinite(v):
+    if isinstance(v, (str, int)) or v == 0 or not math.isfinite(v):  # bool is an int
         return str(v)
     if abs(v) >= 1e5 or abs(v) < 1e-3:
         return f"{v:.3g}"

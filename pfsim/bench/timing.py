@@ -31,45 +31,36 @@ class Timer:
         if self.gpu:
             self.xp.cuda.get_current_stream().synchronize()
 
-    def _once(self, fn, inner):
+    def _timed(self, fn, inner=1):
+        """(fn()'s last result, seconds per call) of `inner` calls."""
         if self.gpu:
             cuda = self.xp.cuda
             start, end = cuda.Event(), cuda.Event()
             start.record()
             for _ in range(inner):
-                fn()
+                out = fn()
             end.record()
             end.synchronize()
-            return cuda.get_elapsed_time(start, end) / 1e3 / inner
+            return out, cuda.get_elapsed_time(start, end) / 1e3 / inner
         t0 = time.perf_counter()
         for _ in range(inner):
-            fn()
-        return (time.perf_counter() - t0) / inner
+            out = fn()
+        return out, (time.perf_counter() - t0) / inner
 
     def measure(self, fn, warmup=2, budget=None, min_repeats=None) -> Timing:
         """Median time of fn() after `warmup` untimed calls (compilation, caches, pools)."""
         for _ in range(warmup):
             fn()
         self.sync()
-        first = self._once(fn, 1)
+        first = self._timed(fn)[1]
         inner = max(1, int(self.min_sample / max(first, 1e-9)))
         budget = self.budget if budget is None else budget
         least = self.min_repeats if min_repeats is None else min_repeats
         repeats = int(min(self.max_repeats, max(least, budget / max(first * inner, 1e-9))))
-        samples = [self._once(fn, inner) for _ in range(repeats)]
+        samples = [self._timed(fn, inner)[1] for _ in range(repeats)]
         return Timing(statistics.median(samples), repeats, inner)
 
     def wall(self, fn):
         """(result, seconds) of one call of a long case (a whole run), device work included."""
-        if self.gpu:
-            cuda = self.xp.cuda
-            self.sync()
-            start, end = cuda.Event(), cuda.Event()
-            start.record()
-            out = fn()
-            end.record()
-            end.synchronize()
-            return out, cuda.get_elapsed_time(start, end) / 1e3
-        t0 = time.perf_counter()
-        out = fn()
-        return out, time.perf_counter() - t0
+        self.sync()
+        return self._timed(fn)

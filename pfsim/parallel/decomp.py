@@ -116,6 +116,10 @@ class Domain:
     def padded_shape(self):
         return self.grid.shape
 
+    @property
+    def owned_shape(self):
+        return (self.count,) + tuple(self.whole.shape[1:])
+
     def exchange(self, arrays):
         self.halo.exchange(arrays)
 
@@ -128,7 +132,7 @@ class Domain:
 
     def weights(self, xp):
         """Trapezoid weights of the owned nodes (1/2 on bounded walls), as Grid.interior_weights."""
-        w = xp.ones((self.count,) + tuple(self.whole.shape[1:]))
+        w = xp.ones(self.owned_shape)
         if not self.whole.periodic[0]:
             for row in {0, self.whole.shape[0] - 1}:
                 if self.start <= row < self.start + self.count:

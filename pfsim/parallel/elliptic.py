@@ -27,21 +27,23 @@ class SlabEllipticProblem:
         layout = self.layout(comm, grid) if layout is None else replace(layout, halo=1)
         self.domain = d = Domain(comm, grid, layout, backend)
         self.xp, self.backend, self.comm = xp, backend, comm
-        shape = (d.count,) + tuple(grid.shape[1:])
-        k_pad = d.pad(xp.broadcast_to(xp.asarray(k, dtype=np.float64), shape).copy())
-        c_pad = d.pad(xp.broadcast_to(xp.asarray(c, dtype=backend.dtype), shape).copy())
+        k_pad, c_pad = self._padded(k, np.float64), self._padded(c)
         d.exchange([k_pad])  # the faces to the neighbours' first rows
         mask_pad = xp.zeros(d.padded_shape, bool)
-        mask_pad[d.owned] = True if mask is None else xp.broadcast_to(xp.asarray(mask, bool), shape)
+        mask_pad[d.owned] = True if mask is None else xp.broadcast_to(xp.asarray(mask, bool), d.owned_shape)
         # x bounded on the slab: no face wraps from one ghost row to the other
         local = LocalGrid.slab(grid, d.layout.rows(d.rank), x_side="no_flux")
         self.problem = EllipticProblem(local, backend, k_pad, c_pad, mask_pad, "multigrid", sweeps)
 
+    def _padded(self, a, dtype=None):
+        """A padded array of this rank's rows `a` (or a scalar over them); ghost rows 0."""
+        d, xp = self.domain, self.xp
+        a = xp.asarray(a, dtype=self.backend.dtype if dtype is None else dtype)
+        return d.pad(xp.broadcast_to(a, d.owned_shape).copy())
+
     def set_diagonal(self, c):
         """Replace c (this rank's rows, or a scalar); ghost rows are inactive and keep 0."""
-        d, xp = self.domain, self.xp
-        shape = (d.count,) + tuple(d.whole.shape[1:])
-        self.problem.set_diagonal(d.pad(xp.broadcast_to(xp.asarray(c, dtype=self.backend.dtype), shape).copy()))
+        self.problem.set_diagonal(self._padded(c))
 
     @staticmethod
     def layout(comm, grid) -> SlabLayout:
@@ -84,14 +86,13 @@ class SlabEllipticProblem:
             raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
         xp, d, lv = self.xp, self.domain, self.problem.level
         rtol = attainable(rtol, self.backend.dtype)
-        shape = (d.count,) + tuple(d.whole.shape[1:])
-        b = d.pad(xp.broadcast_to(self.backend.asarray(b), shape).copy())
+        b = self._padded(b)
         u = xp.zeros_like(b) if x0 is None else d.pad(self.backend.asarray(x0))
         u = xp.where(lv.active, u, b)
         inv_diag = 1 / lv.diag
         weight = inv_diag if criterion == "scaled" else None
         if self._norm(b, weight) == 0:
-            return xp.zeros(shape, b.dtype), SolveInfo(0, 0.0, True, 0.0)
+            return xp.zeros(d.owned_shape, b.dtype), SolveInfo(0, 0.0, True, 0.0)
         # the V-cycle sees r with ghost rows 0: they are held at 0
         u, it = flexible_cg(self._apply, self.problem.multigrid.cycle, self._dots,
                             lambda x: self._norm(x, weight), b, u, rtol, maxiter)

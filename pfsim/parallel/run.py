@@ -192,7 +192,6 @@ def run_distributed(comm, args, say, command="") -> int:
     except Exception as exc:  # this rank alone failed: the others may wait for it forever
         print(f"pfsim: run failed on rank {comm.rank}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         comm.Abort(getattr(exc, "exit_code", 1))
-    report(f"{status}: t = {run.sim.clock.time:.6g} s after {run.sim.clock.iteration} steps "
-           f"({run.sim.stopped_reason}); store {run.store.path}")
+    report(run.summary(status))
     comm.Barrier()
     return 3 if status == "interrupted" else 0
