@@ -4,6 +4,8 @@ Each default below carries its source tag from the physics reference: [checked] 
 full text or a public input file, [memory] recalled and to be verified.
 """
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..schema import Section, quantity
@@ -24,8 +26,9 @@ class LithiumConfig(Section):
     sink_length: quantity("length", gt=0) | None = Field(
         None, description="mean distance to vacancy sinks in the bulk (dislocations); none = no bulk sinks")
     foil_thickness: quantity("length", gt=0) | None = Field(
-        None, description="Li foil thickness from the flat SSE surface; the part beyond the resolved Li layer enters as a "
-                          "far-field condition for the vacancies (docs/stripping.md section 3); none = no-flux collector")
+        1.0e-4, description="Li foil thickness from the flat SSE surface; the part beyond the resolved Li layer enters as a "
+                            "far-field condition for the vacancies (docs/stripping.md section 3); 100 um, a typical foil "
+                            "(50-750 um in Li|SSE cells) [memory]; none = no-flux collector at the resolved layer")
 
 
 class CreepConfig(Section):
@@ -40,6 +43,12 @@ class CreepConfig(Section):
         1.0e-6, description="creep length l_c: metal velocity toward the interface = l_c * strain rate "
                             "(coarse-grained: the size of the deforming zone under the contacts)")
     enabled: bool = Field(True, description="switch creep off (checks against analytic limits)")
+    model: Literal["reduced", "solved"] = Field(
+        "reduced", description="reduced: load spread over the contact, feed velocity l_c eps_dot and a closure band; "
+                               "solved: the power-law creep flow of the Li solved on the grid (docs/stripping.md, Solved mechanics)")
+    resolve_change: float = Field(
+        0.05, gt=0, le=1, description="solved: the flow is solved again once xi has changed by this much at some node "
+                                      "since the last solve (and whenever the pressure or temperature changes)")
 
 
 class ElectrolyteConfig(Section):

@@ -1,15 +1,27 @@
-"""Stripping step 2, docs/stripping.md section 2: power-law creep of Li under the stack pressure
-carried by the contact, eps_dot = eps0 (sigma_c / sigma0)^m; the metal replaces stripped Li up to
-v_c = l_c eps_dot (the closure of voids near the SSE is in voids.py)."""
+"""Stripping step 2: creep of Li under the stack pressure, `model.creep.model`:
+
+- reduced (docs/stripping.md section 2): power-law creep under the stack pressure carried by the
+  contact, eps_dot = eps0 (sigma_c / sigma0)^m; the metal replaces stripped Li up to
+  v_c = l_c eps_dot (the closure of voids near the SSE is in voids.py);
+- solved (docs/stripping.md, "Solved mechanics"): the power-law creep flow of the Li is solved on
+  the grid (pfsim.solvers.creep_flow) with the SSE rigid and bonded, the voids traction-free and
+  the stack pressure on the current collector, and carries xi; every stripped atom leaves a
+  vacancy, and the closure band does nothing (eps_dot = 0)."""
+
+import numpy as np
 
 from ... import stencil
 from ...physics.constants import FARADAY
+from ...solvers import creep_flow as cf
 from .potential import metal_side_current
 
 
 def step(m, state, t, dt, j_sse):
     """R_F split into creep, min(R_F, v_c F / Omega x contact area density), and the rest, which
-    leaves vacancies. Returns the contact fraction, eps_dot and the injection R_v (S per s)."""
+    leaves vacancies (reduced), or the solved flow's step (solved). Returns the contact fraction,
+    eps_dot and the injection R_v (S per s)."""
+    if m.params.creep.model == "solved":
+        return solved_step(m, state, t, dt, j_sse)
     xp, xi = m.xp, state["xi"]
     faradaic = metal_side_current(m, j_sse, xi)  # A/m^3, > 0 stripping
     contact = m.contact_fraction(xi)
@@ -47,3 +59,73 @@ def closure_band(m):
         band = (dist > 0) & (dist <= m.params.interface.width + 1e-12)
         m._band = m.backend.asarray(band.astype(float))
     return m._band
+
+
+# --- solved mechanics ----------------------------------------------------------------------------
+MAX_SOLVES_PER_STEP = 8  # flow solves within one step as void cells fill (the rest of the step without flow)
+
+
+def solved_step(m, state, t, dt, j_sse):
+    """Every stripped atom leaves a vacancy; the creep flow, solved from xi (again once xi has
+    changed by `resolve_change` somewhere since the last solve, a void cell has filled, or the
+    pressure or temperature changed), carries xi over dt; where a void cell fills before the end
+    of the step the flow of the new xi takes over (at most MAX_SOLVES_PER_STEP solves); what enters through the current collector is booked in "creep_volume" (the Li layer behind
+    the collector thins by as much)."""
+    xp, xi = m.xp, state["xi"]
+    faradaic = metal_side_current(m, j_sse, xi)
+    stripped = m.extent.total(faradaic)
+    m._add(state, "charge", stripped * m.node_volume / m.lateral_area * dt)
+    contact = m.contact_fraction(xi)
+    injection = faradaic * (m.omega / FARADAY / m.x_v0)
+    del faradaic
+    pressure = m.pressure(t)
+    if m.params.creep.enabled and pressure > 0:
+        left = dt
+        for _ in range(MAX_SOLVES_PER_STEP):
+            flow = creep_flow(m, state, pressure)
+            if flow is None:
+                break
+            whole, entered, used = cf.advect(m._creep["geometry"], m.extent.gather(xi), flow.velocity, left)
+            xi[...] = m.backend.asarray(m.extent.local(whole))
+            m._add(state, "creep_volume", entered)
+            left -= used
+            if left <= 1e-9 * dt:
+                break
+            m._creep["solution"] = None  # a void cell filled: the flow of the new xi for the rest of the step
+    return contact, 0.0, injection
+
+
+def creep_flow(m, state, pressure):
+    """The flow for the present xi (a FlowSolution over the whole grid), or None where the Li has
+    no void (incompressible metal held by the SSE and the collector: at rest)."""
+    c = m.params.creep
+    cache = getattr(m, "_creep", None)
+    sse = m.extent.gather(m.sse).astype(bool)
+    if cache is None or not np.array_equal(cache["sse"], sse):
+        whole = m.extent.whole
+        nd = whole.ndim
+        walls = {}
+        for a in range(nd - 1):  # lateral walls that are not periodic: symmetry planes
+            walls[(a, 0)] = walls[(a, 1)] = cf.Wall("freeslip")
+        walls[(nd - 1, 0)] = cf.Wall("noslip")  # the counter-electrode side (inside the SSE)
+        walls[(nd - 1, 1)] = cf.Wall("traction", 0.0)  # the current collector, its stress set per solve
+        cache = m._creep = {"sse": sse, "geometry": cf.CreepFlow(whole, walls, solid=sse), "key": None,
+                            "solution": None, "xi": None, "solves": 0}
+    xi = m.extent.gather(state["xi"]).astype(float)
+    if not (cf.void_weight(xi[~sse]) > 0).any():
+        cache["solution"] = None
+        return None
+    key = (float(pressure), float(m.creep_rate0))
+    stale = (cache["solution"] is None or cache["key"] != key
+             or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
+    if stale:
+        geometry = cache["geometry"]
+        if cache["key"] != key:
+            geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
+            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, c.reference_stress, m.creep_rate0),
+                                             stress_scale=pressure, regularisation=1e-6)
+            cache["solution"] = None
+        cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"])
+        cache["key"], cache["xi"] = key, xi
+        cache["solves"] += 1
+    return cache["solution"]
