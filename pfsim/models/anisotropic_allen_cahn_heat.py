@@ -15,7 +15,8 @@ The anisotropic stencil: J is evaluated on the faces between nodes (x face i+1/2
 alike), W and W_theta from the face's own gradient (cos and sin of m theta from its direction), and div(J) is the difference of the
 face fluxes: a compact, conservative 9-point stencil, second order, with the walls' mirror rule
 of pfsim.stencil (no flux, and the symmetry planes of a quarter dendrite for theta0 = 0).
-tau at a node takes theta from central differences. The fields' initial conditions are data in
+tau at a node takes theta from central differences. NumPy and CUDA forms in
+pfsim/kernels/anisotropic_allen_cahn_heat.py (kernels/anisotropic_allen_cahn_heat.cu). The fields' initial conditions are data in
 model.initial (BM3a: a tanh disc of phi, U = -0.3).
 """
 
@@ -26,6 +27,7 @@ from pydantic import Field, model_validator
 
 from .. import stencil
 from ..initial import InitialConfig, check_initial, initial_field
+from ..kernels import anisotropic_allen_cahn_heat as aah
 from ..schema import Section
 from .base import Model
 
@@ -80,66 +82,18 @@ class AnisotropicAllenCahnHeat(Model):
         return {name: be.asarray(initial_field(p.initial[name], self, self.seed, stream=i))
                 for i, name in enumerate(self.fields)}
 
-    # --- the anisotropy -------------------------------------------------------------------------
-    def _w_and_slope(self, gx, gy):
-        """(W, W_theta) for gradient components gx, gy: cos and sin of m theta from the unit
-        vector (gx, gy) / |g| by m complex products (no atan2); a zero gradient has a = 1,
-        W_theta = 0 (its flux is zero either way)."""
-        p, xp = self.params, self.xp
-        r2 = gx * gx + gy * gy
-        inv = xp.where(r2 > 0, 1 / xp.sqrt(xp.where(r2 > 0, r2, 1.0)), 0.0)
-        c1, s1 = gx * inv, gy * inv
-        c, s = c1, s1
-        for _ in range(p.fold - 1):
-            c, s = c * c1 - s * s1, s * c1 + c * s1
-        if p.orientation:
-            cm, sm = np.cos(p.fold * p.orientation), np.sin(p.fold * p.orientation)
-            c, s = c * cm + s * sm, s * cm - c * sm
-        w = p.interface_width * (1 + p.anisotropy * c)
-        return w, (-p.interface_width * p.anisotropy * p.fold) * s
-
-    def _flux(self, gn, gt, sign):
-        """The flux normal to a face from the face's normal and tangential gradient components:
-        W^2 g_n - sign W W_theta g_t (x faces: sign +1, (n, t) = (x, y); y faces: sign -1)."""
-        w, ws = self._w_and_slope(gn, gt) if sign > 0 else self._w_and_slope(gt, gn)
-        return w * w * gn - sign * w * ws * gt
-
-    def _padded(self, f):
-        """f with one ghost layer: wrapped on periodic axes, mirrored (ghost = f[1]) on bounded ones,
-        pfsim.stencil's boundary rules."""
-        xp = self.xp
-        for a, periodic in enumerate(self.grid.periodic):
-            width = [(0, 0)] * f.ndim
-            width[a] = (1, 1)
-            f = xp.pad(f, width, mode="wrap" if periodic else "reflect")
-        return f
-
+    # --- evolution (pfsim/kernels/anisotropic_allen_cahn_heat.py) --------------------------------
     def divergence(self, phi):
-        """div(J) by the face fluxes (module doc); each face computed once."""
-        hx, hy = self.grid.spacing
-        P = self._padded(phi)
-        fx = self._flux((P[1:, 1:-1] - P[:-1, 1:-1]) / hx,
-                        (P[1:, 2:] - P[1:, :-2] + P[:-1, 2:] - P[:-1, :-2]) / (4 * hy), +1)  # x faces
-        fy = self._flux((P[1:-1, 1:] - P[1:-1, :-1]) / hy,
-                        (P[2:, 1:] - P[:-2, 1:] + P[2:, :-1] - P[:-2, :-1]) / (4 * hx), -1)  # y faces
-        return (fx[1:] - fx[:-1]) / hx + (fy[:, 1:] - fy[:, :-1]) / hy
+        """div(J) by the face fluxes (module doc)."""
+        return aah.divergence_numpy(self.backend, self.grid, self.params, phi)
 
-    def _central_gradient(self, f):
-        hx, hy = self.grid.spacing
-        P = self._padded(f)
-        return (P[2:, 1:-1] - P[:-2, 1:-1]) / (2 * hx), (P[1:-1, 2:] - P[1:-1, :-2]) / (2 * hy)
-
-    # --- evolution ----------------------------------------------------------------------------
     def rate(self, state, t):
-        p = self.params
-        phi, u = state["phi"], state["u"]
-        gx, gy = self._central_gradient(phi)
-        w, _ = self._w_and_slope(gx, gy)
-        tau = p.relaxation_time * (w / p.interface_width) ** 2
-        one = 1 - phi * phi
-        dphi = ((phi - p.lam * u * one) * one + self.divergence(phi)) / tau
-        du = p.diffusivity * stencil.laplacian(u, self.grid) + 0.5 * dphi
+        dphi, du = aah.rate(self.backend, self.grid, self.params, state["phi"], state["u"], self.scratch)
         return {"phi": dphi, "u": du}
+
+    def euler_step(self, state, t, dt):
+        state["phi"], state["u"] = aah.euler_step(self.backend, self.grid, self.params, state["phi"], state["u"],
+                                                  dt, self.scratch)
 
     def stability_limit(self):
         """Forward Euler's limit of the stiffer equation: U's diffusion, or phi's relaxation with
@@ -155,8 +109,8 @@ class AnisotropicAllenCahnHeat(Model):
     def free_energy_density(self, phi, u):
         """1/2 W(n)^2 |grad phi|^2 + f_chem, central differences for the gradient."""
         p = self.params
-        gx, gy = self._central_gradient(phi)
-        w, _ = self._w_and_slope(gx, gy)
+        gx, gy = aah.central_gradient(self.grid, self.xp, phi)
+        w, _ = aah.w_and_slope(p, self.xp, gx, gy)
         p2 = phi * phi
         chem = -0.5 * p2 + 0.25 * p2 * p2 + p.lam * u * phi * (1 - 2.0 / 3.0 * p2 + 0.2 * p2 * p2)
         return 0.5 * w * w * (gx * gx + gy * gy) + chem
