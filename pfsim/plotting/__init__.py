@@ -99,13 +99,18 @@ def half_cycle_strip(ds, path, plt, field="xi", most=12):
     if not ends:
         return None
     div, tu = time_unit(times[-1])
-    picks, titles = [], []
+    panels, seen = [], set()
     for b, kind, number, j in ends:
         k = int(np.argmin(np.abs(times - b)))
-        if k in picks:
+        if k in seen:
             continue
-        picks.append(k)
-        titles.append(f"end of {kind} {number} ({j / 10:+.3g} mA/cm\u00b2)\nframe at t = {times[k] / div:.4g} {tu}")
-        if len(picks) == most:
+        seen.add(k)
+        panels.append((kind, number, k, f"end of {kind} {number} ({j / 10:+.3g} mA/cm\u00b2)\n"
+                                         f"frame at t = {times[k] / div:.4g} {tu}"))
+        if len(panels) == most:
             break
-    return field_figure(ds, field, picks, path, plt, titles=titles)
+    first = panels[0][0]
+    panels.sort(key=lambda p: (p[0] != first, p[1]))  # a row for each kind of half-cycle, the first kind on top
+    kinds = len({p[0] for p in panels})
+    return field_figure(ds, field, [p[2] for p in panels], path, plt, titles=[p[3] for p in panels],
+                        cols=-(-len(panels) // kinds))

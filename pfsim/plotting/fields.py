@@ -185,8 +185,8 @@ def colourbar_label(name, unit):
     return f"{name_of(name)} [{unit}]"
 
 
-def field_figure(ds, name, picks, path, plt, titles=None):
-    """Field `name` at the frames `picks`, side by side, one colour scale and bar."""
+def field_figure(ds, name, picks, path, plt, titles=None, cols=None):
+    """Field `name` at the frames `picks`, `cols` to a row (default all), one colour scale and bar."""
     from .observables import failure_label, meta
 
     cell = Cell(ds, name)
@@ -194,19 +194,26 @@ def field_figure(ds, name, picks, path, plt, titles=None):
     times = ds["time"].values
     end = failure_label(meta(ds))
     div, tu = time_unit(max(float(times[k]) for k in picks))
-    width = 3.0 * len(picks) * max(0.6, min(1.6, (cell.extent[1] - cell.extent[0]) / (cell.extent[3] - cell.extent[2])))
-    fig, axes = plt.subplots(1, len(picks), figsize=(width + 1.4, 3.9), squeeze=False, layout="constrained",
-                             sharey=True)
+    cols = cols or len(picks)
+    rows = -(-len(picks) // cols)
+    aspect = (cell.extent[1] - cell.extent[0]) / (cell.extent[3] - cell.extent[2])
+    width = 3.0 * cols * max(0.6, min(1.6, aspect))
+    fig, axes = plt.subplots(rows, cols, figsize=(width + 1.4, 3.3 * rows + 0.6), squeeze=False, layout="constrained",
+                             sharex=True, sharey=True)
     im = None
-    for i, (ax, k) in enumerate(zip(axes[0], picks)):
+    for i, (ax, k) in enumerate(zip(axes.ravel(), picks)):
         im = draw(ax, cell, name, k, scale)
         title = titles[i] if titles else f"t = {float(times[k]) / div:.4g} {tu}"
         if k == len(times) - 1 and end:
             title += f"\n(end: {end})"
         ax.set_title(title, fontsize=8)
-        if i:
+        if i % cols:
             ax.set_ylabel("")
-    bar = fig.colorbar(im, ax=list(axes[0]), shrink=0.9, pad=0.02)
+        if i < len(picks) - cols:
+            ax.set_xlabel("")
+    for ax in axes.ravel()[len(picks):]:
+        ax.set_visible(False)
+    bar = fig.colorbar(im, ax=list(axes.ravel()), shrink=0.9, pad=0.02)
     bar.set_label(colourbar_label(name, scale[3]), fontsize=8)
     bar.ax.tick_params(labelsize=7)
     handles = legend_handles(cell, name)

@@ -4,7 +4,7 @@ the rest; the cell-voltage trace over the applied current protocol."""
 
 import numpy as np
 
-from .units import convert, label, name_of, time_unit
+from .units import COUNTS, convert, label, name_of, time_unit
 
 # the interface figure's panels, in order: each a tuple of series drawn on one axes
 INTERFACE = (("contact_fraction",), ("void_volume_fraction",), ("void_count",), ("largest_void_size",),
@@ -159,6 +159,10 @@ def panels(ds, path, plt, groups, title, log=False):
             ax.set_ylabel(label(group[0], unit) if len(group) == 1 else f"{name_of(group[0]).split()[-1]} [{unit}]")
         if len(group) > 1:
             ax.legend(fontsize=7)
+        if group[0] in COUNTS:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         mark_end(ax, ds, div)
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(groups):]:
