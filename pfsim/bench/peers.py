@@ -73,24 +73,30 @@ def reference(ctx, n):
     return out
 
 
-def time_explicit(timer, code, budget):
-    """(seconds to t = 10, F(10) or None, note): the median of 3 full runs when they fit the
-    budget, else 1, else a run of fewer steps extrapolated."""
-    setup, advance, energy = code
+def _budgeted(per_step, budget, full, partial):
+    """(seconds to t = 10, F(10) or None, note): the median of 3 full runs (full() -> (seconds,
+    F(10))) when they fit the budget, else 1, else a run of fewer steps (partial(k) -> seconds)
+    extrapolated."""
     total = round(STOP / DT)
+    if per_step * total <= budget:
+        runs = [full() for _ in range(3 if 3 * per_step * total <= budget else 1)]
+        how = f"median of {len(runs)} runs" if len(runs) > 1 else "1 run"
+        return statistics.median(s for s, _ in runs), runs[-1][1], f"dt {DT:g}, {total} steps, {how}"
+    k = int(max(20, min(total // 2, budget / 4 / per_step)))
+    return partial(k) / k * total, None, f"dt {DT:g}; EXTRAPOLATED to {total} steps from {k} timed steps"
+
+
+def time_explicit(timer, code, budget):
+    """_budgeted's result for pfsim's own code (setup, advance, energy) in this process."""
+    setup, advance, energy = code
     setup()
     _, probe = timer.wall(lambda: advance(10))  # also the warm-up
-    per_step = probe / 10
-    if per_step * total <= budget:
-        times = []
-        for _ in range(3 if 3 * per_step * total <= budget else 1):
-            setup()
-            times.append(timer.wall(lambda: advance(total))[1])
-        how = f"median of {len(times)} runs" if len(times) > 1 else "1 run"
-        return statistics.median(times), energy(), f"dt {DT:g}, {total} steps, {how}"
-    k = int(max(20, min(total // 2, budget / 4 / per_step)))
-    _, seconds = timer.wall(lambda: advance(k))
-    return seconds / k * total, None, f"dt {DT:g}; EXTRAPOLATED to {total} steps from {k} timed steps"
+
+    def full():
+        setup()
+        return timer.wall(lambda: advance(round(STOP / DT)))[1], energy()
+
+    return _budgeted(probe / 10, budget, full, lambda k: timer.wall(lambda: advance(k))[1])
 
 
 def fresh_process(backend, n, budget):
@@ -106,8 +112,7 @@ def fresh_process(backend, n, budget):
 
 def script_process(name, n, budget):
     """(seconds to t = 10, F(10) or None, note) of benchmarks/peers/NAME.py run as a user runs
-    it (a new process per run), with the budget rules of time_explicit."""
-    total = round(STOP / DT)
+    it (a new process per run), with the budget rules of _budgeted."""
 
     def go(steps=None):
         cmd = [sys.executable, str(peers_dir() / f"{name}.py"), "--n", str(n), "--dt", repr(DT), "--stop", repr(STOP)]
@@ -116,15 +121,11 @@ def script_process(name, n, budget):
             raise RuntimeError(f"{name} failed: {out.stderr.strip()[-500:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    per_step = go(20)["seconds"] / 20
-    if per_step * total <= budget:
-        runs = [go() for _ in range(3 if 3 * per_step * total <= budget else 1)]
-        how = f"median of {len(runs)} runs" if len(runs) > 1 else "1 run"
-        seconds = statistics.median(r["seconds"] for r in runs)
-        return seconds, runs[-1]["free_energy"], f"dt {DT:g}, {total} steps, {how}"
-    k = int(max(20, min(total // 2, budget / 4 / per_step)))
-    seconds = go(k)["seconds"]
-    return seconds / k * total, None, f"dt {DT:g}; EXTRAPOLATED to {total} steps from {k} timed steps"
+    def full():
+        run = go()
+        return run["seconds"], run["free_energy"]
+
+    return _budgeted(go(20)["seconds"] / 20, budget, full, lambda k: go(k)["seconds"])
 
 
 def _main(backend, n, budget):
