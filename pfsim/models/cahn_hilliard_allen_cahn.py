@@ -11,16 +11,17 @@ benchmark 2 (Ostwald ripening) free energy (docs/generic_models.md, section 2).
 
 cross_term: "each_pair_once" (PRISMS-PF's choice, the default) or "each_pair_twice" (the literal
 double sum over j != i that MOOSE's upload uses: alpha doubled in effect). The fields' initial
-conditions are data in model.initial, one kind of pfsim.initial per field.
+conditions are data in model.initial, one kind of pfsim.initial per field. NumPy and CUDA forms in
+pfsim/kernels/cahn_hilliard_allen_cahn.py (kernels/cahn_hilliard_allen_cahn.cu).
 """
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from .. import stencil
 from ..initial import InitialConfig, check_initial, initial_field
+from ..kernels import cahn_hilliard_allen_cahn as chac
 from ..schema import Section
 from .base import Model
 
@@ -59,16 +60,6 @@ class CahnHilliardAllenCahnParams(Section):
         return self
 
 
-def interpolation(eta):
-    """h(eta) = eta^3 (6 eta^2 - 15 eta + 10)."""
-    return eta**3 * (6 * eta**2 - 15 * eta + 10)
-
-
-def interpolation_slope(eta):
-    """h'(eta) = 30 eta^2 (1 - eta)^2."""
-    return 30 * eta**2 * (1 - eta) ** 2
-
-
 class CahnHilliardAllenCahn(Model):
     fields = ("c",) + order_parameter_names(4)  # the default N; an instance holds its own
     field_units = {"c": "1", **{n: "1" for n in order_parameter_names(MAX_ORDER_PARAMETERS)}}
@@ -90,32 +81,22 @@ class CahnHilliardAllenCahn(Model):
         return {name: be.asarray(initial_field(p.initial[name], self, self.seed, stream=i))
                 for i, name in enumerate(self.fields)}
 
-    # --- the free energy's derivatives --------------------------------------------------------
-    def _sums(self, state):
-        """(h, sum_i eta_i^2) of the state."""
-        h, sq = 0.0, 0.0
-        for n in self.etas:
-            e = state[n]
-            h = h + interpolation(e)
-            sq = sq + e * e
-        return h, sq
+    # --- evolution (pfsim/kernels/cahn_hilliard_allen_cahn.py) ---------------------------------
+    @property
+    def cross(self) -> float:
+        """The factor of eta_k sum_{j != k} eta_j^2 in df/deta_k: 2 alpha per counting of each pair."""
+        return 2 * self.params.alpha * self.pair_factor
 
     def rate(self, state, t):
-        p, g = self.params, self.grid
-        c = state["c"]
-        h, sq = self._sums(state)
-        fa_c = 2 * p.rho2 * (c - p.c_alpha)
-        fb_c = -2 * p.rho2 * (p.c_beta - c)
-        mu = fa_c * (1 - h) + fb_c * h - p.kappa_c * stencil.laplacian(c, g)
-        out = {"c": p.mobility * stencil.laplacian(mu, g)}
-        jump = p.rho2 * ((p.c_beta - c) ** 2 - (c - p.c_alpha) ** 2)  # f_b - f_a
-        cross = 2 * p.alpha * self.pair_factor
-        for n in self.etas:
-            e = state[n]
-            dfde = (jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
-                    - p.kappa_eta * stencil.laplacian(e, g))
-            out[n] = -p.relaxation * dfde
-        return out
+        dc, detas = chac.rate(self.backend, self.grid, self.params, self.cross, state["c"],
+                              [state[n] for n in self.etas], self.scratch)
+        return {"c": dc, **dict(zip(self.etas, detas))}
+
+    def euler_step(self, state, t, dt):
+        c, etas = chac.euler_step(self.backend, self.grid, self.params, self.cross, state["c"],
+                                  [state[n] for n in self.etas], dt, self.scratch)
+        state["c"] = c
+        state.update(zip(self.etas, etas))
 
     def stability_limit(self):
         """Forward Euler's limit of the stiffer of the two equations, from bounds on the second
@@ -133,7 +114,7 @@ class CahnHilliardAllenCahn(Model):
         """f + gradient energies (central differences for the gradients, as the BM1 reference)."""
         p, g, xp = self.params, self.grid, self.xp
         c = state["c"]
-        h, sq = self._sums(state)
+        h, sq = chac.sums([state[n] for n in self.etas])
         f = p.rho2 * (c - p.c_alpha) ** 2 * (1 - h) + p.rho2 * (p.c_beta - c) ** 2 * h
         f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
         wells, quartic = 0.0, 0.0
