@@ -55,16 +55,27 @@ def test_nucleation_converges_in_dt_cap_and_substep_limits():
     check_converged(range(1, 13), [{"dt": 1.0}, {"cap": 10**6}, {"scale": 0.5}])
 
 
-def test_the_first_voids_nucleate_before_the_supersaturation_runs_away():
-    # the peak interface supersaturation stays near the nucleation threshold (hundreds), never the
-    # thousands-to-tens-of-thousands of a step that nucleates only at its end
-    m, s = scenario(shape=(40, 24), spacing="0.25 um")
-    peak = 0.0
-    for _ in range(400):
-        m.euler_step(s, 0.0, 0.005)
-        peak = max(peak, float(m.sites_of(s["supersaturation"]).max()))
-    assert m.observables(s, 2.0)["nucleation_events"] >= 1
-    assert peak < 1000, peak
+def first_nucleation_peak(seed, dt, t_end=2.0):
+    """Highest interface supersaturation of any sub-step up to t_end, and the nuclei by then."""
+    m, s = scenario(shape=(40, 24), spacing="0.25 um", seed=seed)
+    peak, t = 0.0, 0.0
+    while t < t_end * (1 - 1e-9):
+        m.euler_step(s, t, dt)
+        t += dt
+        peak = max(peak, m.ledger(s, "step_peak_supersaturation"))
+    return peak, m.ledger(s, "nucleation_events")
+
+
+def test_the_supersaturation_peak_does_not_depend_on_the_step():
+    # the first voids nucleate at the same supersaturation (about 1150 here; the seed spreads it
+    # by about 8 %) whether the first 2 s take one step or twenty; nucleating only at a step's
+    # end gave 43 to 27,000
+    seeds = range(1, 9)
+    one = [first_nucleation_peak(seed, 2.0) for seed in seeds]
+    many = [first_nucleation_peak(seed, 0.1) for seed in seeds]
+    assert all(n >= 1 for _, n in one + many)
+    a, b = np.mean([p for p, _ in one]), np.mean([p for p, _ in many])
+    assert abs(a / b - 1) < 0.1 and max(a, b) < 2000, (a, b)
 
 
 def test_a_run_that_reaches_the_cap_says_so(caplog):

@@ -66,13 +66,13 @@ class LiStripping(InterfaceModel):
         "largest_void_size": "m", "mean_interface_supersaturation": "1", "peak_interface_supersaturation": "1",
         "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
         "li_site_balance_error": "1", "nucleation_events": "1", "subgrid_void_count": "1", "subgrid_void_volume": "m^3",
-        "nucleation_cap_hits": "1", "substeps": "1", "displaced_volume": "m^3", "foil_supersaturation": "1",
+        "nucleation_cap_hits": "1", "substeps": "1", "step_peak_supersaturation": "1", "displaced_volume": "m^3", "foil_supersaturation": "1",
     }
     # the ledger's scalars; after them (instance's ledger_names), per whole-grid lateral column, the
     # sub-grid void volume and the unresolved foil's mean supersaturation (sections 5 and 3)
     ledger_names = InterfaceModel.ledger_names + (
         "charge", "creep_volume", "sink_volume", "temperature", "subgrid_void_volume", "substep", "substeps",
-        "nucleation_cap_hits")
+        "nucleation_cap_hits", "step_peak_supersaturation")
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
@@ -330,6 +330,7 @@ class LiStripping(InterfaceModel):
             "subgrid_void_volume": self.ledger(state, "subgrid_void_volume"),
             "nucleation_cap_hits": self.ledger(state, "nucleation_cap_hits"),
             "substeps": self.ledger(state, "substeps"),
+            "step_peak_supersaturation": self.ledger(state, "step_peak_supersaturation"),
             "displaced_volume": self.ledger(state, "displaced_volume"),
             "foil_supersaturation": float(self.foil(state).mean()),
         }

@@ -61,7 +61,7 @@ def step(m, state, dt, injection, stress):
     S = state["supersaturation"]
     h_min = dt * 1e-9
     h = m.ledger(state, "substep") or dt * 1e-6  # the proposed sub-step (carried across steps)
-    done, n, mean = 0.0, 0, xp.zeros_like(S)
+    done, n, mean, peak = 0.0, 0, xp.zeros_like(S), 0.0
     xi_site = m.sites_of(state["xi"])
     nucleating = p.enabled
     while done < dt * (1 - 1e-12):
@@ -92,8 +92,10 @@ def step(m, state, dt, injection, stress):
             nucleation.plant_nuclei(m, state, chosen, new_site, stress, capped)
         done += trial
         n += 1
+        peak = max(peak, peak_new)
         proposal = max(trial * max(factor, 0.2), h_min)
         h = max(proposal, h) if (trial < h and factor >= 1) else proposal  # a step cut short by dt
     m._set(state, "substep", h)
     m._set(state, "substeps", n)
+    m._set(state, "step_peak_supersaturation", peak)
     return mean / dt
