@@ -14,7 +14,7 @@ import xarray as xr  # noqa: E402
 from conftest import CONFIGS, run_cli  # noqa: E402
 from pfsim.plotting import half_cycle_ends, observables as po  # noqa: E402
 from pfsim.plotting.fields import field_figure  # noqa: E402
-from pfsim.plotting.units import convert, label, time_unit  # noqa: E402
+from pfsim.plotting.units import convert, label, length_unit, time_unit  # noqa: E402
 
 
 class Keep:
@@ -63,6 +63,7 @@ def test_battery_units():
     assert one(0.25, "1", "contact_fraction") == (25.0, "%")
     assert one(3, "1", "void_count") == (3.0, "")
     assert one(90.0, "s") == (90.0, "s") and one(600.0, "s") == (10.0, "min") and one(7.2e4, "s") == (20.0, "h")
+    assert length_unit(2e-5) == (1e6, "\u00b5m") and length_unit(0.05) == (1e3, "mm") and length_unit(200) == (1.0, "m")
     assert time_unit(100) == (1.0, "s") and time_unit(3000) == (60.0, "min") and time_unit(1e4) == (3600.0, "h")
     assert label("cell_voltage", "mV") == "cell voltage [mV]" and label("void_count", "") == "void count"
 

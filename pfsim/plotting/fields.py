@@ -6,7 +6,7 @@ contact line (green: the SSE surface under metal) are overlaid where the store h
 
 import numpy as np
 
-from .units import convert, name_of, time_unit
+from .units import convert, length_unit, name_of, time_unit
 
 METAL, VOID, ELECTROLYTE, LI_SIDE, CONTACT = "#3b6ea8", "#f0a202", "#b4b4b4", "#dfe7f2", "#1a9850"
 CMAPS = {"potential": "viridis", "electron_potential": "cividis", "supersaturation": "magma", "damage": "Reds"}
@@ -22,11 +22,13 @@ class Cell:
         self.cut = ndim == 3
         axes = ("y", "z") if self.cut else ("x", "y")
         self.axes = axes
-        self.x, self.y = (np.asarray(ds[a].values, float) * 1e6 for a in axes)
+        whole = max(float(np.ptp(ds[a].values)) + float(np.diff(ds[a].values[:2]).sum()) for a in axes)
+        factor, self.unit = length_unit(whole)
+        self.x, self.y = (np.asarray(ds[a].values, float) * factor for a in axes)
         dx = self.x[1] - self.x[0] if len(self.x) > 1 else 1.0
         dy = self.y[1] - self.y[0] if len(self.y) > 1 else 1.0
         self.extent = (self.x[0] - dx / 2, self.x[-1] + dx / 2, self.y[0] - dy / 2, self.y[-1] + dy / 2)
-        self.where = f", cut at x = {float(ds['x'].values[len(ds['x']) // 2]) * 1e6:.3g} \u00b5m" if self.cut else ""
+        self.where = f", cut at x = {float(ds['x'].values[len(ds['x']) // 2]) * factor:.3g} {self.unit}" if self.cut else ""
         self.sse = self.plane(ds["electrolyte"].values).astype(bool) if "electrolyte" in ds else None
         self.gb = self.plane(ds["grain_boundaries"].values).astype(float) if "grain_boundaries" in ds else None
         self.contact = "contact_fraction" in ds and self.sse is not None  # the stripping physics' contact
@@ -39,10 +41,11 @@ class Cell:
         return self.plane(self.ds[name].isel(time=k).values).astype(float)
 
     def xlabel(self):
-        return f"{self.axes[0]} [\u00b5m]"
+        return f"{self.axes[0]} [{self.unit}]"
 
     def ylabel(self):
-        return f"{self.axes[1]} (normal) [\u00b5m]"
+        normal = " (normal)" if self.sse is not None else ""  # the interface models' normal axis
+        return f"{self.axes[1]}{normal} [{self.unit}]"
 
 
 def scale_of(cell, name, picks):

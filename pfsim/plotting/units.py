@@ -41,6 +41,17 @@ def time_unit(t_max: float) -> tuple[float, str]:
     return 3600.0, "h"
 
 
+def length_unit(extent: float) -> tuple[float, str]:
+    """(factor from m, unit) of lengths up to `extent` m: um up to 1 mm, mm up to 1 m, m beyond
+    (a generic model's nondimensional lengths are stored as m)."""
+    extent = abs(float(extent)) if np.isfinite(extent) else 0.0
+    if extent <= 1e-3:
+        return 1e6, "\u00b5m"
+    if extent <= 1.0:
+        return 1e3, "mm"
+    return 1.0, "m"
+
+
 def _peak(values) -> float:
     v = np.abs(np.asarray(values, dtype=float))
     v = v[np.isfinite(v)]
@@ -60,8 +71,11 @@ def convert(values, units: str, name: str = "") -> tuple[np.ndarray, str]:
     if units == "s":
         d, u = time_unit(_peak(v))
         return v / d, u
+    if units == "m":
+        f, u = length_unit(_peak(v))
+        return v * f, u
     scale, label = {
-        "m": (1e6, "\u00b5m"), "m^2": (1e12, "\u00b5m\u00b2"), "m^3": (1e18, "\u00b5m\u00b3"),
+        "m^2": (1e12, "\u00b5m\u00b2"), "m^3": (1e18, "\u00b5m\u00b3"),
         "m^3/m": (1e12, "\u00b5m\u00b3/\u00b5m"), "A/m^2": (0.1, "mA/cm\u00b2"), "C/m^2": (1 / 36000, "mAh/cm\u00b2"),
         "Pa": (1e-6, "MPa"),
     }.get(units, (1.0, units))
