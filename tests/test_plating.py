@@ -449,3 +449,16 @@ def test_a_pit_narrower_than_the_metal_profile_is_warned_about(in_tmp, capsys):
     assert run_cli("validate", CONFIGS / "filament_plating.yaml",
                    "--set", "model.geometry.pits=[{center: [12 um], width: 2 um, depth: 4 um}]") == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_stripping_contact_failure_writes_its_failure_record(in_tmp):
+    # as the plating short circuit and the cycling model's failures: the store says what ended the run
+    assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", "a.zarr", "--set", "time.stop=60",
+                   "--set", "model.failure_contact_fraction=0.9") == 0
+    import zarr
+
+    meta = zarr.open_group("a.zarr", mode="r").attrs["pfsim"]
+    assert meta["status"] == "ended"
+    f = meta["failure"]
+    assert f["kind"] == "contact" and f["current_density"] == pytest.approx(10.0) and f["contact_fraction"] < 0.9
+    assert f["reason"].startswith("contact failure")

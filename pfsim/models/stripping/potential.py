@@ -15,7 +15,9 @@ def solve(m, state, j_applied):
     w = m.contact_weight(state["xi"])
     contact = m.extent.total(w) / m.full_contact
     if contact < m.params.failure_contact_fraction:
-        raise StopRun(f"contact failure: contact fraction {contact:.3g} under {m.params.failure_contact_fraction:g}")
+        reason = f"contact failure: contact fraction {contact:.3g} under {m.params.failure_contact_fraction:g}"
+        raise StopRun(reason, {"kind": "contact", "current_density": j_applied, "contact_fraction": contact,
+                               "reason": reason})
     # phi_b starts from zero every step, so a resumed run repeats the same iterations
     phi_b = None
     tol = m.params.potential_tolerance
@@ -33,7 +35,9 @@ def solve(m, state, j_applied):
         V_new = (j_applied * m.lateral_area - base) / per_volt
         phi = phi_a + V_new * phi_b
         if abs(V_new) > m.params.voltage_limit:
-            raise StopRun(f"contact failure: cell voltage {V_new:.3g} V beyond the limit {m.params.voltage_limit:g} V")
+            reason = f"contact failure: cell voltage {V_new:.3g} V beyond the limit {m.params.voltage_limit:g} V"
+            raise StopRun(reason, {"kind": "voltage", "current_density": j_applied, "cell_voltage": V_new,
+                                   "contact_fraction": contact, "reason": reason})
         done = abs(V_new - V) <= 1e-10 + 1e-8 * abs(V_new)
         V = V_new
         if done:
