@@ -348,6 +348,12 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
 
     import numpy as np
 
+    from .initial import check_initials
+
+    try:  # the kinds against the grid, and the shape and dtype of npy and zarr arrays, on the whole grid
+        check_initials(cfg, Grid.from_config(cfg.grid))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if probe:
         cfg, grid = _probe(cfg)
     else:

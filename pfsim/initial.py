@@ -45,9 +45,11 @@ class Manufactured(Section):
 
 
 class PfhubBM2Eta(Section):
-    """PFHub BM2 order parameter i: eps_eta {cos(0.01 i x - 4) cos((0.007 + 0.01 i) y)
-    + cos((0.11 + 0.01 i) x) cos((0.11 + 0.01 i) y) + psi [cos((0.046 + 0.001 i) x + (0.0405 +
-    0.001 i) y) cos((0.031 + 0.001 i) x - (0.004 + 0.001 i) y)]^2}^2, x and y in grid units."""
+    """PFHub BM2 order parameter i (x and y in grid units).
+
+    eps_eta {cos(0.01 i x - 4) cos((0.007 + 0.01 i) y) + cos((0.11 + 0.01 i) x) cos((0.11 + 0.01 i) y)
+    + psi [cos((0.046 + 0.001 i) x + (0.0405 + 0.001 i) y) cos((0.031 + 0.001 i) x - (0.004 + 0.001 i) y)]^2}^2
+    """
 
     kind: Literal["pfhub_bm2_eta"]
     index: int = Field(ge=1, description="i of the formula (1 to 4 in BM2)")
@@ -75,8 +77,11 @@ class Sphere(Section):
 
 
 class Spheres(Section):
-    """tanh spheres (3D) or discs (2D): outside + (inside - outside) max over the spheres of
-    (1 - tanh((r - R) / width)) / 2, r the distance to the centre."""
+    """tanh spheres (3D) or discs (2D), combined by their maximum.
+
+    outside + (inside - outside) max over the spheres of (1 - tanh((r - R) / width)) / 2, r the
+    distance to the sphere's centre.
+    """
 
     kind: Literal["spheres"]
     spheres: list[Sphere] = Field(min_length=1, description="the spheres (discs)")
@@ -86,15 +91,17 @@ class Spheres(Section):
 
 
 class NpyFile(Section):
-    """An array from a .npy file: the grid's shape, a real dtype (no pickled objects)."""
+    """An array from a .npy file, checked for shape (the grid's) and dtype (real; no pickled objects)."""
 
     kind: Literal["npy"]
     path: str = Field(min_length=1, max_length=4096, description="the .npy file")
 
 
 class ZarrArray(Section):
-    """An array of a zarr store: the grid's shape after `index` (a run store's frame: the field
-    name and index -1 for the last frame), a real dtype."""
+    """An array of a zarr store (a run store's last frame: array NAME, index -1), checked for shape and dtype.
+
+    The array's shape after `index` must be the grid's, its dtype real.
+    """
 
     kind: Literal["zarr"]
     path: str = Field(min_length=1, max_length=4096, description="the zarr store (or array)")
@@ -126,12 +133,46 @@ def check_initial(cfg, grid, where="initial"):
                 raise ValueError(f"{where}.spheres.{i}.centre: expected {nd} coordinates")
 
 
+def _check_header(shape, dtype, grid, what, where="initial"):
+    if np.dtype(dtype).kind not in "fiu":
+        raise ValueError(f"{where}: {what} has dtype {np.dtype(dtype)}; expected real numbers (float or integer)")
+    if tuple(shape) != tuple(grid.shape):
+        raise ValueError(f"{where}: {what} has shape {tuple(shape)}; the grid has {tuple(grid.shape)}")
+
+
+def check_file(cfg, grid, where="initial"):
+    """Shape and dtype of an npy or zarr initial array against the grid, from its header or
+    metadata only (no data read); nothing for the other kinds."""
+    if cfg.kind == "npy":
+        try:
+            with open(Path(cfg.path), "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{where}: cannot read {cfg.path} as a .npy array ({exc})") from None
+        _check_header(shape, dtype, grid, cfg.path, where)
+    elif cfg.kind == "zarr":
+        a = _zarr_array(cfg, where)
+        shape = a.shape[1:] if cfg.index is not None else a.shape
+        if cfg.index is not None and not -a.shape[0] <= cfg.index < a.shape[0]:
+            raise ValueError(f"{where}.index: {cfg.index} is outside the array's {a.shape[0]} entries")
+        _check_header(shape, a.dtype, grid, _zarr_name(cfg), where)
+
+
+def check_initials(cfg, grid):
+    """check_initial and check_file of a run's initial conditions: `initial`, and the fields'
+    conditions in model.initial (the coupled generic models)."""
+    given = [("initial", cfg.initial)] if cfg.initial is not None else []
+    given += [(f"model.initial.{k}", v) for k, v in (getattr(cfg.model, "initial", None) or {}).items()]
+    for where, init in given:
+        check_initial(init, grid, where)
+        check_file(init, grid, where)
+
+
 def _checked(a, grid, what):
     a = np.asarray(a)
-    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
-        raise ValueError(f"initial: {what} has dtype {a.dtype}; expected real numbers (float or integer)")
-    if tuple(a.shape) != tuple(grid.shape):
-        raise ValueError(f"initial: {what} has shape {tuple(a.shape)}; the grid has {tuple(grid.shape)}")
+    _check_header(a.shape, a.dtype, grid, what)
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"initial: {what} holds NaN or Inf")
@@ -146,19 +187,27 @@ def read_npy(path, grid):
     return _checked(a, grid, path)
 
 
-def read_zarr(path, array, index, grid):
+def _zarr_name(cfg):
+    return f"{cfg.path}/{cfg.array}" if cfg.array else cfg.path
+
+
+def _zarr_array(cfg, where="initial"):
     import zarr
 
     try:
-        node = zarr.open(str(path), mode="r")
-        a = node[array] if array is not None else node
-        if not hasattr(a, "dtype"):
-            raise ValueError(f"{array or path} is a group, not an array")
-        a = a[index] if index is not None else a[...]
-    except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
-        raise ValueError(f"initial: cannot read {path}{'/' + array if array else ''} as a zarr array "
-                         f"({type(exc).__name__}: {exc})") from None
-    return _checked(a, grid, f"{path}{'/' + array if array else ''}")
+        node = zarr.open(str(cfg.path), mode="r")
+        a = node[cfg.array] if cfg.array is not None else node
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: cannot read {_zarr_name(cfg)} as a zarr array ({type(exc).__name__}: {exc})") from None
+    if not hasattr(a, "dtype"):
+        raise ValueError(f"{where}: {_zarr_name(cfg)} is a zarr group, not an array (name one with `array`)")
+    return a
+
+
+def read_zarr(cfg, grid):
+    check_file(cfg, grid)
+    a = _zarr_array(cfg)
+    return _checked(a[cfg.index] if cfg.index is not None else a[...], grid, _zarr_name(cfg))
 
 
 def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
@@ -195,7 +244,7 @@ def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
     if cfg.kind == "npy":
         return read_npy(cfg.path, grid)
     if cfg.kind == "zarr":
-        return read_zarr(cfg.path, cfg.array, cfg.index, grid)
+        return read_zarr(cfg, grid)
     if cfg.kind == "pfhub_bm1":
         if grid.ndim != 2:
             raise ValueError("initial: pfhub_bm1 is defined on 2D grids")

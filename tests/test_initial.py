@@ -1,0 +1,119 @@
+"""Initial conditions as data (pfsim.initial): sums of Fourier modes, tanh spheres and discs, arrays
+from .npy files and zarr stores (a run store's last frame), checked for shape and dtype when the
+config is validated; per-field conditions of the coupled models draw from their own streams."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import CONFIGS, run_cli
+from pfsim.config import check_consistency, load_config
+from pfsim.errors import ConfigError
+from pfsim.initial import initial_field
+
+BM1A = CONFIGS / "pfhub" / "bm1a.yaml"
+SMALL = ["grid.shape=[12,9]", "grid.spacing=0.5", "grid.origin=[1.0,-2.0]", "time.dt=auto"]
+
+
+def field_of(initial, sets=()):
+    cfg, _ = load_config(BM1A, [*SMALL, f"initial={initial}", *sets])
+    _, m = check_consistency(cfg)
+    return initial_field(cfg.initial, m, cfg.seed), m.grid
+
+
+def test_fourier_modes():
+    f, g = field_of("{kind: fourier, mean: 0.5, modes: [{amplitude: 0.1, wavevector: [0.3, -0.2], phase: 0.4},"
+                    " {amplitude: 0.02, wavevector: [1.1, 0.0]}]}")
+    x, y = g.mesh()
+    expected = 0.5 + 0.1 * np.cos(0.3 * x - 0.2 * y + 0.4) + 0.02 * np.cos(1.1 * x)
+    np.testing.assert_allclose(f, expected, rtol=0, atol=1e-15)
+    with pytest.raises(ConfigError, match="initial.modes.0.wavevector: expected 2 components"):
+        field_of("{kind: fourier, modes: [{amplitude: 1, wavevector: [1, 2, 3]}]}")
+
+
+def test_tanh_spheres_combine_by_max():
+    f, g = field_of("{kind: spheres, spheres: [{centre: [2.0, -1.0], radius: 1.5}, {centre: [5.0, 0.0], radius: 1.0}],"
+                    " width: 0.7, inside: 1.0, outside: -1.0}")
+    x, y = g.mesh()
+    one = 0.5 * (1 - np.tanh((np.sqrt((x - 2) ** 2 + (y + 1) ** 2) - 1.5) / 0.7))
+    two = 0.5 * (1 - np.tanh((np.sqrt((x - 5) ** 2 + y**2) - 1.0) / 0.7))
+    np.testing.assert_allclose(f, -1 + 2 * np.maximum(one, two), rtol=0, atol=1e-15)
+    # a node at the radius is half-way: node (2, 0) is at x = 2, y = -2, 1 from the first centre
+    f, _ = field_of("{kind: spheres, spheres: [{centre: [2.0, -1.0], radius: 1.0}], width: 0.7, inside: 3.0, outside: 1.0}")
+    assert abs(f[2, 0] - 2.0) < 1e-15
+    with pytest.raises(ConfigError, match="initial.spheres.0.centre: expected 2 coordinates"):
+        field_of("{kind: spheres, spheres: [{centre: [1, 2, 3], radius: 1}], width: 1}")
+
+
+def test_npy_file(tmp_path):
+    a = np.random.default_rng(0).uniform(0.4, 0.6, (12, 9))
+    np.save(tmp_path / "c.npy", a)
+    f, _ = field_of(f"{{kind: npy, path: '{tmp_path / 'c.npy'}'}}")
+    assert f.dtype == np.float64 and np.array_equal(f, a)
+    np.save(tmp_path / "i.npy", np.arange(108, dtype=np.int32).reshape(12, 9))
+    f, _ = field_of(f"{{kind: npy, path: '{tmp_path / 'i.npy'}'}}")
+    assert f.dtype == np.float64 and f[11, 8] == 107.0
+
+
+@pytest.mark.parametrize("array, fragment", [
+    (np.zeros((9, 12)), "has shape (9, 12); the grid has (12, 9)"),
+    (np.zeros((12, 9), complex), "has dtype complex128; expected real numbers"),
+    (np.zeros((12, 9), bool), "has dtype bool; expected real numbers"),
+    (np.zeros((12, 9), "U3"), "has dtype <U3; expected real numbers"),
+], ids=["shape", "complex", "bool", "text"])
+def test_npy_file_is_checked_when_validated(tmp_path, array, fragment):
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(ConfigError, match="initial: ") as exc:
+        load_config(BM1A, [*SMALL, f"initial={{kind: npy, path: '{tmp_path / 'bad.npy'}'}}"])
+    assert fragment in str(exc.value)
+
+
+def test_npy_refuses_objects_nan_and_missing_files(tmp_path):
+    np.save(tmp_path / "obj.npy", np.full((12, 9), None, object), allow_pickle=True)
+    with pytest.raises(ConfigError, match="has dtype object; expected real numbers"):
+        load_config(BM1A, [*SMALL, f"initial={{kind: npy, path: '{tmp_path / 'obj.npy'}'}}"])
+    with pytest.raises(ConfigError, match="cannot read .*missing.npy as a .npy array"):
+        load_config(BM1A, [*SMALL, f"initial={{kind: npy, path: '{tmp_path / 'missing.npy'}'}}"])
+    a = np.zeros((12, 9))
+    a[3, 4] = np.nan
+    np.save(tmp_path / "nan.npy", a)
+    with pytest.raises(ValueError, match="holds NaN or Inf"):
+        field_of(f"{{kind: npy, path: '{tmp_path / 'nan.npy'}'}}")
+
+
+def test_zarr_array_from_the_last_frame_of_a_run_store(in_tmp):
+    assert run_cli("run", BM1A, "-o", "first.zarr", "--set", "grid.shape=[12,9]", "--set", "time.stop=0.5",
+                   "--set", "output.fields_every=0.25", "--set", "checkpoint.every=0.25") == 0
+    last = xr.open_zarr("first.zarr").c.values[-1]
+    f, _ = field_of("{kind: zarr, path: first.zarr, array: c, index: -1}", ["grid.spacing=1.0", "grid.origin=[1.0,1.0]"])
+    assert np.array_equal(f, last)
+    # and a run continues from it
+    assert run_cli("run", BM1A, "-o", "second.zarr", "--set", "grid.shape=[12,9]", "--set", "time.stop=0.25",
+                   "--set", "initial={kind: zarr, path: first.zarr, array: c, index: -1}") == 0
+    assert np.array_equal(xr.open_zarr("second.zarr").c.values[0], last)
+    with pytest.raises(ConfigError, match="initial: first.zarr/c has shape \\(12, 9\\); the grid has \\(9, 12\\)"):
+        load_config(BM1A, ["grid.shape=[9,12]", "initial={kind: zarr, path: first.zarr, array: c, index: -1}"])
+    with pytest.raises(ConfigError, match="is a zarr group, not an array"):
+        load_config(BM1A, ["grid.shape=[12,9]", "initial={kind: zarr, path: first.zarr}"])
+    with pytest.raises(ConfigError, match="initial.index: 99 is outside the array's"):
+        load_config(BM1A, ["grid.shape=[12,9]", "initial={kind: zarr, path: first.zarr, array: c, index: 99}"])
+    with pytest.raises(ConfigError, match="cannot read first.zarr/nothing as a zarr array"):
+        load_config(BM1A, ["grid.shape=[12,9]", "initial={kind: zarr, path: first.zarr, array: nothing}"])
+
+
+def test_coupled_fields_draw_from_their_own_streams():
+    init = ("{c: {kind: random, mean: 0.5, amplitude: 0.1}, eta1: {kind: random, mean: 0.5, amplitude: 0.1}, "
+            "eta2: {kind: constant, value: 0.0}}")
+    cfg, _ = load_config(CONFIGS / "pfhub" / "bm2a.yaml",
+                         ["grid.shape=[10,10]", "model.order_parameters=2", f"model.initial={init}"])
+    _, m = check_consistency(cfg)
+    state = m.initial_state()
+    assert not np.array_equal(state["c"], state["eta1"])
+    assert np.array_equal(state["c"], m.initial_state()["c"])  # the same seed draws the same
+
+
+def test_coupled_model_files_are_checked_when_validated(tmp_path):
+    np.save(tmp_path / "eta.npy", np.zeros((8, 8)))
+    with pytest.raises(ConfigError, match="model.initial.eta1: .*eta.npy has shape \\(8, 8\\); the grid has \\(10, 10\\)"):
+        load_config(CONFIGS / "pfhub" / "bm2a.yaml",
+                    ["grid.shape=[10,10]", f"model.initial.eta1={{kind: npy, path: '{tmp_path / 'eta.npy'}'}}"])
