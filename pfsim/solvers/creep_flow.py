@@ -50,6 +50,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 WALL_KINDS = ("noslip", "freeslip", "traction")
+GMRES_MAXITER = 60  # per Newton step
+REFACTOR_AFTER = 15  # GMRES iterations past which a kept factor is renewed
 
 
 def void_weight(xi):
@@ -96,11 +98,11 @@ def _dot(a, b):
 
 def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
     """Right-preconditioned restarted GMRES from x = 0 (modified Gram-Schmidt, Givens rotations):
-    (x, iterations), ||b - A x|| <= rtol ||b|| or maxiter reached."""
+    (x, iterations, converged: ||b - A x|| <= rtol ||b||), at most maxiter iterations."""
     x = np.zeros_like(b)
     bn = np.sqrt(_dot(b, b))
     if bn == 0:
-        return x, 0
+        return x, 0, True
     r, its = b.copy(), 0
     while its < maxiter:
         beta = np.sqrt(_dot(r, r))
@@ -140,7 +142,7 @@ def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
         for i in range(k):
             x += y[i] * Z[i]
         r = b - apply(x)
-    return x, its
+    return x, its, bool(np.sqrt(_dot(r, r)) <= rtol * bn)
 
 
 def _norm(a):
@@ -496,39 +498,65 @@ class CreepSolver:
         self.void_softness = void_softness
         self.backend = backend
         self._rhs_wall = flow._wall_rhs() / self.S  # stresses / scaled length
+        self._lu, self._lu_key = None, None
 
-    def _visc(self, u, xi, reference=False):
+    def _metal(self, II):
+        """The metal's viscosity (scaled) at eps_e^2 = II (scaled rates), regularised."""
+        return self.mat.viscosity(np.sqrt(II + self.reg**2) * self.R) * self.R / self.S
+
+    def _metal_of_stress(self, sigma_e):
+        """The metal's viscosity (scaled) that carries the equivalent stress sigma_e (scaled):
+        sigma_e / (3 eps(sigma_e)), bounded by the regularised viscosity of zero rate."""
+        m = self.mat.exponent
+        with np.errstate(divide="ignore"):
+            mu = (self.mat.reference_stress / (3 * self.mat.reference_rate) * self.R / self.S
+                  * (sigma_e * self.S / self.mat.reference_stress) ** (1 - m))
+        return np.minimum(mu, self._metal(0.0))
+
+    def _visc(self, u, xi, reference=False, metal=None):
         """Cell and edge viscosities (scaled) and the cells' compliance from the scaled face
-        velocities; reference: the viscosity of the rate scale everywhere (the first guess).
-        A cell's viscosity mixes metal and void filler, xi mu(eps_e) + (1 - xi) mu_void; an
-        edge's is the harmonic mean over its four cells of that mixture, taken at the edge's own
-        strain rate, with a solid cell's fluidity 0 (no slip on the solid's faces)."""
+        velocities. A cell's viscosity mixes metal and void filler, (1 - w) mu(eps_e) + w mu_void
+        (w = void_weight(xi)); an edge's is the harmonic mean over its four cells of that
+        mixture, taken at the edge's own strain rate, with a solid cell's fluidity 0 (no slip on
+        the solid's faces). reference: the metal at the rate scale everywhere (the first guess);
+        metal: (cells, {pair: edges}) metal viscosities to use instead of mu(eps_e).
+        Returns (mu_c, mu_e, compliance, (metal at cells, metal at edges))."""
         fl = self.flow
-        II, II_edge = fl.strain_rates(u)
         mu_v = self.void_softness * self.mat.viscosity(self.R * np.sqrt(1 + self.reg**2)) * self.R / self.S
-
-        def metal(II):
-            if reference:
-                return self.mat.viscosity(self.R) * self.R / self.S
-            return self.mat.viscosity(np.sqrt(II + self.reg**2) * self.R) * self.R / self.S
-
+        if reference:
+            ref = self.mat.viscosity(self.R) * self.R / self.S
+            metal = (np.full(fl.ncell, ref), {p: np.full(fl.edge_shape(*p), ref) for p in fl.pairs})
+        elif metal is None:
+            II, II_edge = fl.strain_rates(u)
+            metal = (self._metal(II), {p: self._metal(II_edge[p]) for p in fl.pairs})
         w = void_weight(xi)
-        mu_c = (1 - w) * metal(II) + w * mu_v
-        xi_g, solid_g = xi.reshape(fl.shape), fl.solid
+        mu_c = (1 - w) * metal[0] + w * mu_v
+        solid_g = fl.solid
         mu_e = {}
         for p in fl.pairs:
-            mu_m = metal(II_edge[p])
+            mu_m = metal[1][p]
             phi = 0.0
             for x, so in zip(fl.cells_around_edges(w.reshape(fl.shape), *p), fl.cells_around_edges(solid_g, *p)):
                 phi = phi + np.where(so, 0.0, 1.0 / ((1 - x) * mu_m + x * mu_v))
             phi = phi / 4
             mu_e[p] = np.where(phi > 0, 1.0 / np.where(phi > 0, phi, 1.0), 0.0)
         compliance = w / mu_v
-        return mu_c, mu_e, compliance
+        return mu_c, mu_e, compliance, metal
 
-    def solve(self, metal, body_force=None, x0=None, rtol=1e-8, maxiter=40, newton=True):
+    def _stress_update(self, u, metal):
+        """Metal viscosities that carry the equivalent stresses 3 mu eps_e of the iterate u under
+        the viscosities `metal` (a Picard step on the stress: where the load sets the stress, as
+        under a traction, it lands on the power law's viscosity at once)."""
+        II, II_edge = self.flow.strain_rates(u)
+        cells = self._metal_of_stress(3 * metal[0] * np.sqrt(II))
+        edges = {p: self._metal_of_stress(3 * metal[1][p] * np.sqrt(II_edge[p])) for p in self.flow.pairs}
+        return cells, edges
+
+    def solve(self, metal, body_force=None, x0=None, rtol=1e-8, maxiter=40, newton=True, stress_steps=1):
         """metal: xi at cells (1 metal, 0 void); body_force: per axis (N/m^3; callables of the face
-        coordinates, arrays or numbers); x0: a previous FlowSolution (warm start)."""
+        coordinates, arrays or numbers); x0: a previous FlowSolution (warm start); without it
+        the first guess is the flow at the rate scale's viscosity improved by `stress_steps`
+        Picard steps on the stress (`_stress_update`)."""
         fl = self.flow
         be = self.backend
         if be is not None and getattr(be, "is_gpu", False):
@@ -562,7 +590,7 @@ class CreepSolver:
             return u
 
         def residual(x):
-            mu_c, mu_e, C = self._visc(unpack(x), xi)
+            mu_c, mu_e, C, _ = self._visc(unpack(x), xi)
             return fl._apply(mu_c, mu_e, C, pin, x) - b
 
         bnorm = max(_norm(b), 1e-300)
@@ -571,34 +599,52 @@ class CreepSolver:
         else:  # start from the viscosity of the rate scale everywhere
             x = np.zeros(fl.n_free)
         sol = FlowSolution(None, None, None)
-        A_of = lambda x: fl._matrix(*self._visc(unpack(x), xi), pin)  # noqa: E731
-        if x0 is None:
-            mu_c, mu_e, C = self._visc(np.zeros(fl.nface), xi, reference=True)
-            x = spl.splu(fl._matrix(mu_c, mu_e, C, pin).tocsc()).solve(b)
+
+        def factor(x):
             sol.factorisations += 1
+            return spl.splu(fl._matrix(*self._visc(unpack(x), xi)[:3], pin).tocsc())
+
+        if x0 is None:  # the rate scale's viscosity, then Picard steps on the stress
+            metal = None
+            for k in range(1 + stress_steps):
+                mu_c, mu_e, C, metal = self._visc(None, xi, reference=k == 0, metal=metal)
+                x = spl.splu(fl._matrix(mu_c, mu_e, C, pin).tocsc()).solve(b)
+                sol.factorisations += 1
+                if k < stress_steps:
+                    metal = self._stress_update(unpack(x), metal)
         r = residual(x)
         rn = _norm(r) / bnorm
         sol.history.append(rn)
+        key = (fl.n_free, tuple(pin))
+        lu = self._lu if self._lu_key == key else None  # a factor kept from the last solve: a preconditioner still
         for it in range(maxiter):
             if rn <= rtol:
                 sol.converged = True
                 break
-            A = A_of(x)
-            lu = spl.splu(A.tocsc())
-            sol.factorisations += 1
             if not newton:
+                lu = factor(x)
                 x = lu.solve(b)
+                r = residual(x)
             else:
-                xn = np.sqrt(_dot(x, x))
+                fresh = lu is None
+                if fresh:
+                    lu = factor(x)
+                un = _norm(x[:nf])
 
-                def jv(v, x=x, r=r, xn=xn):
-                    vn = np.sqrt(_dot(v, v))
-                    if vn == 0:
-                        return np.zeros_like(v)
-                    eps = 1e-7 * (1 + xn) / vn
+                def jv(v, x=x, r=r, un=un):
+                    # the residual is linear in P and the viscosity depends on u alone: the step
+                    # is sized on the velocities (their scale is not the pressures')
+                    vn = _norm(v[:nf])
+                    eps = 1e-7 * max(un, 1e-300) / vn if vn > 0 else 1.0
                     return (residual(x + eps * v) - r) / eps
 
-                dx, count = gmres(jv, lu.solve, -r, rtol=min(1e-2, 0.1 * rn / max(sol.history[0], 1e-300) + 1e-4))
+                forcing = min(1e-2, 0.1 * rn / max(sol.history[0], 1e-300) + 1e-4)
+                dx, count, ok = gmres(jv, lu.solve, -r, rtol=forcing, maxiter=GMRES_MAXITER)
+                if (not ok or count > REFACTOR_AFTER) and not fresh:  # the kept factor has gone stale
+                    lu, fresh = factor(x), True
+                    if not ok:
+                        dx, more, ok = gmres(jv, lu.solve, -r, rtol=forcing, maxiter=GMRES_MAXITER)
+                        count += more
                 sol.linear_iterations += count
                 alpha, accepted = 1.0, False
                 for _ in range(8):
@@ -609,18 +655,17 @@ class CreepSolver:
                         break
                     alpha *= 0.5
                 if not accepted:  # a Picard step instead
+                    if not fresh:
+                        lu = factor(x)
                     xt = lu.solve(b)
                     rt = residual(xt)
                 x, r = xt, rt
-            if newton:
-                rn = _norm(r) / bnorm
-            else:
-                r = residual(x)
-                rn = _norm(r) / bnorm
+            rn = _norm(r) / bnorm
             sol.history.append(rn)
             sol.iterations += 1
         else:
             sol.converged = rn <= rtol
+        self._lu, self._lu_key = lu, key
         sol.residual = rn
         u = unpack(x)
         for a in free_axes:
