@@ -314,3 +314,29 @@ def test_the_unresolved_foil_stands_for_resolved_li(sink):
     full = interface_supersaturation(20, None, sink, times)
     part = interface_supersaturation(4, "20 um", sink, times)
     assert np.abs(part / full - 1).max() < 0.01, (part, full)
+
+
+def void_onset(j_ma, li_um, foil="100 um", sink=None, t_max=7.2e4):
+    """Charge (uAh/cm^2) stripped when the first nucleus is born: a 2 um wide column, h = 0.25 um,
+    li_um of resolved Li, no pressure or creep; steps from 1 ms growing 1.2x to 60 s."""
+    m, s = scenario(shape=(8, 4 + int(round(li_um / 0.25))), spacing="0.25 um", sse="0.875 um",
+                    current=f"{j_ma} mA/cm^2", pressure="0", creep=False,
+                    extra_model={"lithium": {"foil_thickness": foil, "sink_length": sink}})
+    t, dt = 0.0, 1e-3
+    while t < t_max:
+        m.euler_step(s, t, dt)
+        t += dt
+        if m.ledger(s, "nucleation_events") >= 1:
+            return m.ledger(s, "charge") / 3.6
+        dt = min(1.2 * dt, 60.0)
+    return np.inf
+
+
+def test_void_onset_converges_with_the_resolved_li_thickness():
+    # with the foil's far-field condition the onset does not depend on how much of the foil is
+    # resolved; with a no-flux collector at the resolved layer it grows with the layer
+    for j in (0.1, 1.0):
+        foil = [void_onset(j, li) for li in (2, 4, 8, 16)]
+        assert np.ptp(foil) / np.mean(foil) < 0.02, (j, foil)
+        bare = [void_onset(j, li, foil=None) for li in (2, 16)]
+        assert bare[1] > 3 * bare[0] and bare[1] < 0.5 * foil[0], (j, bare, foil)

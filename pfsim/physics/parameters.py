@@ -24,7 +24,9 @@ class LithiumConfig(Section):
     surface_energy: quantity("surface energy", gt=0) = Field(0.5, description="gamma of Li; 0.45-0.5 J/m^2 [memory]")
     electronic_conductivity: quantity("conductivity", gt=0) = Field(1.1e7, description="of Li metal; 1.1e7 S/m at 25 C [memory]")
     sink_length: quantity("length", gt=0) | None = Field(
-        None, description="mean distance to vacancy sinks in the bulk (dislocations); none = no bulk sinks")
+        None, description="mean distance to vacancy sinks in the bulk, 1/sqrt(Z rho_d + k_gb^2) (dislocations, grain "
+                          "boundaries); physical range 0.1-10 um, 1 um for rho_d = 1e12 m^-2 [memory] (docs/stripping.md "
+                          "section 3); none = no bulk sinks (the upper bound of void formation)")
     foil_thickness: quantity("length", gt=0) | None = Field(
         1.0e-4, description="Li foil thickness from the flat SSE surface; the part beyond the resolved Li layer enters as a "
                             "far-field condition for the vacancies (docs/stripping.md section 3); 100 um, a typical foil "
