@@ -132,10 +132,23 @@ def electrochemistry(ds, path, plt):
     return path
 
 
+def held(ds, name) -> bool:
+    """A series that never changes (NaN aside)."""
+    v = ds[name].values
+    v = v[np.isfinite(v)]
+    return v.size > 0 and v.min() == v.max()
+
+
 def panels(ds, path, plt, groups, title, log=False):
-    """One axes per group of series against time, in two columns; None if none is in the store."""
-    groups = [[n for n in g if n in ds] for g in groups]
+    """One axes per group of series against time, in two columns; a group whose series are all
+    held constant is named with its value in the title instead; None if nothing is left to draw."""
+    groups = [[n for n in g if n in ds and np.isfinite(ds[n].values).any()] for g in groups]
     groups = [g for g in groups if g]
+    constant = [] if log else [n for g in groups if all(held(ds, m) for m in g) for n in g]
+    groups = [g for g in groups if not set(g) <= set(constant)]
+    if constant:
+        said = [f"{name_of(n)} {series(ds, n)[0][0]:.4g} {series(ds, n)[1]}".rstrip(" \u2013") for n in constant]
+        title += "\nheld constant: " + ", ".join(said)
     if not groups:
         return None
     t = ds["obs_time"].values
@@ -190,13 +203,8 @@ def grouped(ds, out, plt):
         if made:
             written.append(made)
     used = set() if "cell_voltage" not in ds else set(ELECTRO) | set(BALANCES) | {n for g in INTERFACE for n in g}
-    rest = [n for n in obs if n not in used and np.isfinite(ds[n].values).any()]
-    held = [n for n in rest if np.nanmin(ds[n].values) == np.nanmax(ds[n].values)]  # said in the title
-    title = "Other observables" if used else "Observables"
-    if held:
-        said = [f"{name_of(n)} {series(ds, n)[0][0]:.4g} {series(ds, n)[1]}".rstrip(" \u2013") for n in held]
-        title += "\nheld constant: " + ", ".join(said)
-    made = panels(ds, out / "observables.png", plt, [(n,) for n in rest if n not in held], title)
+    rest = [(n,) for n in obs if n not in used]
+    made = panels(ds, out / "observables.png", plt, rest, "Other observables" if used else "Observables")
     if made:
         written.append(made)
     return written
