@@ -159,14 +159,15 @@ class Run:
         refresh = 0.5 if self.progress.live else cfg.monitor.progress_every
         sim.add_callback("progress", WallTimeInterval(refresh), self.progress.update)
 
+    # the last sample's and frame's times as the reporting process's store has them (on every rank)
     def write_observables(self, sim):
-        if self._last_time("obs_time") == sim.clock.time:
+        if self.placement.agree(self.store.last_sample_time) == sim.clock.time:
             return
         sim.check_finite()
         self.store.append_observables(sim.clock.time, self.model.observables(sim.state, sim.clock.time))
 
     def write_fields(self, sim):
-        if self._last_time("time") == sim.clock.time:
+        if self.placement.agree(self.store.last_frame_time) == sim.clock.time:
             return
         sim.check_finite()
         names = self.cfg.output.fields or self.model.fields
@@ -178,11 +179,6 @@ class Run:
         sim.check_finite()
         state = {n: self.backend.to_host(sim.state[n]) for n in self.model.checkpoint_names}
         self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt})
-
-    def _last_time(self, which):
-        """Simulated time of the last observable sample ("obs_time") or field frame ("time"), or None."""
-        read = self.store.last_sample_time if which == "obs_time" else self.store.last_frame_time
-        return self.placement.agree(read)
 
     # --- running -----------------------------------------------------------------------
     def summary(self, status) -> str:
