@@ -9,6 +9,7 @@ import numpy as np
 from .units import convert, length_unit, name_of, time_unit
 
 METAL, VOID, ELECTROLYTE, LI_SIDE, CONTACT = "#3b6ea8", "#f0a202", "#b4b4b4", "#dfe7f2", "#1a9850"
+OUTLINE = {"supersaturation": "c"}  # the metal outline where the colour map runs dark
 CMAPS = {"potential": "viridis", "electron_potential": "cividis", "supersaturation": "magma", "damage": "Reds"}
 
 
@@ -131,7 +132,7 @@ def overlay(ax, cell, name, k, values):
         ax.contour(x, y, cell.sse.T.astype(float), levels=[0.5], colors="0.25", linewidths=0.7)
     xi = values if name == "xi" else (cell.frame("xi", k) if "xi" in cell.ds else None)
     if xi is not None and name != "xi" and xi.min() < 0.5 < xi.max():
-        ax.contour(x, y, xi.T, levels=[0.5], colors="k", linewidths=0.8)
+        ax.contour(x, y, xi.T, levels=[0.5], colors=OUTLINE.get(name, "k"), linewidths=0.8)
     if cell.contact and xi is not None:
         contact_line(ax, cell, xi)
 
@@ -169,7 +170,7 @@ def legend_handles(cell, name):
         if cell.sse is not None and name == "supersaturation":
             handles.append(Patch(color=ELECTROLYTE, label="electrolyte (SSE)"))
         if "xi" in cell.ds:
-            handles.append(Line2D([], [], color="k", lw=0.8, label="metal outline (\u03be = 1/2)"))
+            handles.append(Line2D([], [], color=OUTLINE.get(name, "k"), lw=0.8, label="metal outline (\u03be = 1/2)"))
         if cell.sse is not None:
             handles.append(Line2D([], [], color="0.25", lw=0.7, label="SSE outline"))
     if cell.gb is not None:
