@@ -18,7 +18,7 @@ three through it. A placement gives
     lock(store, say)             their writer's lock (rank 0 holds a decomposed run's)
     plan(store, overrides, say)  (config, checkpoint info) of resuming them (resume_plan)
     rewind(store, cfg, info)     back to that checkpoint, before the run continues
-    writing(path), resuming(path, info)   the run's first line
+    named(path), note            how the run's first line ("writing ...", "resuming ...") names its store(s)
     simulation_class, progress(stop, every), agree(fn)   the loop, its report, rank 0's value
 """
 
@@ -135,11 +135,8 @@ class Single:
         store.truncate(info["frames"], info["samples"])
         store.meta["config"] = cfg.model_dump(mode="json")
 
-    def writing(self, path):
-        return f"writing {path}{self.note}"
-
-    def resuming(self, path, info):
-        return f"resuming {path} from t = {info['time']:.6g} s (step {info['iteration']}){self.note}"
+    def named(self, path):
+        return path
 
 
 def _check_ledger(state, model, store):

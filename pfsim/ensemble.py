@@ -204,11 +204,12 @@ class Stacked(Single):
             for s in stores:
                 s.release_lock()
             raise
-        self.fanout = StoreFanout(stores)
+        self.fanout, self.note = StoreFanout(stores), ", stepped together"
         return self.fanout
 
     def open(self, paths):
-        return StoreFanout([RunStore.open(p) for p in paths])
+        self.fanout = StoreFanout([RunStore.open(p) for p in paths])
+        return self.fanout
 
     def plan(self, fanout, overrides, say):
         """Members that stopped together (same checkpoint time and step) resume together."""
@@ -225,13 +226,9 @@ class Stacked(Single):
         for s, (c, i) in zip(fanout.stores, self.plans):
             super().rewind(s, c, i)
 
-    def writing(self, path):
+    def named(self, path):
         stores = self.fanout.stores
-        return f"writing {len(stores)} member stores ({stores[0].path} ...), stepped together"
-
-    def resuming(self, paths, info):
-        return (f"resuming {len(paths)} member stores together from t = {info['time']:.6g} s "
-                f"(step {info['iteration']})")
+        return f"{len(stores)} member stores " + (f"({stores[0].path} ...)" if self.members else "together")
 
 
 def run_together(members, **options):

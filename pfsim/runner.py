@@ -68,7 +68,7 @@ class Run:
         path = Path(store_path) if store_path else default_store_path(cfg)
         store = placement.new_store(path, cfg, setup, cls.new_meta(cfg, raw, setup, command), overwrite=overwrite,
                                     say=say)
-        say(placement.writing(path))
+        say(f"writing {placement.named(path)}{placement.note}")
         return cls(cfg, setup, store, False, say, placement)
 
     @staticmethod
@@ -94,7 +94,8 @@ class Run:
         except BaseException:
             whole.release_lock()  # only a lock this run took
             raise
-        say(placement.resuming(store_path, info))
+        say(f"resuming {placement.named(store_path)} from t = {info['time']:.6g} s (step {info['iteration']})"
+            f"{placement.note}")
         return cls(cfg, setup, setup.store, True, say, placement)
 
     @classmethod
