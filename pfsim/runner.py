@@ -3,7 +3,6 @@ simulation and its callbacks; and the same from a store's checkpoint (resume). O
 run in one process, a run decomposed over MPI ranks and an ensemble of stacked members: what
 differs between them is the placement's (pfsim.build lists what it gives)."""
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from . import __version__
 from .build import Single, build, time_step  # noqa: F401 - time_step: the run's step rule, also read from here
 from .config import RunConfig, load_config
 from .errors import SimulationBlowUp, UsageError
+from .io.lock import slurm_job
 from .io.store import RunStore, now
 from .simulation import IterationInterval, SpecifiedTimes, TimeInterval, WallTimeInterval
 
@@ -31,14 +31,6 @@ def git_commit() -> str | None:
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def slurm_job() -> str | None:
-    """The SLURM job running this process (ARRAY_TASK for an array task), or None."""
-    env = os.environ
-    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
-        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
-    return env.get("SLURM_JOB_ID")
 
 
 def default_store_path(cfg: RunConfig) -> Path:

@@ -25,8 +25,11 @@ LOCK_NAME = ".pfsim-lock"
 _held: dict[str, "StoreLock"] = {}  # path -> lock held by this process
 
 
-def _slurm_job():
+def slurm_job() -> str | None:
+    """The SLURM job running this process (ARRAY_TASK for an array task), or None."""
     env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
     return env.get("SLURM_JOB_ID")
 
 
@@ -107,7 +110,7 @@ class StoreLock:
         now = dt.datetime.now(dt.timezone.utc)
         info = {"host": socket.gethostname(), "pid": os.getpid(), "since": now.isoformat(timespec="seconds"),
                 "unix": now.timestamp()}
-        job = _slurm_job()
+        job = slurm_job()
         return dict(info, slurm_job=job) if job else info
 
     def _create(self) -> bool:
@@ -133,7 +136,7 @@ class StoreLock:
                 raise StoreError(f"{self.path}: locked by a writer whose lock file {self.file} cannot be read; "
                                  f"if no run writes this store, remove that file")
             alive = holder_alive(info)
-            same_job = bool(info.get("slurm_job")) and info.get("slurm_job") == _slurm_job() \
+            same_job = bool(info.get("slurm_job")) and info.get("slurm_job") == slurm_job() \
                 and info.get("pid") != os.getpid()
             if alive or (alive is None and not same_job):
                 where = "" if alive else " (on another host: if no run writes this store, remove " \

@@ -23,12 +23,6 @@ def check_interface_cell(kind, grid, drive, width=None):
         raise ValueError(f"model.interface.width: {width:.3g} m is under two grid spacings ({2 * h_min:.3g} m)")
 
 
-def breakpoint_events(*protocols):
-    """Model events at every breakpoint of the drive protocols (steps land on them)."""
-    times = sorted(set(t for p in protocols for t in p.breakpoints()))
-    return [(t, lambda state: None) for t in times if t > 0]
-
-
 class Model:
     fields: tuple[str, ...] = ()
     field_units: dict[str, str] = {}
