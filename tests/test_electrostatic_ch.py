@@ -186,7 +186,7 @@ def test_walls_are_checked():
     g = grid([8, 8], 1.0, x="no_flux")
     with pytest.raises(ValueError, match="potential_walls.y: the grid's axis y is periodic"):
         model(g, potential_walls={"y": {"low": {"condition": "dirichlet"}}})
-    with pytest.raises(ValueError, match="value and modes are read on dirichlet walls only"):
+    with pytest.raises(ValueError, match="value, modes and profile are read on dirichlet walls only"):
         Params(kind=KIND, mobility=1.0, gradient_coefficient=1.0, barrier=1.0, charge=1.0, permittivity=1.0,
                potential_walls={"x": {"low": {"condition": "neumann", "value": 1.0}}})
 
@@ -233,3 +233,20 @@ def test_resume_is_exact(in_tmp):
     assert a.sizes["time"] == b.sizes["time"] == 5
     for name in ("c", "potential", "free_energy", "electrostatic_energy"):
         assert np.array_equal(a[name].values, b[name].values), name
+
+
+def test_sampled_wall_profile():
+    """Samples spread evenly over the wall's nodes and linearly interpolated, added to value and modes."""
+    g = grid([9, 7], 0.5, x="no_flux", y="no_flux")
+    walls = {"x": {"high": {"condition": "dirichlet", "value": 0.1, "profile": [0.0, 1.0, -2.0],
+                            "modes": [{"amplitude": 0.3, "wavevector": [0.0, 1.0]}]}}}
+    m = model(g, potential_walls=walls)
+    y = g.coords(1)  # 0 .. 3: samples at y = 0, 1.5, 3
+    expected = 0.1 + 0.3 * np.cos(y) + np.interp(y, [0.0, 1.5, 3.0], [0.0, 1.0, -2.0])
+    np.testing.assert_allclose(m.wall_values[-1], expected, rtol=0, atol=1e-15)
+    assert m.held[-1].all() and not m.held[:-1].any()
+    phi = m.solve_potential(np.full(g.shape, 0.5))
+    np.testing.assert_allclose(phi[-1], expected, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="at least two samples"):
+        Params(kind=KIND, mobility=1.0, gradient_coefficient=1.0, barrier=1.0, charge=1.0, permittivity=1.0,
+               potential_walls={"x": {"low": {"condition": "dirichlet", "profile": [1.0]}}})

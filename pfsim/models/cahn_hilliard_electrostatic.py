@@ -14,8 +14,10 @@ k Phi. With no Dirichlet wall the potential is that of the charge on a uniform n
 background (k (c - mean c)), fixed by a zero mean.
 
 Walls of Phi (`potential_walls`, per bounded axis and side): neumann (zero normal field) or
-dirichlet with a value that may vary along the wall, given as data: a mean and a list of Fourier
-modes, Phi_b(x) = value + sum_m amplitude_m cos(wavevector_m . x + phase_m) at the wall's nodes.
+dirichlet with a value that may vary along the wall, given as data: a mean, a list of Fourier
+modes and (2D) a sampled profile, Phi_b(x) = value + sum_m amplitude_m cos(wavevector_m . x +
+phase_m) + profile(x) at the wall's nodes, the profile's samples spread evenly over the wall and
+linearly interpolated.
 Periodic axes of the grid are periodic for Phi too. The walls of c are the grid's.
 
 Phi is a field of the state (written to the store and checkpoints) that `enforce` recomputes from
@@ -47,11 +49,16 @@ class PotentialWall(Section):
     condition: Literal["neumann", "dirichlet"] = Field("neumann", description="zero normal field, or a held value")
     value: float = Field(0.0, description="dirichlet: the mean value on the wall")
     modes: list[FourierMode] = Field(default_factory=list, description="dirichlet: Fourier modes added along the wall")
+    profile: list[float] = Field(default_factory=list, description=(
+        "dirichlet, 2D grids: values sampled evenly from the wall's first node to its last, linearly "
+        "interpolated to its nodes and added"))
 
     @model_validator(mode="after")
     def _data_only_when_held(self):
-        if self.condition == "neumann" and (self.value != 0.0 or self.modes):
-            raise ValueError("value and modes are read on dirichlet walls only")
+        if self.condition == "neumann" and (self.value != 0.0 or self.modes or self.profile):
+            raise ValueError("value, modes and profile are read on dirichlet walls only")
+        if len(self.profile) == 1:
+            raise ValueError("profile: give at least two samples (a constant is `value`)")
         return self
 
 
@@ -79,6 +86,10 @@ def wall_values(wall: PotentialWall, grid, axis: int, side: int) -> np.ndarray:
     for m in wall.modes:
         arg = m.phase + sum(k * x for k, x in zip(m.wavevector, mesh))
         out += (m.amplitude * np.cos(np.broadcast_to(arg, grid.shape)))[tuple(index)]
+    if wall.profile:
+        along = 1 - axis  # 2D: the wall's own axis
+        x = grid.coords(along)
+        out += np.interp((x - x[0]) / (x[-1] - x[0]), np.linspace(0.0, 1.0, len(wall.profile)), wall.profile)
     return out
 
 
@@ -99,6 +110,8 @@ class CahnHilliardElectrostatic(Model):
             if g.periodic[a]:
                 raise ValueError(f"model.potential_walls.{name}: the grid's axis {name} is periodic (so is Phi)")
             for side in (walls.low, walls.high):
+                if side.profile and g.ndim != 2:
+                    raise ValueError(f"model.potential_walls.{name}: a sampled profile is read on 2D grids only")
                 for i, m in enumerate(side.modes):
                     if len(m.wavevector) != g.ndim:
                         raise ValueError(f"model.potential_walls.{name}: modes.{i}.wavevector: expected {g.ndim} components")
