@@ -254,3 +254,22 @@ def test_resume_is_exact(in_tmp):
     assert a.sizes["time"] == b.sizes["time"] == 5
     for name in ("phi", "u", "free_energy", "tip_position"):
         assert np.array_equal(a[name].values, b[name].values), name
+
+
+def test_time_integrators_converge_at_their_orders():
+    """Forward Euler (order 1) and RK4 (order 4) on a growing disc, against RK4 at a quarter step."""
+    from pfsim.simulation import Simulation
+
+    def run(integrator, dt):
+        m = small(32, sets=["model.initial.phi={kind: spheres, spheres: [{centre: [0.0, 0.0], radius: 6.0}], "
+                            "width: 1.4142135623730951, inside: 1.0, outside: -1.0}"])
+        state = m.initial_state()
+        Simulation(m, state, 1.0, dt, integrator).run()
+        return state["phi"]
+
+    reference = run("rk4", 0.0025)
+    euler = [np.abs(run("euler", dt) - reference).max() for dt in (0.02, 0.01)]
+    rk4 = [np.abs(run("rk4", dt) - reference).max() for dt in (0.02, 0.01)]
+    orders = np.log2(euler[0] / euler[1]), np.log2(rk4[0] / rk4[1])
+    print(f"BM3a time orders: Euler {orders[0]:.2f} ({euler}), RK4 {orders[1]:.2f} ({rk4})")
+    assert abs(orders[0] - 1) < 0.1 and abs(orders[1] - 4) < 0.3
