@@ -210,3 +210,20 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_and_exit_4(stores, 
         assert err.count("\n") == 1 and str(ro) in err and "Permission denied" in err
     finally:
         ro.chmod(0o755)
+
+
+def test_a_damaged_store_is_drawn_with_its_missing_data_marked(stores, tmp_path):
+    import shutil
+
+    store = tmp_path / "d.zarr"
+    shutil.copytree(stores["strip"], store)
+    (store / "xi" / "c" / "1" / "0" / "0").unlink()  # frame 1 of xi: reads back as NaN
+    for p in (store / "cell_voltage" / "c").rglob("*"):
+        if p.is_file():
+            p.unlink()
+    ds = xr.open_zarr(store)
+    keep = Keep()
+    field_figure(ds, "xi", [0, 1], tmp_path / "xi.png", keep)
+    titles = [ax.get_title() for ax in _axes_of(keep.figures[0])[0]]
+    assert "data missing" not in titles[0] and "data missing, white: damaged store" in titles[1]
+    assert run_cli("plot", store, "-o", tmp_path / "p", "--fields", "xi") == 0  # no traceback over NaN

@@ -116,6 +116,11 @@ def draw(ax, cell, name, k, scale):
             bad=LI_SIDE if name in ("potential", "damage") else ELECTROLYTE)
     im = ax.imshow(np.ma.asarray(shown).T, origin="lower", extent=cell.extent, cmap=cmap, vmin=vmin, vmax=vmax,
                    interpolation="nearest", aspect="equal")
+    missing = np.isnan(values).T  # a lost chunk (NaN): white, not taken for any state
+    if missing.any():
+        rgba = np.zeros(missing.shape + (4,))
+        rgba[missing] = (1.0, 1.0, 1.0, 1.0)
+        ax.imshow(rgba, origin="lower", extent=cell.extent, interpolation="nearest", aspect="equal")
     overlay(ax, cell, name, k, values)
     ax.set_xlabel(cell.xlabel(), fontsize=8)
     ax.set_ylabel(cell.ylabel(), fontsize=8)
@@ -210,6 +215,8 @@ def field_figure(ds, name, picks, path, plt, titles=None, cols=None):
         title = titles[i] if titles else f"t = {float(times[k]) / div:.4g} {tu}"
         if k == len(times) - 1 and end:
             title += f"\n(end: {end})"
+        if np.isnan(cell.frame(name, k)).any():  # a lost chunk reads as NaN (pfsim verify says which)
+            title += "\n(data missing, white: damaged store)"
         ax.set_title(title, fontsize=8)
         if i % cols:
             ax.set_ylabel("")
