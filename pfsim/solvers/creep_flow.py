@@ -51,7 +51,9 @@ import scipy.sparse.linalg as spl
 
 WALL_KINDS = ("noslip", "freeslip", "traction")
 GMRES_MAXITER = 60  # per Newton step
+DIRECT_MAX_UNKNOWNS = 60_000  # 2D saddle points up to this size by SuperLU, larger ones and 3D by block AMG
 REFACTOR_AFTER = 15  # GMRES iterations past which a kept factor is renewed
+LINEAR_MAXITER = 400  # GMRES iterations of a linear solve with an inexact preconditioner
 
 
 def void_weight(xi):
@@ -484,12 +486,85 @@ class Material:
         return self.reference_stress / (3 * self.reference_rate) * (eps_e / self.reference_rate) ** (1.0 / m - 1.0)
 
 
+class DirectFactor:
+    """SuperLU factor of the saddle-point matrix: an exact solve."""
+
+    exact = True
+
+    def __init__(self, A, nf, mu_cells):
+        self.lu = spl.splu(A.tocsc())
+
+    def solve(self, r):
+        return self.lu.solve(r)
+
+
+class BlockAMG:
+    """Block lower-triangular preconditioner of [[K, G], [D, -C]]: one V-cycle of smoothed
+    aggregation (PyAMG) on the symmetrically scaled viscous block K (the face rows of a traction
+    wall divided by their factor 2 first, which makes it symmetric), then the pressure from the
+    Schur complement approximated by -(C + 1/mu) per cell (the viscosity-scaled pressure mass
+    matrix). Near-null space: a constant per velocity component."""
+
+    exact = False
+
+    def __init__(self, A, nf, mu_cells, face_factor, face_axis):
+        import pyamg
+
+        A = A.tocsr()
+        K = A[:nf, :nf]
+        self.D = A[nf:, :nf]
+        self.nf = nf
+        Ks = (sp.diags(1.0 / face_factor) @ K).tocsr()
+        Ks = 0.5 * (Ks + Ks.T)  # symmetric up to rounding
+        d = Ks.diagonal()
+        self.scale = 1 / np.sqrt(d)
+        self.face_factor = face_factor
+        Kn = (sp.diags(self.scale) @ Ks @ sp.diags(self.scale)).tocsr()
+        B = np.zeros((nf, int(face_axis.max()) + 1))
+        B[np.arange(nf), face_axis] = 1.0 / self.scale
+        # the coarsest level by sparse LU (pyamg's default, a dense pseudo-inverse, took 28 s on
+        # the 16^3 check); the prolongation smoother's weights row by row from Gershgorin
+        # ("local"), not from spectral radii estimated by Arnoldi from a random start (half the
+        # setup on a busy 2-core CPU, and not reproducible)
+        self.ml = pyamg.smoothed_aggregation_solver(Kn, B=B, symmetry="symmetric", max_coarse=500,
+                                                    smooth=("jacobi", {"weighting": "local"}),
+                                                    presmoother=("gauss_seidel", {"sweep": "symmetric"}),
+                                                    postsmoother=("gauss_seidel", {"sweep": "symmetric"}),
+                                                    coarse_solver="splu")
+        App = A[nf:, nf:].diagonal()
+        # identity rows (a held pressure level) keep 1; the others -(C + 1/mu)
+        self.schur = np.where(App == 1.0, 1.0, App - 1.0 / mu_cells)
+
+    def _vcycle(self, lvl, b):
+        """One V-cycle from x = 0 (pyamg's levels and smoothers, without its solve loop's norms)."""
+        levels = self.ml.levels
+        A = levels[lvl].A
+        x = np.zeros_like(b)
+        levels[lvl].presmoother(A, x, b)
+        coarse_b = levels[lvl].R @ (b - A @ x)
+        if lvl == len(levels) - 2:
+            coarse_x = self.ml.coarse_solver(levels[-1].A, coarse_b)
+        else:
+            coarse_x = self._vcycle(lvl + 1, coarse_b)
+        x += levels[lvl].P @ coarse_x
+        levels[lvl].postsmoother(A, x, b)
+        return x
+
+    def solve(self, r):
+        nf = self.nf
+        ru = r[:nf] / self.face_factor
+        u = self.scale * (self._vcycle(0, self.scale * ru) if len(self.ml.levels) > 1
+                          else self.ml.coarse_solver(self.ml.levels[0].A, self.scale * ru))
+        p = (r[nf:] - self.D @ u) / self.schur
+        return np.concatenate([u, p])
+
+
 class CreepSolver:
     """One geometry + material: solve(metal, ...) -> FlowSolution. Internally nondimensional:
     lengths in the smallest spacing, stresses in `stress_scale` S, rates in eps0 (S/sigma0)^m."""
 
     def __init__(self, flow: CreepFlow, material: Material, stress_scale, regularisation=1e-3,
-                 void_softness=1e-4, backend=None):
+                 void_softness=1e-4, backend=None, method="auto"):
         self.flow, self.mat = flow, material
         self.S = float(stress_scale)
         self.R = material.reference_rate * (self.S / material.reference_stress) ** material.exponent
@@ -499,6 +574,12 @@ class CreepSolver:
         self.backend = backend
         self._rhs_wall = flow._wall_rhs() / self.S  # stresses / scaled length
         self._lu, self._lu_key = None, None
+        if method not in ("auto", "direct", "amg"):
+            raise ValueError(f"method: expected 'auto', 'direct' or 'amg', got {method!r}")
+        if method == "auto":  # SuperLU's fill in 3D grows too fast (16^3 periodic cells: 37 s a factor)
+            method = "direct" if flow.nd == 2 and flow.n_free <= DIRECT_MAX_UNKNOWNS else "amg"
+        self.method = method
+        self._refactor_after = REFACTOR_AFTER
 
     def _metal(self, II):
         """The metal's viscosity (scaled) at eps_e^2 = II (scaled rates), regularised."""
@@ -600,16 +681,32 @@ class CreepSolver:
             x = np.zeros(fl.n_free)
         sol = FlowSolution(None, None, None)
 
-        def factor(x):
+        face_axis = np.zeros(fl.nface, int)
+        for a in range(fl.nd):
+            face_axis[fl._faces[a].ravel()] = a
+
+        def build(mu_c, mu_e, C):
+            A = fl._matrix(mu_c, mu_e, C, pin)
             sol.factorisations += 1
-            return spl.splu(fl._matrix(*self._visc(unpack(x), xi)[:3], pin).tocsc())
+            if self.method == "direct":
+                return DirectFactor(A, nf, mu_c[fc]), A
+            return BlockAMG(A, nf, mu_c[fc], fl.face_factor[ff], face_axis[ff]), A
+
+        def factor(x):
+            return build(*self._visc(unpack(x), xi)[:3])
+
+        def exact_solve(P, A, rhs, tight=False):
+            if P.exact:
+                return P.solve(rhs)
+            y, count, _ = gmres(A.dot, P.solve, rhs, rtol=1e-12 if tight else 0.01 * rtol, maxiter=LINEAR_MAXITER)
+            sol.linear_iterations += count
+            return y
 
         if x0 is None:  # the rate scale's viscosity, then Picard steps on the stress
             metal = None
             for k in range(1 + stress_steps):
                 mu_c, mu_e, C, metal = self._visc(None, xi, reference=k == 0, metal=metal)
-                x = spl.splu(fl._matrix(mu_c, mu_e, C, pin).tocsc()).solve(b)
-                sol.factorisations += 1
+                x = exact_solve(*build(mu_c, mu_e, C), b)
                 if k < stress_steps:
                     metal = self._stress_update(unpack(x), metal)
         r = residual(x)
@@ -622,13 +719,13 @@ class CreepSolver:
                 sol.converged = True
                 break
             if not newton:
-                lu = factor(x)
-                x = lu.solve(b)
+                lu, A = factor(x)
+                x = exact_solve(lu, A, b)
                 r = residual(x)
             else:
                 fresh = lu is None
                 if fresh:
-                    lu = factor(x)
+                    lu, _ = factor(x)
                 un = _norm(x[:nf])
 
                 def jv(v, x=x, r=r, un=un):
@@ -640,12 +737,14 @@ class CreepSolver:
 
                 forcing = min(1e-2, 0.1 * rn / max(sol.history[0], 1e-300) + 1e-4)
                 dx, count, ok = gmres(jv, lu.solve, -r, rtol=forcing, maxiter=GMRES_MAXITER)
-                if (not ok or count > REFACTOR_AFTER) and not fresh:  # the kept factor has gone stale
-                    lu, fresh = factor(x), True
+                if (not ok or count > self._refactor_after) and not fresh:  # the kept factor has gone stale
+                    (lu, _), fresh = factor(x), True
                     if not ok:
                         dx, more, ok = gmres(jv, lu.solve, -r, rtol=forcing, maxiter=GMRES_MAXITER)
                         count += more
                 sol.linear_iterations += count
+                if fresh and not lu.exact:  # an inexact preconditioner: stale at twice its fresh count
+                    self._refactor_after = max(REFACTOR_AFTER, 2 * count)
                 alpha, accepted = 1.0, False
                 for _ in range(8):
                     xt = x + alpha * dx
@@ -655,15 +754,25 @@ class CreepSolver:
                         break
                     alpha *= 0.5
                 if not accepted:  # a Picard step instead
-                    if not fresh:
-                        lu = factor(x)
-                    xt = lu.solve(b)
+                    lu, A = factor(x)
+                    xt = exact_solve(lu, A, b)
                     rt = residual(xt)
                 x, r = xt, rt
             rn = _norm(r) / bnorm
             sol.history.append(rn)
             sol.iterations += 1
         else:
+            sol.converged = rn <= rtol
+        if newton and sol.iterations > 0:
+            # a last Picard step, solved to rounding: it keeps the Newton accuracy of the momentum
+            # rows and satisfies the continuity rows exactly, so the metal cells are
+            # incompressible to rounding, not to the tolerance (what a tolerance lets through
+            # would pass xi = 1 in the advection, and voids.py would trade it for vacancies)
+            lu, A = factor(x)
+            x = exact_solve(lu, A, b, tight=True)
+            r = residual(x)
+            rn = _norm(r) / bnorm
+            sol.history.append(rn)
             sol.converged = rn <= rtol
         self._lu, self._lu_key = lu, key
         sol.residual = rn
@@ -680,7 +789,7 @@ class CreepSolver:
         return sol
 
 
-FILL_TOLERANCE = 1e-12  # a cell "fills" past 1 + this (rounding of the incompressible cells' fluxes stays under)
+FILL_TOLERANCE = 1e-12  # a compressible cell "fills" past 1 + this
 
 
 def advect(flow, xi, velocity, dt, inflow=1.0, courant=0.5):
@@ -695,6 +804,9 @@ def advect(flow, xi, velocity, dt, inflow=1.0, courant=0.5):
     flow acted: dt or less); the sum of xi times the cell volume changes by exactly that volume
     (held faces carry nothing)."""
     xi = np.asarray(xi, float).copy()
+    # only the cells the flow compresses can fill: in the others div u is 0 to the solve's
+    # tolerance, and what that lets pass 1 is rounding that voids.py clips
+    compressible = void_weight(xi) > 0
     h = flow.h
     rate = np.zeros(flow.shape)  # outflow rate per cell (1/s): the Courant limit
     for a in range(flow.nd):
@@ -727,7 +839,7 @@ def advect(flow, xi, velocity, dt, inflow=1.0, courant=0.5):
             if not flow.periodic[a]:
                 area = cell_volume / h[a]
                 wall_flux += area * float(_take(flux, a, slice(0, 1)).sum() - _take(flux, a, slice(n, n + 1)).sum())
-        over = xi + tau * change > 1.0 + FILL_TOLERANCE
+        over = (xi + tau * change > 1.0 + FILL_TOLERANCE) & compressible
         step = tau
         if over.any():  # the flow stops when the first cell fills
             step = min(tau, float(((1.0 - np.minimum(xi, 1.0))[over] / change[over]).min()))
