@@ -250,3 +250,22 @@ def test_sampled_wall_profile():
     with pytest.raises(ValueError, match="at least two samples"):
         Params(kind=KIND, mobility=1.0, gradient_coefficient=1.0, barrier=1.0, charge=1.0, permittivity=1.0,
                potential_walls={"x": {"low": {"condition": "dirichlet", "profile": [1.0]}}})
+
+
+def test_3d_with_a_wall_mode_conserves_mass():
+    g = Grid.from_config(GridConfig(shape=[10, 8, 6], spacing=1.0, boundaries={"x": "no_flux", "z": "no_flux"}))
+    walls = {"x": {"high": {"condition": "dirichlet", "value": -0.1,
+                            "modes": [{"amplitude": 0.2, "wavevector": [0, 2 * np.pi / 8, 0]}]}},
+             "z": {"low": {"condition": "dirichlet", "value": 0.05}}}
+    m = model(g, charge=0.02, potential_walls=walls)
+    rng = np.random.default_rng(5)
+    state = {"c": 0.5 + 0.05 * rng.uniform(-1, 1, g.shape), "potential": np.zeros(g.shape)}
+    m.enforce(state, 0.0)
+    assert abs(state["potential"][-1, 2, 3] - (-0.1 + 0.2 * np.cos(np.pi / 2))) < 1e-15  # x wall (y = 2)
+    assert state["potential"][4, 4, 0] == 0.05  # z wall
+    mass0 = m.observables(state, 0.0)["mass"]
+    dt = 0.5 * m.stability_limit()
+    for _ in range(100):
+        m.euler_step(state, 0.0, dt)
+        m.enforce(state, 0.0)
+    assert abs(m.observables(state, 0.0)["mass"] - mass0) / mass0 <= 1e-12
