@@ -340,3 +340,28 @@ def test_void_onset_converges_with_the_resolved_li_thickness():
         assert np.ptp(foil) / np.mean(foil) < 0.02, (j, foil)
         bare = [void_onset(j, li, foil=None) for li in (2, 16)]
         assert bare[1] > 3 * bare[0] and bare[1] < 0.5 * foil[0], (j, bare, foil)
+
+
+def void_contact_angle(work_of_adhesion, h=0.2, n=40, nz=30, steps=800):
+    """Apparent contact angle (deg) of a void relaxed on a flat SSE, from its footprint half-width
+    a and height H (a circular cap: H / a = tan(theta / 2)); no current, nucleation, creep."""
+    m, s = scenario(shape=(n, nz), spacing=f"{h} um", sse="1.5 um", current="1e-6 mA/cm^2", pressure="0",
+                    nucleation=False, creep=False, width=f"{2.5 * h} um",
+                    extra_model={"interface": {"width": f"{2.5 * h} um", "relaxation_time": "1 s",
+                                               "work_of_adhesion": work_of_adhesion}})
+    k0 = int(m.column_height_index[n // 2])
+    xi = s["xi"]
+    xi[...] = np.where(m.li_side, np.minimum(xi, nucleation.seed_profile(m, (n // 2, k0), 1.2e-6)), 0.0)
+    advance(m, s, 0.5 * m.stability_limit(), steps)
+    void = (s["xi"] < 0.5) & m.li_side
+    a, H = void[:, k0].sum() * h / 2, void[n // 2].sum() * h
+    return np.degrees(2 * np.arctan(H / a)), m.void_contact_angle()
+
+
+def test_voids_grow_at_the_contact_angle_of_the_work_of_adhesion():
+    # Young-Dupre: W_ad = gamma (1 + cos theta_Li), theta_void = 180 - theta_Li: 60, 90, 120 deg
+    # for W_ad = 0.25, 0.5, 0.75 J/m^2 (gamma = 0.5); the same angle sets the nucleation factor
+    for w, expected in ((0.25, 60.0), (0.5, 90.0), (0.75, 120.0)):
+        measured, model = void_contact_angle(w)
+        assert abs(model - expected) < 1e-9
+        assert abs(measured - expected) < 10, (w, measured)

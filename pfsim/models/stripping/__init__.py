@@ -23,6 +23,11 @@ class InterfaceConfig(Section):
     width: quantity("length", gt=0) = Field(description="diffuse-interface width delta of the void surfaces (>= 2 grid spacings)")
     relaxation_time: quantity("time", gt=0) = Field(
         1.0, description="time for a void-surface bump of size delta to relax (sets the Allen-Cahn mobility)")
+    work_of_adhesion: quantity("surface energy", gt=0) = Field(
+        0.25, description="W_ad of Li on the SSE; Young-Dupre: W_ad = gamma (1 + cos theta_Li), the void's contact angle on "
+                          "the SSE is 180 deg - theta_Li; it sets both nucleation's wetting factor and the growing voids' "
+                          "contact angle. 0.25 J/m^2 (theta_Li = 120 deg, void 60 deg): as-prepared LLZO is lithiophobic, "
+                          "theta_Li 95-145 deg [memory]; at most 2 gamma (complete wetting)")
 
 
 class NucleationConfig(Section):
@@ -31,7 +36,9 @@ class NucleationConfig(Section):
         1e13, description="attempt frequency per interface site, J0 = prefactor / (site area) [memory: atomic vibration]")
     defect_contact_angle: float = Field(
         40.0, gt=0, le=180, description="contact angle at surface defects (pits, scratches, deep roughness): easier nucleation [memory]")
-    contact_angle: float = Field(60.0, gt=0, le=180, description="void contact angle on the SSE (deg): heterogeneous factor f = (2 + cos)(1 - cos)^2 / 4 [memory]")
+    contact_angle: float | None = Field(
+        None, gt=0, lt=180, description="void contact angle on the SSE (deg), in nucleation (f = (2 + cos)(1 - cos)^2 / 4) "
+                                        "and growth; default: from interface.work_of_adhesion")
     seed_radius: quantity("length", gt=0) | None = Field(
         None, description="radius of the resolved void a sub-grid void becomes once it holds its volume (default: the interface width)")
     max_expected_events: float = Field(
@@ -94,9 +101,14 @@ class LiStripping(InterfaceModel):
             f"{name}[{k}]" for name in ("subgrid_void", "foil_supersaturation") for k in range(self.columns))
         self.depth = float(grid.spacing[0]) if grid.ndim == 2 else 1.0  # a 2D site is a cell of depth h
         on_defect = (self.surface < self.flat - 0.5 * grid.spacing[-1]).ravel()
-        angles = np.where(on_defect, params.nucleation.defect_contact_angle, params.nucleation.contact_angle)
+        angles = np.where(on_defect, params.nucleation.defect_contact_angle, self.void_contact_angle())
         self.wetting_whole, self.exposed_whole = nucleation.wetting(angles)
         self.wetting_factor = self.extent.local(self.wetting_whole.reshape(whole.shape[:-1]))
+        # growth: the wall energy gamma_w(xi) = gamma_SV + (gamma_SL - gamma_SV) h(xi), h = xi^2 (3 - 2 xi),
+        # gamma_SL - gamma_SV = -gamma cos theta_Li = gamma cos theta_void, adds
+        # -M gamma_w'(xi) (wall area per volume) = -M 6 gamma cos theta_void xi (1 - xi) a to the xi rate
+        cos_void = float(np.cos(np.radians(self.void_contact_angle())))
+        self.wetting_rate = -6 * self.mobility * li.surface_energy * cos_void
         # the unresolved foil beyond the resolved Li layer (section 3)
         resolved = float(np.median(self.extent.lateral_sites((~self.backend.to_host(self.sse)).sum(axis=-1))))
         resolved *= grid.spacing[-1]
@@ -146,6 +158,10 @@ class LiStripping(InterfaceModel):
         self.li_float = self.backend.asarray(~sse)
         self.li_nodes = round(self.extent.total(~sse))
         self.faces = self._contact_faces(sse)
+        wall = xp.zeros(self.grid.shape)  # SSE face area per volume at Li-side nodes (1/m)
+        for a, step, inv_h, mask in self.faces:
+            wall += stencil.shifted(mask, self.grid, a, -step, xp) * inv_h
+        self.wall_density = self.backend.asarray(wall)
         self._build_operators(sse)
         self.column_interface = self._column_interface_nodes(sse)
         self.resolvable_volume = {}  # per column, once a seed there was found to need more
@@ -257,6 +273,15 @@ class LiStripping(InterfaceModel):
         self.vacancy_problem = self.extent.elliptic(k=xp.where(ssex, 0.0, self.d_vac), c=xp.ones(g.shape),
                                                     mask=xp.asarray(~sse))
 
+    def void_contact_angle(self):
+        """The void's contact angle on the SSE (deg): nucleation.contact_angle, or from the work of
+        adhesion (Young-Dupre, cos theta_void = 1 - W_ad / gamma)."""
+        p = self.params
+        if p.nucleation.contact_angle is not None:
+            return p.nucleation.contact_angle
+        c = 1 - p.interface.work_of_adhesion / p.lithium.surface_energy
+        return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
     def static_fields(self):
         return {"electrolyte": self.backend.to_host(self.sse).astype(np.int8)}
 
@@ -318,7 +343,7 @@ class LiStripping(InterfaceModel):
         count, largest = voids.statistics(self, xi)
         return self.common_observables(state, t) | {
             "contact_fraction": self.contact_fraction(xi),
-            "void_volume_fraction": void_volume / li_volume,
+            "void_volume_fraction": (void_volume + self.ledger(state, "subgrid_void_volume") / self.node_volume) / li_volume,
             "void_count": count,
             "largest_void_size": largest,
             "mean_interface_supersaturation": S_sum / int(np.prod(ext.whole.shape[:-1])),

@@ -16,6 +16,8 @@ def step(m, state, dt, S_new, eps_dot, S_mean=None):
     vacancies is spread over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
     be, li, xi = m.backend, m.li_float, state["xi"]
     relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
+    if m.wetting_rate != 0:  # the contact angle at the SSE (wall energy of xi), in the shape relaxation
+        relax += m.wetting_rate * xi * (1 - xi) * m.wall_density
     relax_sum, q_sum = m.extent.total(relax, q)
     del q
     lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
