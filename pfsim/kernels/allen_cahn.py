@@ -121,8 +121,9 @@ def euler_step_cuda(backend, grid, p, eta, t, dt, scratch):
     return out
 
 
-def free_energy_numpy(backend, grid, p, eta, scratch):
-    """The integral of W eta^2 (1 - eta)^2 + kappa/2 |grad eta|^2 (+ tilt h(eta))."""
+def free_energy_numpy(backend, grid, p, eta, scratch, extent=None):
+    """The integral of W eta^2 (1 - eta)^2 + kappa/2 |grad eta|^2 (+ tilt h(eta)) (over the
+    whole grid through `extent` where given: a decomposed run's slab)."""
     def density_rows(i0, i1, out, w1, w2, w3):
         # the CUDA form's expressions, node by node, through scratch blocks
         e = eta[i0:i1]
@@ -144,15 +145,17 @@ def free_energy_numpy(backend, grid, p, eta, scratch):
         return out
 
     blocks = scratch.setdefault("observable_blocks", [])
+    if extent is not None:
+        return extent.integral_rows(density_rows, eta.dtype, blocks)
     return stencil.integrate_rows(density_rows, grid, eta.shape, eta.dtype, blocks)
 
 
-def free_energy_cuda(backend, grid, p, eta, scratch):
+def free_energy_cuda(backend, grid, p, eta, scratch, extent=None):
     xp = backend.xp
     density = p.barrier * eta**2 * (1 - eta) ** 2 + 0.5 * p.gradient_coefficient * stencil.gradient_squared(eta, grid, xp)
     if p.tilt:
         density = density + p.tilt * eta**3 * (6 * eta**2 - 15 * eta + 10)
-    return stencil.integrate(density, grid, xp)
+    return stencil.integrate(density, grid, xp) if extent is None else extent.integral(density)
 
 
 # --- each op as the models and solvers call it: the backend picks the form -------------------

@@ -44,4 +44,4 @@ class CahnHilliard(Model):
         return 2.0 / (p.mobility * (p.gradient_coefficient * lam**2 + curvature * lam))
 
     def observables(self, state, t):
-        return ch.observables(self.backend, self.grid, self.params, state["c"], self.scratch)
+        return ch.observables(self.backend, self.grid, self.params, state["c"], self.scratch, self.extent)

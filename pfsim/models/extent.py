@@ -10,6 +10,8 @@ unchanged:
     total(*arrays)      sums over the whole grid (a float, or a list for several arrays: one
                         message in a decomposed run)
     peak(a), least(a)   max / min over the whole grid
+    integral(f)         the integral over the whole grid (trapezoid weights on bounded walls);
+                        integral_rows(...) of a density given block by block
     local(a)            this grid's rows of an array over the whole grid (built on every rank)
     gather(a)           the whole grid's array on the host (connected components, distances)
     owned_rows(a)       the rows of `a` this process owns (all of them here)
@@ -20,6 +22,7 @@ unchanged:
 
 import numpy as np
 
+from .. import stencil
 from ..solvers.sparse import elliptic_problem
 
 
@@ -37,6 +40,13 @@ class Extent:
         # x_v0 ~ 1e-9, where a float32 sum's rounding would show
         sums = [float(a.sum(dtype=np.float64)) for a in arrays]
         return sums[0] if len(sums) == 1 else sums
+
+    def integral(self, f):
+        return stencil.integrate(f, self.grid, self.backend.xp)
+
+    def integral_rows(self, density_rows, dtype, scratch):
+        """integral() of a density written block by block of rows (stencil.integrate_rows)."""
+        return stencil.integrate_rows(density_rows, self.grid, self.grid.shape, dtype, scratch)
 
     def peak(self, a):
         return float(a.max())

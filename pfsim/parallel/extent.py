@@ -25,6 +25,17 @@ class SlabExtent(Extent):
         sums = [float(v) for v in global_sums(self.comm, [float(a[own].sum(dtype=np.float64)) for a in arrays])]
         return sums[0] if len(sums) == 1 else sums
 
+    def integral(self, f):
+        d, f = self.domain, f[self.domain.owned]
+        local = float(f.sum()) if all(d.whole.periodic) else float((f * d.weights(self.backend.xp)).sum())
+        return global_sums(self.comm, [local])[0] * d.whole.node_volume
+
+    def integral_rows(self, density_rows, dtype, scratch):
+        # the whole padded slab as one block, its owned rows weighed as integral() weighs them
+        n, xp = self.grid.shape[0], self.backend.xp
+        out, *work = (xp.empty(self.grid.shape, dtype) for _ in range(4))
+        return self.integral(density_rows(0, n, out, *work))
+
     def peak(self, a):
         from mpi4py import MPI
 

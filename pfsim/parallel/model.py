@@ -3,15 +3,10 @@
 `SlabModel` wraps the model built on the rank's padded `LocalGrid`: the halos are exchanged
 before every rate evaluation (each Euler step and RK4 stage), so the model's own NumPy or CUDA
 code computes every owned node exactly as a single-process run does. Observables are the
-same sums as the model's `observables`, over owned nodes only, added up across ranks.
+model's own, which reduce through its extent (owned nodes only, added up across ranks).
 """
 
-import numpy as np
-
-from .. import stencil
-from ..kernels.cahn_hilliard import double_well
-from ..models.allen_cahn import manufactured_solution
-from .comm import ParallelError, global_sums
+from .comm import ParallelError
 
 # rows of ghosts each model's rate needs: its stencil applied once (Allen-Cahn) or twice
 # (Cahn-Hilliard: the Laplacian of the chemical potential). li_stripping applies one-node
@@ -47,45 +42,4 @@ class SlabModel:
 
     def observables(self, state, t):
         self.domain.exchange([state[n] for n in self.inner.fields])
-        if self.inner.params.kind not in OBSERVABLES:  # a model that reduces through its extent
-            return self.inner.observables(state, t)
-        terms = OBSERVABLES[self.inner.params.kind](self.inner, state, t, self.domain)
-        totals = global_sums(self.domain.comm, [local for local, _ in terms.values()])
-        return {name: finish(total) for (name, (_, finish)), total in zip(terms.items(), totals)}
-
-
-# --- observables: {name: (this rank's partial sum, total -> value)} -----------------------------
-def _integral(f, domain, xp):
-    """This rank's part of stencil.integrate(f) over the whole grid (f on owned rows), and its finish."""
-    vol = domain.whole.node_volume
-    local = float(f.sum()) if all(domain.whole.periodic) else float((f * domain.weights(xp)).sum())
-    return local, lambda total: total * vol
-
-
-def _cahn_hilliard(model, state, t, domain):
-    c, xp, own = state["c"], model.xp, domain.owned
-    grad2 = stencil.gradient_squared(c, domain.grid, xp)[own]
-    density = double_well(model.params, c[own]) + 0.5 * model.params.gradient_coefficient * grad2
-    return {"free_energy": _integral(density, domain, xp), "mass": _integral(c[own], domain, xp)}
-
-
-def _allen_cahn(model, state, t, domain):
-    xp, p, own, g = model.xp, model.params, domain.owned, domain.grid
-    eta = state["eta"]
-    grad2 = stencil.gradient_squared(eta, g, xp)[own]
-    eta = eta[own]
-    density = p.barrier * eta**2 * (1 - eta) ** 2 + 0.5 * p.gradient_coefficient * grad2
-    if p.tilt:
-        density = density + p.tilt * eta**3 * (6 * eta**2 - 15 * eta + 10)
-    out = {
-        "free_energy": _integral(density, domain, xp),
-        "mean_eta": (float(eta.sum()), lambda total: total / domain.whole.size),
-    }
-    if p.source is not None:
-        x, y = (m[own] if m.shape[0] > 1 else m for m in g.mesh(xp))
-        err = eta - manufactured_solution(x, y, t, p.source, p.gradient_coefficient, xp)
-        out["mms_l2_error"] = (float((err * err).sum()), lambda total: float(np.sqrt(total * domain.whole.node_volume)))
-    return out
-
-
-OBSERVABLES = {"cahn_hilliard": _cahn_hilliard, "allen_cahn": _allen_cahn}
+        return self.inner.observables(state, t)
