@@ -155,6 +155,8 @@ class Run:
     # the last sample's and frame's times as the reporting process's store has them (on every rank)
     def write_observables(self, sim):
         if self.placement.agree(self.store.last_sample_time) == sim.clock.time:
+            if sim.ended_by_model and hasattr(self.store, "amend_last_sample"):  # that sample, with what ended the run
+                self.store.amend_last_sample(self.model.observables(sim.state, sim.clock.time))
             return
         sim.check_finite()
         self.store.append_observables(sim.clock.time, self.model.observables(sim.state, sim.clock.time))

@@ -268,3 +268,22 @@ def test_frames_and_checkpoints_under_the_time_step_warn(in_tmp, capsys):
     assert "warning: checkpoint.every: 0.5 s is under the time step 1.667 s" in err and "3.33x slower" in err
     assert run_cli("validate", CONFIGS / "void_stripping.yaml") == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_last_sample_amended_keeps_its_checksum(in_tmp, capsys):
+    # a run its model ends in a step that started at a sample time writes that sample again,
+    # with what ended it; the sample's checksum follows (buffered or already written)
+    from pfsim.io.store import RunStore
+
+    assert _strip("s.zarr", 6) == 0
+    store = RunStore.open("s.zarr")
+    n = store.samples
+    store.amend_last_sample({"cell_voltage": 0.125})
+    g = zarr.open_group("s.zarr", mode="r")
+    assert g.attrs["pfsim"]["samples"] == n and g["cell_voltage"][n - 1] == 0.125 and np.isnan(g["contact_fraction"][n - 1])
+    assert run_cli("verify", "s.zarr") == 0
+    store.append_observables(7.0, {"cell_voltage": 1.0})  # buffered
+    store.amend_last_sample({"cell_voltage": 2.0})
+    store.flush_observables()
+    assert zarr.open_group("s.zarr", mode="r")["cell_voltage"][n] == 2.0
+    assert run_cli("verify", "s.zarr") == 0

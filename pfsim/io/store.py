@@ -215,6 +215,33 @@ class RunStore:
         if commit:
             self._commit()
 
+    def amend_last_sample(self, values: dict):
+        """Replace the values of the last observable sample, keeping its time and moving its
+        checksum: a run its model ended in a step that started at a sample time writes that
+        end state's sample again, with what ended it (e.g. a failure's current). A decomposed
+        run's store amends on the rank that writes samples."""
+        root = getattr(self, "_root", None)  # pfsim.parallel.store.SlabStore
+        if root is not None:
+            return root(lambda: RunStore._amend_last_sample(self, values))
+        return self._amend_last_sample(values)
+
+    def _amend_last_sample(self, values):
+        if self._obs_buffer:
+            self._obs_buffer[-1] = (self._obs_buffer[-1][0], values)
+            return
+        n = self.samples
+        if not n:
+            return
+        names = self.meta["observables"]
+        row = [float(values.get(name, np.nan)) for name in names]
+        for name, value in zip(names, row):
+            self.group[name][n - 1] = value
+        if self.meta.get("integrity") and "observables" in self.group["checksums"]:
+            t = float(self.group["obs_time"][n - 1])
+            self.group["checksums"]["observables"][n - 1] = np.uint64(
+                integrity.sample_digests([t], [[value] for value in row])[0])
+        self._commit()
+
     def _write_frame_checksums(self, n, sums):
         """Digests of frame n's blocks, after its data (stores of an older pfsim have none)."""
         if not self.meta.get("integrity"):
