@@ -77,10 +77,10 @@ class Sphere(Section):
 
 
 class Spheres(Section):
-    """tanh spheres (3D) or discs (2D), combined by their maximum.
+    """tanh spheres (3D) or discs (2D), combined by their maximum; distances wrap on periodic axes.
 
     outside + (inside - outside) max over the spheres of (1 - tanh((r - R) / width)) / 2, r the
-    distance to the sphere's centre.
+    distance to the sphere's centre (to its nearest periodic image); centres anywhere.
     """
 
     kind: Literal["spheres"]
@@ -237,8 +237,15 @@ def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
         return out
     if cfg.kind == "spheres":
         best = np.zeros(grid.shape)
+        lengths = [n * h for n, h in zip(grid.shape, grid.spacing)]
         for s in cfg.spheres:
-            r = np.sqrt(sum((x - x0) ** 2 for x, x0 in zip(mesh, s.centre)))
+            r2 = 0.0
+            for x, x0, length, periodic in zip(mesh, s.centre, lengths, grid.periodic):
+                d = x - x0
+                if periodic:  # the nearest image: distances across a periodic wall
+                    d = d - length * np.round(d / length)
+                r2 = r2 + d * d
+            r = np.sqrt(r2)
             np.maximum(best, 0.5 * (1 - np.tanh((r - s.radius) / cfg.width)), out=best)
         return cfg.outside + (cfg.inside - cfg.outside) * best
     if cfg.kind == "npy":

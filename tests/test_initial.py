@@ -32,14 +32,16 @@ def test_fourier_modes():
 
 
 def test_tanh_spheres_combine_by_max():
+    bounded = ["grid.boundaries={x: no_flux, y: no_flux}"]
     f, g = field_of("{kind: spheres, spheres: [{centre: [2.0, -1.0], radius: 1.5}, {centre: [5.0, 0.0], radius: 1.0}],"
-                    " width: 0.7, inside: 1.0, outside: -1.0}")
+                    " width: 0.7, inside: 1.0, outside: -1.0}", bounded)
     x, y = g.mesh()
     one = 0.5 * (1 - np.tanh((np.sqrt((x - 2) ** 2 + (y + 1) ** 2) - 1.5) / 0.7))
     two = 0.5 * (1 - np.tanh((np.sqrt((x - 5) ** 2 + y**2) - 1.0) / 0.7))
     np.testing.assert_allclose(f, -1 + 2 * np.maximum(one, two), rtol=0, atol=1e-15)
     # a node at the radius is half-way: node (2, 0) is at x = 2, y = -2, 1 from the first centre
-    f, _ = field_of("{kind: spheres, spheres: [{centre: [2.0, -1.0], radius: 1.0}], width: 0.7, inside: 3.0, outside: 1.0}")
+    f, _ = field_of("{kind: spheres, spheres: [{centre: [2.0, -1.0], radius: 1.0}], width: 0.7, inside: 3.0, outside: 1.0}",
+                    bounded)
     assert abs(f[2, 0] - 2.0) < 1e-15
     with pytest.raises(ConfigError, match="initial.spheres.0.centre: expected 2 coordinates"):
         field_of("{kind: spheres, spheres: [{centre: [1, 2, 3], radius: 1}], width: 1}")
@@ -117,3 +119,25 @@ def test_coupled_model_files_are_checked_when_validated(tmp_path):
     with pytest.raises(ConfigError, match="model.initial.eta1: .*eta.npy has shape \\(8, 8\\); the grid has \\(10, 10\\)"):
         load_config(CONFIGS / "pfhub" / "bm2a.yaml",
                     ["grid.shape=[10,10]", f"model.initial.eta1={{kind: npy, path: '{tmp_path / 'eta.npy'}'}}"])
+
+
+def test_spheres_wrap_on_periodic_axes():
+    """A disc centred on a corner of a periodic grid shows in all four corners; on a bounded axis it does not wrap."""
+    sets = ["grid.shape=[20,16]", "grid.spacing=1.0", "grid.origin=[0.0,0.0]", "time.dt=auto"]
+    disc = "{kind: spheres, spheres: [{centre: [0.0, 0.0], radius: 3.0}], width: 0.5}"
+    cfg, _ = load_config(BM1A, [*sets, f"initial={disc}"])
+    f = initial_field(cfg.initial, check_consistency(cfg)[1], 0)
+    for corner in [(0, 0), (19, 0), (0, 15), (19, 15)]:
+        assert f[corner] > 0.99, corner
+    assert f[10, 8] < 1e-6
+    # by symmetry of the images: node (19, 15) is at distance sqrt(2) from the centre, as node (1, 1)
+    assert f[19, 15] == f[1, 1]
+    cfg, _ = load_config(BM1A, [*sets, f"initial={disc}", "grid.boundaries={x: no_flux, y: periodic}"])
+    f = initial_field(cfg.initial, check_consistency(cfg)[1], 0)
+    assert f[19, 0] < 1e-6 and f[0, 15] > 0.99  # x bounded: no image across it; y periodic
+    # a centre outside the domain is an image of one inside
+    moved = disc.replace("[0.0, 0.0]", "[-20.0, 32.0]")
+    cfg, _ = load_config(BM1A, [*sets, f"initial={moved}"])
+    g = initial_field(cfg.initial, check_consistency(cfg)[1], 0)
+    cfg, _ = load_config(BM1A, [*sets, f"initial={disc}"])
+    np.testing.assert_allclose(g, initial_field(cfg.initial, check_consistency(cfg)[1], 0), rtol=0, atol=1e-14)
