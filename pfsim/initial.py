@@ -88,6 +88,25 @@ class Spheres(Section):
     width: float = Field(gt=0, description="tanh length")
     inside: float = Field(1.0, description="value at the centres")
     outside: float = Field(0.0, description="value far away")
+    combine: Literal["max", "clipped_sum"] = Field(
+        "max", description="how overlapping profiles combine: their maximum, or their sum clipped to 1")
+
+
+class RandomSpheres(Section):
+    """tanh spheres (discs) at random centres, uniform over the domain, from the run's Philox stream.
+
+    As `spheres`, with `count` centres drawn from the stream of the run seed and the field's index
+    (the same seed draws the same centres).
+    """
+
+    kind: Literal["random_spheres"]
+    count: int = Field(ge=1, le=100000, description="number of spheres")
+    radius: float = Field(gt=0, description="radius of every sphere")
+    width: float = Field(gt=0, description="tanh length")
+    inside: float = Field(1.0, description="value at the centres")
+    outside: float = Field(0.0, description="value far away")
+    combine: Literal["max", "clipped_sum"] = Field(
+        "max", description="how overlapping profiles combine: their maximum, or their sum clipped to 1")
 
 
 class NpyFile(Section):
@@ -109,8 +128,8 @@ class ZarrArray(Section):
     index: int | None = Field(None, description="index along the first axis (a frame of a time series), or none")
 
 
-InitialConfig = (Constant | Random | PfhubBM1 | Manufactured | PfhubBM2Eta | Fourier | Spheres | NpyFile
-                 | ZarrArray)
+InitialConfig = (Constant | Random | PfhubBM1 | Manufactured | PfhubBM2Eta | Fourier | Spheres | RandomSpheres
+                 | NpyFile | ZarrArray)
 
 
 def random_stream(seed: int, stream: int) -> np.random.Generator:
@@ -210,6 +229,26 @@ def read_zarr(cfg, grid):
     return _checked(a[cfg.index] if cfg.index is not None else a[...], grid, _zarr_name(cfg))
 
 
+def _sphere_profiles(grid, mesh, spheres, width, combine):
+    """max (or sum clipped to 1) over (centre, radius) of (1 - tanh((r - radius) / width)) / 2, r to the
+    centre's nearest image on periodic axes."""
+    out = np.zeros(grid.shape)
+    lengths = [n * h for n, h in zip(grid.shape, grid.spacing)]
+    for centre, radius in spheres:
+        r2 = 0.0
+        for x, x0, length, periodic in zip(mesh, centre, lengths, grid.periodic):
+            d = x - x0
+            if periodic:  # the nearest image: distances across a periodic wall
+                d = d - length * np.round(d / length)
+            r2 = r2 + d * d
+        profile = 0.5 * (1 - np.tanh((np.sqrt(r2) - radius) / width))
+        if combine == "max":
+            np.maximum(out, profile, out=out)
+        else:
+            out += profile
+    return np.minimum(out, 1.0) if combine == "clipped_sum" else out
+
+
 def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
     """The field of kind `cfg` on model.grid; `stream`: the Philox stream of the random kinds (the
     field's index in a coupled model)."""
@@ -235,19 +274,14 @@ def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
         for m in cfg.modes:
             out += m.amplitude * np.cos(m.phase + sum(k * x for k, x in zip(m.wavevector, mesh)))
         return out
-    if cfg.kind == "spheres":
-        best = np.zeros(grid.shape)
-        lengths = [n * h for n, h in zip(grid.shape, grid.spacing)]
-        for s in cfg.spheres:
-            r2 = 0.0
-            for x, x0, length, periodic in zip(mesh, s.centre, lengths, grid.periodic):
-                d = x - x0
-                if periodic:  # the nearest image: distances across a periodic wall
-                    d = d - length * np.round(d / length)
-                r2 = r2 + d * d
-            r = np.sqrt(r2)
-            np.maximum(best, 0.5 * (1 - np.tanh((r - s.radius) / cfg.width)), out=best)
-        return cfg.outside + (cfg.inside - cfg.outside) * best
+    if cfg.kind in ("spheres", "random_spheres"):
+        if cfg.kind == "spheres":
+            spheres = [(sp.centre, sp.radius) for sp in cfg.spheres]
+        else:  # centres uniform over the domain: [origin, origin + length) on every axis
+            lengths = [(n if p else n - 1) * h for n, h, p in zip(grid.shape, grid.spacing, grid.periodic)]
+            u = random_stream(seed, stream).uniform(0.0, 1.0, size=(cfg.count, grid.ndim))
+            spheres = [(list(np.asarray(grid.origin) + row * lengths), cfg.radius) for row in u]
+        return cfg.outside + (cfg.inside - cfg.outside) * _sphere_profiles(grid, mesh, spheres, cfg.width, cfg.combine)
     if cfg.kind == "npy":
         return read_npy(cfg.path, grid)
     if cfg.kind == "zarr":

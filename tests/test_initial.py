@@ -141,3 +141,32 @@ def test_spheres_wrap_on_periodic_axes():
     g = initial_field(cfg.initial, check_consistency(cfg)[1], 0)
     cfg, _ = load_config(BM1A, [*sets, f"initial={disc}"])
     np.testing.assert_allclose(g, initial_field(cfg.initial, check_consistency(cfg)[1], 0), rtol=0, atol=1e-14)
+
+
+def test_spheres_combine_by_clipped_sum():
+    bounded = ["grid.boundaries={x: no_flux, y: no_flux}"]
+    two = "spheres: [{centre: [2.0, -1.0], radius: 1.0}, {centre: [3.0, -1.0], radius: 1.0}], width: 0.5"
+    f, g = field_of(f"{{kind: spheres, {two}, combine: clipped_sum}}", bounded)
+    m, _ = field_of(f"{{kind: spheres, {two}}}", bounded)
+    x, y = g.mesh()
+    one = [0.5 * (1 - np.tanh((np.sqrt((x - cx) ** 2 + (y + 1) ** 2) - 1.0) / 0.5)) for cx in (2.0, 3.0)]
+    np.testing.assert_allclose(f, np.minimum(one[0] + one[1], 1.0), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(m, np.maximum(one[0], one[1]), rtol=0, atol=1e-15)
+    assert f.max() == 1.0 and (f >= m).all() and (f > m + 0.1).any()
+
+
+def test_random_spheres_are_drawn_from_the_run_stream():
+    spec = "{kind: random_spheres, count: 5, radius: 0.8, width: 0.3}"
+    a, g = field_of(spec)
+    b, _ = field_of(spec)
+    c, _ = field_of(spec, ["seed=7"])
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.max() > 0.9 and a.min() < 1e-3
+    # the centres are those of the stream: rebuilt as explicit spheres they give the same field
+    from pfsim.initial import random_stream
+
+    u = random_stream(0, 0).uniform(0.0, 1.0, size=(5, 2))
+    centres = np.array([1.0, -2.0]) + u * np.array([12 * 0.5, 9 * 0.5])
+    listed = ", ".join(f"{{centre: [{float(x)!r}, {float(y)!r}], radius: 0.8}}" for x, y in centres)
+    d, _ = field_of(f"{{kind: spheres, spheres: [{listed}], width: 0.3}}")
+    np.testing.assert_allclose(a, d, rtol=0, atol=1e-14)
