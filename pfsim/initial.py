@@ -233,10 +233,11 @@ def _sphere_profiles(grid, mesh, spheres, width, combine):
     """max (or sum clipped to 1) over (centre, radius) of (1 - tanh((r - radius) / width)) / 2, r to the
     centre's nearest image on periodic axes."""
     out = np.zeros(grid.shape)
-    lengths = [n * h for n, h in zip(grid.shape, grid.spacing)]
+    whole = _whole(grid)  # a slab's periods are those of the whole grid
+    lengths = [n * h for n, h in zip(whole.shape, whole.spacing)]
     for centre, radius in spheres:
         r2 = 0.0
-        for x, x0, length, periodic in zip(mesh, centre, lengths, grid.periodic):
+        for x, x0, length, periodic in zip(mesh, centre, lengths, whole.periodic):
             d = x - x0
             if periodic:  # the nearest image: distances across a periodic wall
                 d = d - length * np.round(d / length)
@@ -249,9 +250,20 @@ def _sphere_profiles(grid, mesh, spheres, width, combine):
     return np.minimum(out, 1.0) if combine == "clipped_sum" else out
 
 
+def _whole(grid):
+    """The whole grid of a rank's slab (pfsim.parallel.decomp.LocalGrid), or the grid itself."""
+    return getattr(grid, "whole", None) or grid
+
+
+def _rows(grid, a):
+    """The rows of a whole-grid array that a slab holds (all of it on a whole grid)."""
+    rows = getattr(grid, "rows", ())
+    return a[np.asarray(rows)] if getattr(grid, "whole", None) is not None and len(rows) else a
+
+
 def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
-    """The field of kind `cfg` on model.grid; `stream`: the Philox stream of the random kinds (the
-    field's index in a coupled model)."""
+    """The field of kind `cfg` on model.grid (a rank's slab: its rows of the whole grid's field);
+    `stream`: the Philox stream of the random kinds (the field's index in a coupled model)."""
     grid = model.grid
     mesh = grid.mesh(np)
     if cfg.kind == "constant":
@@ -277,15 +289,16 @@ def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
     if cfg.kind in ("spheres", "random_spheres"):
         if cfg.kind == "spheres":
             spheres = [(sp.centre, sp.radius) for sp in cfg.spheres]
-        else:  # centres uniform over the domain: [origin, origin + length) on every axis
-            lengths = [(n if p else n - 1) * h for n, h, p in zip(grid.shape, grid.spacing, grid.periodic)]
-            u = random_stream(seed, stream).uniform(0.0, 1.0, size=(cfg.count, grid.ndim))
-            spheres = [(list(np.asarray(grid.origin) + row * lengths), cfg.radius) for row in u]
+        else:  # centres uniform over the (whole) domain: [origin, origin + length) on every axis
+            w = _whole(grid)
+            lengths = [(n if p else n - 1) * h for n, h, p in zip(w.shape, w.spacing, w.periodic)]
+            u = random_stream(seed, stream).uniform(0.0, 1.0, size=(cfg.count, w.ndim))
+            spheres = [(list(np.asarray(w.origin) + row * lengths), cfg.radius) for row in u]
         return cfg.outside + (cfg.inside - cfg.outside) * _sphere_profiles(grid, mesh, spheres, cfg.width, cfg.combine)
     if cfg.kind == "npy":
-        return read_npy(cfg.path, grid)
+        return _rows(grid, read_npy(cfg.path, _whole(grid)))
     if cfg.kind == "zarr":
-        return read_zarr(cfg, grid)
+        return _rows(grid, read_zarr(cfg, _whole(grid)))
     if cfg.kind == "pfhub_bm1":
         if grid.ndim != 2:
             raise ValueError("initial: pfhub_bm1 is defined on 2D grids")

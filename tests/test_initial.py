@@ -170,3 +170,28 @@ def test_random_spheres_are_drawn_from_the_run_stream():
     listed = ", ".join(f"{{centre: [{float(x)!r}, {float(y)!r}], radius: 0.8}}" for x, y in centres)
     d, _ = field_of(f"{{kind: spheres, spheres: [{listed}], width: 0.3}}")
     np.testing.assert_allclose(a, d, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("spec", [
+    "{kind: spheres, spheres: [{centre: [0.5, -1.0], radius: 1.5}, {centre: [6.5, 2.0], radius: 1.0}], width: 0.4}",
+    "{kind: random_spheres, count: 6, radius: 0.7, width: 0.3, combine: clipped_sum}",
+    "{kind: fourier, mean: 0.5, modes: [{amplitude: 0.1, wavevector: [1.0472, 0.0]}]}",
+    "NPY",
+], ids=["spheres", "random_spheres", "fourier", "npy"])
+@pytest.mark.parametrize("x", ["periodic", "no_flux"])
+def test_a_slab_holds_its_rows_of_the_whole_field(tmp_path, spec, x):
+    """What a rank of a decomposed run builds (pfsim.parallel.run.owned_initial: initial_field on its
+    padded slab, ghost rows wrapped round) is its rows of the single-process field."""
+    from types import SimpleNamespace
+
+    from pfsim.parallel.decomp import LocalGrid
+
+    if spec == "NPY":
+        np.save(tmp_path / "a.npy", np.random.default_rng(1).uniform(size=(12, 9)))
+        spec = f"{{kind: npy, path: '{tmp_path / 'a.npy'}'}}"
+    whole_field, g = field_of(spec, [f"grid.boundaries={{x: {x}, y: periodic}}"])
+    cfg, _ = load_config(BM1A, [*SMALL, f"initial={spec}", f"grid.boundaries={{x: {x}, y: periodic}}"])
+    for rows in ([11, 0, 1, 2, 3], [3, 4, 5, 6, 7, 8], [7, 8, 9, 10, 11, 0]):
+        slab = LocalGrid.slab(g, np.array(rows))
+        part = initial_field(cfg.initial, SimpleNamespace(grid=slab, params=None), cfg.seed)
+        np.testing.assert_allclose(part, whole_field[rows], rtol=0, atol=1e-14)
