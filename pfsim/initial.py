@@ -268,9 +268,9 @@ def initial_field(cfg, model, seed: int, stream: int = 0) -> np.ndarray:
     mesh = grid.mesh(np)
     if cfg.kind == "constant":
         return np.full(grid.shape, cfg.value)
-    if cfg.kind == "random":
-        noise = random_stream(seed, stream).uniform(-1.0, 1.0, size=grid.shape)
-        return cfg.mean + cfg.amplitude * noise
+    if cfg.kind == "random":  # on a slab: its rows of the whole grid's draw
+        noise = random_stream(seed, stream).uniform(-1.0, 1.0, size=_whole(grid).shape)
+        return _rows(grid, cfg.mean + cfg.amplitude * noise)
     if cfg.kind in ("pfhub_bm2_eta", "fourier", "spheres"):
         check_initial(cfg, grid)
     if cfg.kind == "pfhub_bm2_eta":

@@ -177,7 +177,8 @@ def test_random_spheres_are_drawn_from_the_run_stream():
     "{kind: random_spheres, count: 6, radius: 0.7, width: 0.3, combine: clipped_sum}",
     "{kind: fourier, mean: 0.5, modes: [{amplitude: 0.1, wavevector: [1.0472, 0.0]}]}",
     "NPY",
-], ids=["spheres", "random_spheres", "fourier", "npy"])
+    "{kind: random, mean: 0.5, amplitude: 0.1}",
+], ids=["spheres", "random_spheres", "fourier", "npy", "random"])
 @pytest.mark.parametrize("x", ["periodic", "no_flux"])
 def test_a_slab_holds_its_rows_of_the_whole_field(tmp_path, spec, x):
     """What a rank of a decomposed run builds (pfsim.parallel.run.owned_initial: initial_field on its
