@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from .schema import Length, Section, quantity
+from .stencil import along
 
 AXES = ("x", "y", "z")
 
@@ -163,9 +164,7 @@ class Grid:
     def apply_dirichlet(self, field):
         """Hold Dirichlet wall nodes at their values (in place, NumPy or CuPy)."""
         for a, s, v in self.dirichlet_sides():
-            index = [slice(None)] * self.ndim
-            index[a] = 0 if s == 0 else -1
-            field[tuple(index)] = v
+            field[along(self.ndim, a, 0 if s == 0 else -1)] = v
 
     def periodic_mask(self) -> int:
         """Bit a set when axis a is periodic: the stencil's boundary code for the kernels."""
@@ -176,8 +175,6 @@ class Grid:
         w = xp.ones(self.shape)
         for a, p in enumerate(self.periodic):
             if not p:
-                index = [slice(None)] * self.ndim
                 for end in (0, -1):
-                    index[a] = end
-                    w[tuple(index)] *= 0.5
+                    w[along(self.ndim, a, end)] *= 0.5
         return w

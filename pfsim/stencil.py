@@ -9,7 +9,8 @@ node (zero gradient) on bounded ones.
 import numpy as np
 
 
-def _index(ndim, axis, s):
+def along(ndim, axis, s):
+    """The index of s (a node or a slice) along `axis` of an ndim-array, every node of the other axes."""
     index = [slice(None)] * ndim
     index[axis] = s
     return tuple(index)
@@ -21,11 +22,11 @@ def shifted(f, grid, axis, step, xp, out=None):
     n, nd = f.shape[axis], f.ndim
     out = xp.empty_like(f) if out is None else out
     if step > 0:
-        out[_index(nd, axis, slice(0, n - 1))] = f[_index(nd, axis, slice(1, n))]
-        out[_index(nd, axis, n - 1)] = f[_index(nd, axis, 0 if grid.periodic[axis] else n - 2)]
+        out[along(nd, axis, slice(0, n - 1))] = f[along(nd, axis, slice(1, n))]
+        out[along(nd, axis, n - 1)] = f[along(nd, axis, 0 if grid.periodic[axis] else n - 2)]
     else:
-        out[_index(nd, axis, slice(1, n))] = f[_index(nd, axis, slice(0, n - 1))]
-        out[_index(nd, axis, 0)] = f[_index(nd, axis, n - 1 if grid.periodic[axis] else 1)]
+        out[along(nd, axis, slice(1, n))] = f[along(nd, axis, slice(0, n - 1))]
+        out[along(nd, axis, 0)] = f[along(nd, axis, n - 1 if grid.periodic[axis] else 1)]
     return out
 
 
@@ -79,14 +80,14 @@ def row_blocks(shape, nodes=65536):
 def _add_axis(out, f, a, k, periodic, work):
     """out += k f[i+1] then out += k f[i-1] along axis a, boundary rules applied."""
     nd, n = f.ndim, f.shape[a]
-    lo, hi = _index(nd, a, slice(0, n - 1)), _index(nd, a, slice(1, n))
-    last, first = _index(nd, a, n - 1), _index(nd, a, 0)
+    lo, hi = along(nd, a, slice(0, n - 1)), along(nd, a, slice(1, n))
+    last, first = along(nd, a, n - 1), along(nd, a, 0)
     tmp = None if work is None else work[lo]  # n - 1 slices of the axis: fits every term below
     edge = None if work is None else work[last]
     _add_scaled(out[lo], f[hi], k, tmp)  # f[i+1]: interior, then across the wall
-    _add_scaled(out[last], f[_index(nd, a, 0 if periodic else n - 2)], k, edge)
+    _add_scaled(out[last], f[along(nd, a, 0 if periodic else n - 2)], k, edge)
     _add_scaled(out[hi], f[lo], k, tmp)  # f[i-1]
-    _add_scaled(out[first], f[_index(nd, a, n - 1 if periodic else 1)], k, edge)
+    _add_scaled(out[first], f[along(nd, a, n - 1 if periodic else 1)], k, edge)
 
 
 def _multiply(src, k, out):
@@ -138,9 +139,9 @@ def gradient_squared_rows(f, grid, i0, i1, out, work):
         m = block.shape[a]
         d = work
         shifted(block, grid, a, +1, np, out=d)
-        lo = block[_index(nd, a, slice(0, m - 1))]  # d -= f[i-1] along a, boundary rule at 0
-        d[_index(nd, a, slice(1, m))] -= lo
-        d[_index(nd, a, 0)] -= block[_index(nd, a, m - 1 if grid.periodic[a] else 1)]
+        lo = block[along(nd, a, slice(0, m - 1))]  # d -= f[i-1] along a, boundary rule at 0
+        d[along(nd, a, slice(1, m))] -= lo
+        d[along(nd, a, 0)] -= block[along(nd, a, m - 1 if grid.periodic[a] else 1)]
         d /= 2.0 * grid.spacing[a]
         d *= d
         out += d
@@ -169,7 +170,7 @@ def integrate_rows(density_rows, grid, shape, dtype, scratch, nodes=65536):
                 d[m - 1] *= 0.5
         for a in range(1, len(shape)):
             if not grid.periodic[a]:
-                d[_index(len(shape), a, 0)] *= 0.5
-                d[_index(len(shape), a, -1)] *= 0.5
+                d[along(len(shape), a, 0)] *= 0.5
+                d[along(len(shape), a, -1)] *= 0.5
         total += float(d.sum())
     return total * grid.node_volume

@@ -6,6 +6,7 @@ and smooth_jacobi (one weighted-Jacobi sweep). `level` is the solver's _FineLeve
 
 import numpy as np
 
+from ..stencil import along
 from . import twin
 
 KERNELS = "elliptic.cu"
@@ -23,18 +24,12 @@ def _wrapped(u, a, step, out):
     """u at node i + step along axis a, wrapping round (np.roll's values), into out by slices.
     The faces across a bounded wall are 0, so the wrapped value there is never weighed."""
     n, nd = u.shape[a], u.ndim
-
-    def at(s):
-        key = [slice(None)] * nd
-        key[a] = s
-        return tuple(key)
-
     if step > 0:
-        out[at(slice(0, n - 1))] = u[at(slice(1, n))]
-        out[at(n - 1)] = u[at(0)]
+        out[along(nd, a, slice(0, n - 1))] = u[along(nd, a, slice(1, n))]
+        out[along(nd, a, n - 1)] = u[along(nd, a, 0)]
     else:
-        out[at(slice(1, n))] = u[at(slice(0, n - 1))]
-        out[at(0)] = u[at(n - 1)]
+        out[along(nd, a, slice(1, n))] = u[along(nd, a, slice(0, n - 1))]
+        out[along(nd, a, 0)] = u[along(nd, a, n - 1)]
     return out
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..io.store import CHUNK_BYTES
+from ..stencil import along
 from .comm import ParallelError
 
 
@@ -140,7 +141,5 @@ class Domain:
         for a in range(1, self.whole.ndim):
             if not self.whole.periodic[a]:
                 for end in (0, -1):
-                    index = [slice(None)] * self.whole.ndim
-                    index[a] = end
-                    w[tuple(index)] *= 0.5
+                    w[along(self.whole.ndim, a, end)] *= 0.5
         return w

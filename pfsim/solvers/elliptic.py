@@ -35,6 +35,7 @@ from itertools import combinations, product
 import numpy as np
 
 from ..kernels import elliptic as kernels
+from ..stencil import along
 from .pcg import SolveInfo, flexible_cg
 COARSEST_NODES = 400  # levels are added until one has at most this many nodes: solved densely
 JACOBI_WEIGHT = 0.8  # weighted Jacobi where Gauss-Seidel colours are not independent sets
@@ -57,12 +58,6 @@ def _ratio(num, den, xp, fallback=0.0):
 def _dot(a, b):
     # a plain sum, not BLAS: on a busy CPU a threaded BLAS call can cost milliseconds
     return float((a * b).sum())
-
-
-def _at(ndim, axis, index):
-    key = [slice(None)] * ndim
-    key[axis] = index
-    return tuple(key)
 
 
 def _shift(u, s, xp):
@@ -95,7 +90,7 @@ def face_conductivities(grid, k, xp=np):
         nb = xp.roll(k, -1, axis=a)
         K = _ratio(2 * k * nb, k + nb, xp) / h**2
         if not periodic:
-            K[_at(grid.ndim, a, -1)] = 0
+            K[along(grid.ndim, a, -1)] = 0
         out.append(K)
     return out
 
