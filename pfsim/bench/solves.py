@@ -24,59 +24,53 @@ def elliptic(ctx):
     return rows
 
 
+# what each solver's rows say: its setup, and the work a sparse solve includes (a new diagonal's)
+SETUP = {"multigrid": "EllipticProblem(): faces, Galerkin levels, coarsest inverse",
+         "direct": "SparseProblem(): assembly", "amg": "SparseProblem(): assembly, aggregation hierarchy"}
+WORK = {"direct": "a new factor", "amg": "new Galerkin products"}
+
+
 def solve_rows(ctx, be, shape):
     g, k, mask, b = cases.contrast_problem(shape)
     xp = be.xp
     k, mask, b = xp.asarray(k), xp.asarray(mask), be.asarray(b)
-    setup = ctx.timer.measure(lambda: EllipticProblem(g, be, k, 0.0, mask), warmup=1, budget=0, min_repeats=3)
-    problem, result = EllipticProblem(g, be, k, 0.0, mask), {}
-
-    def solve():
-        result["u"], result["info"] = problem.solve(b, rtol=RTOL)
-
-    t = ctx.timer.measure(solve, warmup=1, budget=ctx.timer.budget, min_repeats=3)
-    info = result["info"]
-    step = ctx.ch_step_seconds.get((be.name, "float64", shape))
-    if step is None:
-        step = ctx.timer.measure(_ch_step(be, shape)).seconds
-        ctx.ch_step_seconds[(be.name, "float64", shape)] = step
-    note = (f"contrast 1e10, {info.iterations} iterations, residual {info.scaled_residual:.1e} (scaled), "
-            f"{info.residual:.1e} (plain), converged {info.converged}")
     common = {"backend": be.name, "precision": "float64", "grid": grid_label(shape), "cells": int(np.prod(shape))}
-    rows = [
-        row("elliptic", "solve to 1e-8", **common, time_s=t.seconds, time_per="per solve", repeats=t.repeats,
-            value=info.iterations, unit="iterations", ratio=t.seconds / step, ratio_to="CH step", note=note),
-        row("elliptic", "setup (multigrid)", **common, time_s=setup.seconds, time_per="per setup",
-            repeats=setup.repeats, ratio=setup.seconds / step, ratio_to="CH step",
-            note="EllipticProblem(): faces, Galerkin levels, coarsest inverse"),
-    ]
-    if not be.is_gpu:
-        rows += sparse_rows(ctx, be, shape, g, k, mask, b, step, common)
-    return rows
-
-
-def sparse_rows(ctx, be, shape, g, k, mask, b, step, common):
     rows = []
-    for method in ("direct", "amg"):
-        setup = ctx.timer.measure(lambda: SparseProblem(g, be, k, 0.0, mask, method), warmup=1, budget=0,
-                                  min_repeats=3)
-        problem, result = SparseProblem(g, be, k, 0.0, mask, method), {}
+    for method in ("multigrid",) if be.is_gpu else ("multigrid", "direct", "amg"):
+        def make():
+            return EllipticProblem(g, be, k, 0.0, mask) if method == "multigrid" else \
+                SparseProblem(g, be, k, 0.0, mask, method)
+
+        setup = ctx.timer.measure(make, warmup=1, budget=0, min_repeats=3)
+        problem, result = make(), {}
 
         def solve():
-            problem.set_diagonal(0.0)
+            if method != "multigrid":
+                problem.set_diagonal(0.0)
             result["u"], result["info"] = problem.solve(b, rtol=RTOL)
 
         t = ctx.timer.measure(solve, warmup=1, budget=ctx.timer.budget, min_repeats=3)
-        info = result["info"]
-        work = "a new factor" if method == "direct" else "new Galerkin products"
+        info, step = result["info"], _ch_step_seconds(ctx, be, shape)
+        if method == "multigrid":
+            name, value = "solve to 1e-8", info.iterations
+            note = (f"contrast 1e10, {info.iterations} iterations, residual {info.scaled_residual:.1e} (scaled), "
+                    f"{info.residual:.1e} (plain), converged {info.converged}")
+        else:
+            name, value = f"solve to 1e-8 ({method})", info.iterations or ""
+            note = (f"contrast 1e10, {WORK[method]} included, residual {info.scaled_residual:.1e} (scaled), "
+                    f"converged {info.converged}")
         rows += [
-            row("elliptic", f"solve to 1e-8 ({method})", **common, time_s=t.seconds, time_per="per solve",
-                repeats=t.repeats, value=info.iterations or "", unit="iterations" if info.iterations else "",
-                ratio=t.seconds / step,
-                ratio_to="CH step", note=f"contrast 1e10, {work} included, residual {info.scaled_residual:.1e} "
-                                         f"(scaled), converged {info.converged}"),
+            row("elliptic", name, **common, time_s=t.seconds, time_per="per solve", repeats=t.repeats, value=value,
+                unit="iterations" if value != "" else "", ratio=t.seconds / step, ratio_to="CH step", note=note),
             row("elliptic", f"setup ({method})", **common, time_s=setup.seconds, time_per="per setup",
-                repeats=setup.repeats, ratio=setup.seconds / step, ratio_to="CH step",
-                note="SparseProblem(): assembly" + (", aggregation hierarchy" if method == "amg" else "")),
+                repeats=setup.repeats, ratio=setup.seconds / step, ratio_to="CH step", note=SETUP[method]),
         ]
     return rows
+
+
+def _ch_step_seconds(ctx, be, shape):
+    """The time of one explicit Cahn-Hilliard step of this grid (the kernels section's, or measured)."""
+    key = (be.name, "float64", shape)
+    if key not in ctx.ch_step_seconds:
+        ctx.ch_step_seconds[key] = ctx.timer.measure(_ch_step(be, shape)).seconds
+    return ctx.ch_step_seconds[key]
