@@ -12,11 +12,12 @@ gradient term: d/d(grad phi) of W(theta)^2 |grad phi|^2 / 2.
 
 The anisotropic stencil: J is evaluated on the faces between nodes (x face i+1/2: phi_x =
 (phi[i+1] - phi[i]) / h, phi_y the mean of the central y differences of both nodes; y faces
-alike), W and W_theta from the face's own gradient (cos and sin of m theta from its direction), and div(J) is the difference of the
-face fluxes: a compact, conservative 9-point stencil, second order, with the walls' mirror rule
-of pfsim.stencil (no flux, and the symmetry planes of a quarter dendrite for theta0 = 0).
-tau at a node takes theta from central differences. NumPy and CUDA forms in
-pfsim/kernels/anisotropic_allen_cahn_heat.py (kernels/anisotropic_allen_cahn_heat.cu). The fields' initial conditions are data in
+alike), W and W_theta from the face's own gradient (cos and sin of m theta from its
+direction), and div(J) is the difference of the face fluxes: a compact, conservative 9-point
+stencil, second order, with the walls' mirror rule of pfsim.stencil (no flux, and the symmetry
+planes of a quarter dendrite for theta0 = 0). tau at a node takes theta from central
+differences. NumPy and CUDA forms in pfsim/kernels/anisotropic_allen_cahn_heat.py
+(kernels/anisotropic_allen_cahn_heat.cu). The fields' initial conditions are data in
 model.initial (BM3a: a tanh disc of phi, U = -0.3).
 """
 
