@@ -21,7 +21,8 @@ linearly interpolated.
 Periodic axes of the grid are periodic for Phi too. The walls of c are the grid's.
 
 Phi is a field of the state (written to the store and checkpoints) that `enforce` recomputes from
-c after every update: one elliptic solve per step (per stage with RK4), through the extent.
+c after every update: one elliptic solve per step (per stage with RK4), through the extent. The
+step of c: pfsim/kernels/cahn_hilliard_electrostatic.py (kernels/cahn_hilliard_electrostatic.cu).
 """
 
 from typing import Literal
@@ -31,6 +32,7 @@ from pydantic import Field, model_validator
 
 from .. import stencil
 from ..kernels import cahn_hilliard as ch
+from ..kernels import cahn_hilliard_electrostatic as chel
 from ..schema import Section
 from .base import Model
 from .cahn_hilliard import CahnHilliardParams
@@ -164,21 +166,13 @@ class CahnHilliardElectrostatic(Model):
         return phi
 
     # --- evolution ----------------------------------------------------------------------------
-    def chemical_potential(self, c, phi):
-        mu = ch.chemical_potential(self.backend, self.grid, self.params, c, self.scratch)
-        mu += self.params.charge * phi
-        return mu
-
     def rate(self, state, t):
-        mu = self.chemical_potential(state["c"], state["potential"])
-        r = stencil.laplacian(mu, self.grid)
-        r *= self.params.mobility
+        r = chel.rate_numpy(self.backend, self.grid, self.params, state["c"], state["potential"], self.scratch)
         return {"c": r, "potential": self.xp.zeros_like(r)}
 
     def euler_step(self, state, t, dt):
-        r = self.rate(state, t)["c"]
-        r *= dt
-        state["c"] += r
+        state["c"] = chel.euler_step(self.backend, self.grid, self.params, state["c"], state["potential"], dt,
+                                     self.scratch)
 
     def enforce(self, state, t):
         self.grid.apply_dirichlet(state["c"])
