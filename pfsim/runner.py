@@ -227,7 +227,10 @@ class Run:
                         "device": self.backend.device, "from_time": self._from_time, "to_time": self.sim.clock.time,
                         "steps_to": self.sim.clock.iteration, "status": status,
                         **({"slurm_job": job} if job else {}), **self.placement.history})
-        extra = {"failure": self.sim.end_details} if self.sim.end_details else {}
+        failure = self.sim.end_details
+        if failure and hasattr(self.model, "failure_record"):  # completed: time, current, cycle, half-cycle
+            failure = self.model.failure_record(failure, self.sim.clock.time)
+        extra = {"failure": failure} if failure else {}
         self.store.update_meta(status=status, stop_reason=reason, finished=now(), history=history, **extra,
                                time=self.sim.clock.time, iteration=self.sim.clock.iteration)
 

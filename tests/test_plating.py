@@ -271,6 +271,10 @@ output: {fields_every: "10 min", observables_every: "10 s"}
     assert f["kind"] == "short_circuit" and f["time"] == pytest.approx(t_short)
     assert f["current_density"] == pytest.approx(-200.0)
     assert f["capacity"] == pytest.approx(200.0 * t_short, rel=1e-6)
+    assert f["cycle"] == 1 and f["half_cycle"] == 1
+    from pfsim.status import report
+
+    assert f"failure     short_circuit at t = {t_short:.6g} s, -20 mA/cm^2, cycle 1, half-cycle 1" in report(in_tmp / "s.zarr")
 
 
 # --- convergence -----------------------------------------------------------------------------------
@@ -462,3 +466,18 @@ def test_a_stripping_contact_failure_writes_its_failure_record(in_tmp):
     f = meta["failure"]
     assert f["kind"] == "contact" and f["current_density"] == pytest.approx(10.0) and f["contact_fraction"] < 0.9
     assert f["reason"].startswith("contact failure")
+    assert f["time"] == meta["time"] and f["cycle"] == 1 and f["half_cycle"] == 1
+    from pfsim.status import report
+
+    assert "failure     contact at t = " in report(in_tmp / "a.zarr")
+
+
+def test_a_failure_record_names_the_cycle_and_half_cycle_of_the_protocol():
+    protocol = [{"duration": 60, "value": "1 mA/cm^2"}, {"duration": 30, "value": 0},
+                {"duration": 60, "value": "-1 mA/cm^2"}, {"duration": 30, "value": 0},
+                {"duration": 60, "value": "1 mA/cm^2"}]
+    m, _ = scenario(current=protocol)
+    for t, cycle, half, j in ((10.0, 1, 1, 10.0), (70.0, 1, 1, 0.0), (100.0, 1, 2, -10.0), (200.0, 2, 3, 10.0)):
+        f = m.failure_record({"kind": "short_circuit"}, t)
+        assert (f["time"], f["cycle"], f["half_cycle"], f["current_density"], f["kind"]) == (t, cycle, half, j, "short_circuit")
+    assert m.failure_record({"time": 5.0}, 10.0)["time"] == 5.0  # what the model gave stays

@@ -69,6 +69,18 @@ class InterfaceModel(Model):
         interface model gives it)."""
         raise NotImplementedError
 
+    def failure_record(self, details, t):
+        """The store's `failure` record of an end state the model reached at t: what the model
+        gave (kind, reason, ...) completed with the time, the applied current and the cycle and
+        half-cycle of the current protocol at t (a half-cycle: a run of one sign of current)."""
+        half, sign = 0, 0
+        for b in [0.0] + [x for x in self.current.breakpoints() if 0 < x <= t] + [t]:
+            s = int(np.sign(self.current(b)))
+            if s and s != sign:
+                half, sign = half + 1, s
+        return {"time": t, "current_density": self.current(t), "cycle": (half + 1) // 2, "half_cycle": half,
+                **details}
+
     def events(self):
         """Protocol breakpoints: steps land on them so step changes happen exactly."""
         return [(t, lambda state: None) for t in self.drive.breakpoints()]
