@@ -6,9 +6,10 @@ pfsim.units, and every section forbids unknown keys. `load_config` raises Config
 with one line per problem, e.g. `time.dt: expected a time, got '5 MPa'`.
 """
 
+import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
@@ -21,6 +22,7 @@ from .models import ModelParams
 from .schema import Duration, Section
 from .simulation import stability_factor
 from .units import QuantityError, to_si
+from .units import short as _short
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -125,9 +127,8 @@ class _NoAliasLoader(yaml.SafeLoader):
 def parse_yaml(text: str, where: str = "config"):
     try:
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {_one_line(exc)}") from None
-    except ValueError as exc:  # a value that its tag cannot hold: 2001-02-30, a 5000-digit integer
+    # ValueError: a value that its tag cannot hold (2001-02-30, a 5000-digit integer)
+    except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"{where}: not valid YAML: {_one_line(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply") from None
@@ -196,8 +197,7 @@ def load_config(path, overrides=None, check=True) -> tuple[RunConfig, dict]:
     """Read, override and validate a scenario file; returns the config and the raw mapping.
     check: the cheap checks of `check_config` (no grid-sized arrays); check=False leaves every
     check to pfsim.build, on the model of the run (check_consistency)."""
-    cfg, raw, _ = load_checked(path, overrides, check)
-    return cfg, raw
+    return load_checked(path, overrides, check)[:2]
 
 
 def load_checked(path, overrides=None, check=True) -> tuple[RunConfig, dict, float | None]:
@@ -232,7 +232,7 @@ def check_config(cfg: RunConfig):
     against the domain) is checked when the run builds it (exit 2, nothing written)."""
     from .grid import Grid
 
-    if _cells(cfg.grid.shape) <= BUILD_CHECK_CELLS:
+    if math.prod(cfg.grid.shape) <= BUILD_CHECK_CELLS:
         _, model = check_consistency(cfg)
     else:
         grid = Grid.from_config(cfg.grid)
@@ -289,13 +289,6 @@ def _check_sampling(cfg, dt):
             f"output.observables_every: {every:.4g} s is under a tenth of the time step {dt:.4g} s: every step "
             f"would be cut to it and the run {dt / every:.3g}x slower; use {dt / SLOWEST_SAMPLING:.4g} s or more "
             f"(a sample every step: {dt:.4g} s)")
-
-
-def _cells(shape) -> int:
-    n = 1
-    for k in shape:
-        n *= int(k)
-    return n
 
 
 def _check_whole_cell(cfg, grid):
@@ -369,9 +362,7 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
         raise ConfigError("initial: required key is missing")
     if cfg.initial is not None and "initial" in type(cfg.model).model_fields:
         raise ConfigError(f"initial: model.kind {cfg.model.kind} takes each field's initial condition in model.initial")
-    if cfg.initial is None:
-        pass
-    elif cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:
+    if cfg.initial is not None and cfg.initial.kind in ("pfhub_bm1", "manufactured") and grid.ndim != 2:
         raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
     if cfg.initial is not None and cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
         raise ConfigError("initial.kind: 'manufactured' needs model.source")
@@ -465,11 +456,6 @@ def _message(err) -> str:
         if msg.startswith(prefix):
             return msg[len(prefix):]
     return f"{msg[0].lower()}{msg[1:]}, got {_short(value)}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _one_line(exc) -> str:

@@ -37,9 +37,6 @@ def _models_in(annotation):
 
 
 def _type_name(field) -> str:
-    extra = field.json_schema_extra or {}
-    for meta in field.metadata:
-        extra = getattr(meta, "json_schema_extra", None) or extra
     ann = field.annotation
     dim = _dimension(field)
     if dim:
@@ -69,31 +66,27 @@ def _plain(ann) -> str:
 
 
 def _dimension(field):
-    def scan(obj):
-        for meta in getattr(obj, "__metadata__", ()) or ():
+    """The dimension of a quantity field (pfsim.schema puts it in json_schema_extra), or None."""
+    def marked(metadata):
+        for meta in metadata or ():
             extra = getattr(meta, "json_schema_extra", None)
             if isinstance(extra, dict) and "dimension" in extra:
                 return extra["dimension"]
-        for arg in typing.get_args(obj):
-            found = scan(arg)
-            if found:
-                return found
         return None
 
-    for meta in field.metadata:
-        extra = getattr(meta, "json_schema_extra", None)
-        if isinstance(extra, dict) and "dimension" in extra:
-            return extra["dimension"]
-    return scan(field.annotation)
+    def scan(obj):
+        found = marked(getattr(obj, "__metadata__", ()))
+        for arg in typing.get_args(obj):
+            found = found or scan(arg)
+        return found
+
+    return marked(field.metadata) or scan(field.annotation)
 
 
 def _default(field) -> str:
     if field.is_required():
         return "required"
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is PydanticUndefined:
         return "required"
     if isinstance(value, BaseModel):

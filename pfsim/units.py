@@ -69,7 +69,7 @@ def to_si(value, dimension: str) -> float:
     """Convert a config value (bare number in SI, or "number unit" string) to SI."""
     result = _to_si(value, dimension)
     if not math.isfinite(result):
-        raise QuantityError(f"expected {_article(dimension)} {dimension} (a finite number), got {_short(value)}")
+        raise QuantityError(f"expected {_article(dimension)} {dimension} (a finite number), got {short(value)}")
     return result
 
 
@@ -89,17 +89,13 @@ def _to_si(value, dimension: str) -> float:
         except OverflowError:  # an integer beyond the float range
             return math.inf
     if not isinstance(value, str):
-        raise QuantityError(f"{expected}, got {_short(value)}")
+        raise QuantityError(f"{expected}, got {short(value)}")
     # the length check comes first: the lazy unit group is quadratic on long strings
     m = _QUANTITY.match(value) if len(value) <= 80 else None
-    if (
-        m is None
-        or not _UNIT_OK.match(m.group(2))
-        or _BAD_POWER.search(m.group(2))
-    ):
+    if m is None or not _UNIT_OK.match(m.group(2)) or _BAD_POWER.search(m.group(2)):
         raise QuantityError(
             f"{expected} (a number in {si_unit(dimension)}, or a string such as "
-            f"'2 {si_unit(dimension)}'), got {_short(value)}"
+            f"'2 {si_unit(dimension)}'), got {short(value)}"
         )
     number, unit = float(m.group(1)), m.group(2)
     if not unit:  # a number written as a string (YAML 1.1 reads 1e-3 as one): SI
@@ -107,7 +103,7 @@ def _to_si(value, dimension: str) -> float:
     try:
         scale, offset = _unit_factor(unit, dimension)
     except QuantityError as exc:
-        raise QuantityError(f"{expected}, got {_short(value)} ({exc})") from None
+        raise QuantityError(f"{expected}, got {short(value)} ({exc})") from None
     return number * scale + offset
 
 
@@ -115,6 +111,7 @@ def si_unit(dimension: str) -> str:
     return DIMENSIONS[dimension][1]
 
 
-def _short(value) -> str:
+def short(value) -> str:
+    """repr(value), cut to 60 characters: what an error message quotes of a value."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
