@@ -111,11 +111,7 @@ def compile_module(source: str, ctype: str):
     import cupy
 
     kdir = kernel_dir()
-    code = (kdir / source).read_text()
-    return cupy.RawModule(
-        code=code,
-        options=("-std=c++17", f"-DREAL={ctype}", f"-I{kdir}"),
-    )
+    return cupy.RawModule(code=(kdir / source).read_text(), options=("-std=c++17", f"-DREAL={ctype}", f"-I{kdir}"))
 
 
 def select_backend(name: str = "auto", precision: str = "float64", announce=None, elliptic: str = "auto",
@@ -139,10 +135,7 @@ def _select(name, precision, announce):
     ok, info = cuda_status()
     if name == "cupy" and not ok:
         raise BackendUnavailable(f"backend: cupy was asked for but {info}; use --backend numpy or auto")
-    if ok:
-        backend = Backend("cupy", dtype, info)
-    else:
-        backend = Backend("numpy", dtype, _cpu_name())
+    backend = Backend("cupy", dtype, info) if ok else Backend("numpy", dtype, _cpu_name())
     if announce is not None and name == "auto":
         why = "" if ok else f" ({info})"
         announce(f"backend auto -> {backend.name} on {backend.device}{why}")

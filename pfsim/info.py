@@ -19,8 +19,6 @@ def package_version(name) -> str:
         return "not installed"
 
 
-
-
 def kernel_check() -> str:
     """Compile every kernels/*.cu: with CuPy on a device, else with nvcc --ptx, else say so."""
     try:
@@ -46,7 +44,6 @@ def kernel_check() -> str:
                     return f"not checked: no CUDA device and no nvcc ({len(sources)} sources in {kernel_dir()})"
             except Exception as exc:
                 results.append(f"{src} ({ctype}): FAILED {exc}")
-                continue
     how = "CuPy/NVRTC" if ok else "nvcc --ptx sm_90"
     return "\n    ".join(results) if results else f"all {len(sources)} sources compile ({how}, float and double)"
 
@@ -57,12 +54,7 @@ def report() -> str:
     lines = [
         f"pfsim      {__version__}",
         f"python     {sys.version.split()[0]}",
-        f"numpy      {package_version('numpy')}",
-        f"zarr       {package_version('zarr')}",
-        f"xarray     {package_version('xarray')}",
-        f"pydantic   {package_version('pydantic')}",
-        f"pint       {package_version('pint')}",
-        f"cupy       {package_version('cupy')}",
+        *(f"{name:<10} {package_version(name)}" for name in ("numpy", "zarr", "xarray", "pydantic", "pint", "cupy")),
         f"backend    auto -> {backend.name}" + ("" if ok else f" ({info})"),
         f"device     {backend.device}" + (f", {backend.memory_info()}" if backend.is_gpu else ""),
         f"kernels    {kernel_check()}",

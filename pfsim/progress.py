@@ -52,19 +52,17 @@ class Progress:
             self._bar.start()
             self._task = self._bar.add_task("run", total=self.stop_time, info=self.line(sim))
 
-    def update(self, sim):
+    def update(self, sim, last=False):
         if self._bar is not None:
             self._bar.update(self._task, completed=sim.clock.time, info=self.line(sim))
             return
         now = time.monotonic()
-        if now - self._last_log >= self.log_every:
+        if last or now - self._last_log >= self.log_every:
             self._last_log = now
             print(f"[pfsim] {self.line(sim)}", file=self.stream, flush=True)
 
     def finish(self, sim):
+        self.update(sim, last=True)
         if self._bar is not None:
-            self._bar.update(self._task, completed=sim.clock.time, info=self.line(sim))
             self._bar.stop()
             self._bar = None
-        else:
-            print(f"[pfsim] {self.line(sim)}", file=self.stream, flush=True)

@@ -26,7 +26,6 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag,
 from .schema import Duration, Section, quantity
 from .units import to_si
 
-
 MAX_SEGMENTS = 100000
 
 
@@ -143,12 +142,10 @@ class Protocol:
     def __call__(self, t: float) -> float:
         if self.constant is not None:
             return self.constant
-        k = int(np.searchsorted(self.starts, t, side="right")) - 1
-        if k >= len(self.segments):
-            return self.segments[-1][2]
+        k = self.segment_index(t)
         duration, a, b = self.segments[k]
-        if a == b:
-            return a
+        if a == b or t >= self.starts[k + 1]:  # a hold, or after the end: the final value
+            return b
         return a + (t - self.starts[k]) / duration * (b - a)
 
     def breakpoints(self) -> list[float]:

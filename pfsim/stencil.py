@@ -37,14 +37,10 @@ def laplacian(f, grid, out=None, work=None):
     nothing is allocated. Every term is rounded as in `acc += (1/h^2) f_nb` (a factor of
     exactly 1 is skipped, which changes no bit).
     """
-    c = [1.0 / h**2 for h in grid.spacing]
     if out is f:
         raise ValueError("laplacian: out must not be the input array")
-    out = f * (-2.0 * sum(c)) if out is None else _multiply(f, -2.0 * sum(c), out)
-    for a in range(f.ndim):
-        if c[a] != 0.0:  # 0: an ensemble's uncoupled member axis (pfsim.ensemble)
-            _add_axis(out, f, a, c[a], grid.periodic[a], work)
-    return out
+    out = np.empty_like(f) if out is None else out
+    return laplacian_rows(f, grid, 0, f.shape[0], out, np.empty_like(f) if work is None else work)
 
 
 def laplacian_rows(f, grid, i0, i1, out, work):
@@ -56,7 +52,8 @@ def laplacian_rows(f, grid, i0, i1, out, work):
     if c[0] != 0.0:  # 0: an ensemble's uncoupled member axis (pfsim.ensemble)
         _add_axis0_rows(out, f, i0, i1, c[0], grid.periodic[0], work)
     for a in range(1, f.ndim):
-        _add_axis(out, f[i0:i1], a, c[a], grid.periodic[a], work)
+        if c[a] != 0.0:
+            _add_axis(out, f[i0:i1], a, c[a], grid.periodic[a], work)
     return out
 
 
