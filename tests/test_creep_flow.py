@@ -250,3 +250,38 @@ def test_solved_creep_is_an_option_and_reduced_the_default():
 
     advance(m, s, 1.0, 2)
     assert m.ledger(s, "creep_volume") == 0.0
+
+
+def test_solved_creep_in_3d():
+    """The 3D path (block-AMG preconditioned Newton-GMRES): a planted void closes under 3 MPa,
+    the ledger holds."""
+    from conftest import advance
+    from pfsim.backend import Backend
+    from pfsim.config import validate
+    from pfsim.models import build_model
+
+    raw = {
+        "name": "t", "seed": 1,
+        "grid": {"shape": [10, 10, 16], "spacing": "0.25 um",
+                 "boundaries": {"x": "periodic", "y": "periodic", "z": "no_flux"}},
+        "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "1 um"},
+                  "interface": {"width": "0.5 um", "relaxation_time": "60 s"},
+                  "nucleation": {"enabled": False}, "creep": {"model": "solved"}},
+        "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "3 MPa"},
+        "time": {"stop": 1.0},
+    }
+    cfg = validate(raw)
+    grid = Grid.from_config(cfg.grid)
+    m = build_model(cfg.model, grid, Backend("numpy", np.dtype("float64"), "cpu"), drive=cfg.drive, seed=cfg.seed)
+    s = m.initial_state()
+    X, Y, Z = m.grid.mesh()
+    void = ((X - 1.25e-6) ** 2 + (Y - 1.25e-6) ** 2 + (Z - 1.75e-6) ** 2) < (0.6e-6) ** 2
+    s["xi"][void & m.li_side] = 0.0
+    m._set(s, "initial_li", m.li_content(s))
+    v0 = m.observables(s, 0.0)["void_volume_fraction"]
+    t = advance(m, s, 1.0, 5)
+    obs = m.observables(s, t)
+    assert m._creep["solver"].method == "amg"
+    # measured: void fraction 0.052 -> 0.021 in 5 s, balance 2.5e-10 (of 5 s of stripping), 6 solves
+    assert obs["void_volume_fraction"] < 0.6 * v0
+    assert obs["li_site_balance_error"] < 1e-8
