@@ -26,7 +26,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .. import stencil
 from ..initial import InitialConfig, check_initial, initial_field
 from ..kernels import anisotropic_allen_cahn_heat as aah
 from ..schema import Section
@@ -133,8 +132,8 @@ class AnisotropicAllenCahnHeat(Model):
     def observables(self, state, t):
         g, xp = self.grid, self.xp
         phi, u = state["phi"], state["u"]
-        area = stencil.integrate(xp.ones(g.shape), g, xp)
-        solid = stencil.integrate(0.5 * (phi + 1), g, xp)
-        return {"free_energy": stencil.integrate(self.free_energy_density(phi, u), g, xp),
+        area = self.extent.integral(xp.ones(g.shape))
+        solid = self.extent.integral(0.5 * (phi + 1))
+        return {"free_energy": self.extent.integral(self.free_energy_density(phi, u)),
                 "solid_area": solid, "solid_fraction": solid / area, "tip_position": self.tip_position(phi),
-                "mean_u": stencil.integrate(u, g, xp) / area}
+                "mean_u": self.extent.integral(u) / area}

@@ -127,9 +127,8 @@ class CahnHilliardAllenCahn(Model):
         return f + p.w * (wells + p.alpha * self.pair_factor * pairs)
 
     def observables(self, state, t):
-        g, xp = self.grid, self.xp
-        out = {"free_energy": stencil.integrate(self.free_energy_density(state), g, xp),
-               "mass": stencil.integrate(state["c"], g, xp)}
+        out = {"free_energy": self.extent.integral(self.free_energy_density(state)),
+               "mass": self.extent.integral(state["c"])}
         for n in self.etas:
             out[f"mean_{n}"] = float(state[n].mean())
         return out

@@ -30,7 +30,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .. import stencil
 from ..kernels import cahn_hilliard as ch
 from ..kernels import cahn_hilliard_electrostatic as chel
 from ..schema import Section
@@ -192,11 +191,11 @@ class CahnHilliardElectrostatic(Model):
             total, weight = self.extent.total(c * self.weights, self.weights)
             rho = c - total / weight
         density = 0.5 * self.params.charge * rho * (phi + self.external)
-        return stencil.integrate(density, self.grid, self.xp)
+        return self.extent.integral(density)
 
     def observables(self, state, t):
         c, phi = state["c"], state["potential"]
-        out = ch.observables(self.backend, self.grid, self.params, c, self.scratch)
+        out = ch.observables(self.backend, self.grid, self.params, c, self.scratch, self.extent)
         electro = self.electrostatic_energy(c, phi)
         return {"free_energy": out["free_energy"] + electro, "chemical_energy": out["free_energy"],
                 "electrostatic_energy": electro, "mass": out["mass"],
