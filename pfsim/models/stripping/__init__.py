@@ -226,7 +226,7 @@ class LiStripping(InterfaceModel):
         """Full-grid arrays: per-column values at the interface sites plus values at the
         collector-side nodes (0 elsewhere)."""
         xp, g = self.xp, self.grid
-        diag, rhs = xp.zeros(g.shape), xp.zeros(g.shape)
+        diag, rhs = xp.zeros(g.shape, dtype=self.backend.dtype), xp.zeros(g.shape, dtype=self.backend.dtype)
         if np.any(site_diag):
             idx = xp.asarray(self.column_interface.ravel())
             diag.reshape(-1)[idx] = xp.asarray(self._local_columns(site_diag).ravel())
