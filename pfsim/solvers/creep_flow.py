@@ -31,16 +31,21 @@ Walls of bounded axes: "noslip", "freeslip" or "traction" (a prescribed normal a
 the stack pressure is sigma_nn = -p at the current collector). Periodic axes wrap round.
 
 Nonlinearity: Newton's method, Jacobian-free (Jacobian-vector products by a difference of
-residuals), each Newton system solved by GMRES preconditioned with the factorised Picard
-(frozen-viscosity) matrix, with a backtracking line search on the residual. The Picard matrix
-is the Jacobian less the rank-one part (1/m - 1) (D (x) D)/(D:D) of the tangent viscosity, so
-the preconditioned spectrum lies in about [1/m, 1] and GMRES needs few iterations at m = 5-7;
-plain Picard contracts only by (1 - 1/m) per iteration where the load is a prescribed stress.
+residuals), each Newton system solved by GMRES preconditioned with the Picard (frozen-viscosity)
+matrix, with a backtracking line search on the residual. The Picard matrix is the Jacobian less
+the rank-one part (1/m - 1) (D (x) D)/(D:D) of the tangent viscosity, so the preconditioned
+spectrum lies in about [1/m, 1] at m = 5-7; plain Picard contracts only by (1 - 1/m) per
+iteration where the load is a prescribed stress. A solve ends with one Picard step solved to
+rounding, so the metal cells are incompressible to rounding (the advection of xi needs it).
 
-Linear algebra: the assembled SciPy sparse saddle-point matrix, factorised by SuperLU (`splu`;
-the scalar SPD problems of pfsim.solvers.sparse have another structure, so that module's
-classes do not apply). The assembly works on host arrays; a matrix-free GPU path would replace
-`_linear` (the backend dispatch in `CreepFlow.solve` hands fields to the host today).
+Linear algebra: the assembled SciPy sparse saddle-point matrix. In 2D (up to
+DIRECT_MAX_UNKNOWNS) its SuperLU factor is the preconditioner (`DirectFactor`); in 3D, where
+SuperLU's fill explodes, a block lower-triangular preconditioner (`BlockAMG`: smoothed
+aggregation on the viscous block, the viscosity-scaled pressure mass matrix for the Schur
+complement). The scalar SPD problems of pfsim.solvers.sparse have another structure, so that
+module's classes do not apply. The assembly works on host arrays; a matrix-free GPU path would
+replace `CreepFlow._matrix`/`_apply` and the preconditioners (`CreepSolver.solve` hands GPU
+fields to the host today).
 """
 
 from dataclasses import dataclass, field
