@@ -285,3 +285,25 @@ def test_solved_creep_in_3d():
     # measured: void fraction 0.052 -> 0.021 in 5 s, balance 2.5e-10 (of 5 s of stripping), 6 solves
     assert obs["void_volume_fraction"] < 0.6 * v0
     assert obs["li_site_balance_error"] < 1e-8
+
+
+def test_size_dependent_strength():
+    """sigma0 = max(sigma0, 100 MPa (L / 1 um)^-0.68) with `size_effect`: 100 MPa at 1 um,
+    20.9 MPa at 10 um, the bulk 1 MPa beyond about 0.9 mm; the reduced model's rate scales by
+    (sigma0 / sigma0(L))^m."""
+    from pfsim.models.stripping.creep import reference_stress, strain_rate
+    from pfsim.physics.parameters import CreepConfig
+
+    assert reference_stress(CreepConfig()) == 1e6
+    on = dict(size_effect=True)
+    assert reference_stress(CreepConfig(**on, size_length=1e-6)) == pytest.approx(1e8)
+    assert reference_stress(CreepConfig(**on, size_length=1e-5)) == pytest.approx(1e8 * 10 ** -0.68)
+    assert reference_stress(CreepConfig(**on, size_length=1e-3)) == 1e6
+
+    class M:
+        creep_rate0 = 0.01
+
+    M.params = type("P", (), {"creep": CreepConfig()})
+    bulk = strain_rate(M, 2e6, 1.0)
+    M.params.creep = CreepConfig(**on, size_length=1e-5)
+    assert strain_rate(M, 2e6, 1.0) == pytest.approx(bulk * (1e6 / (1e8 * 10 ** -0.68)) ** 5)

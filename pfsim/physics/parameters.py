@@ -51,6 +51,16 @@ class CreepConfig(Section):
     resolve_change: float = Field(
         0.05, gt=0, le=1, description="solved: the flow is solved again once xi has changed by this much at some node "
                                       "since the last solve (and whenever the pressure or temperature changes)")
+    size_effect: bool = Field(
+        False, description="size-dependent strength: sigma0 becomes max(sigma0, size_strength (size_length / 1 um)^-size_exponent), "
+                           "the micropillar law of single-crystal Li (docs/stripping.md, Solved mechanics)")
+    size_length: quantity("length", gt=0) = Field(
+        1.0e-6, description="the size of the deforming Li (contacts, ligaments between voids) that sets its strength")
+    size_strength: quantity("pressure", gt=0) = Field(
+        1.0e8, description="strength of 1 um Li at 298 K: 105 MPa [checked] Xu 2017 (PNAS 114, 57; abstract); "
+                           "the group's pillar data: about 95 MPa at 1 um, 16 MPa at 8.5 um [checked]")
+    size_exponent: float = Field(
+        0.68, ge=0, le=2, description="strengthening exponent, sigma_y ~ D^-n: 0.68 at 298 K, 1.00 at 90 C [checked] Xu 2017")
 
 
 class ElectrolyteConfig(Section):

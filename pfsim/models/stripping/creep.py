@@ -48,7 +48,15 @@ def strain_rate(m, pressure, contact):
     if not c.enabled or pressure <= 0:
         return 0.0
     stress = pressure / max(contact, 1e-3)  # the load is carried by the remaining contact
-    return float(m.creep_rate0 * (stress / c.reference_stress) ** c.exponent)
+    return float(m.creep_rate0 * (stress / reference_stress(c)) ** c.exponent)
+
+
+def reference_stress(c):
+    """sigma0, or with `size_effect` the micropillar strength at `size_length`:
+    max(sigma0, size_strength (size_length / 1 um)^-size_exponent)."""
+    if not c.size_effect:
+        return float(c.reference_stress)
+    return max(float(c.reference_stress), float(c.size_strength) * (c.size_length / 1e-6) ** -c.size_exponent)
 
 
 def closure_band(m):
@@ -124,7 +132,7 @@ def creep_flow(m, state, pressure):
         geometry = cache["geometry"]
         if cache["key"] != key:
             geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
-            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, c.reference_stress, m.creep_rate0),
+            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, reference_stress(c), m.creep_rate0),
                                              stress_scale=pressure, regularisation=REGULARISATION)
             cache["solution"] = None
         cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"], rtol=RTOL)
