@@ -307,3 +307,28 @@ def test_size_dependent_strength():
     bulk = strain_rate(M, 2e6, 1.0)
     M.params.creep = CreepConfig(**on, size_length=1e-5)
     assert strain_rate(M, 2e6, 1.0) == pytest.approx(bulk * (1e6 / (1e8 * 10 ** -0.68)) ** 5)
+
+
+# --- the CUDA twin of the cell viscosity, through the CPU shim -------------------------------------
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(37, 23), (9, 8, 13)])
+def test_cell_viscosity_cuda_matches_numpy(shape, precision):
+    from cuda_shim import harness
+    from cuda_shim.cases import numpy_backend
+    from pfsim.kernels import creep_flow as ck
+
+    harness.require_gxx()
+    rng = np.random.default_rng(3)
+    II = 10.0 ** rng.uniform(-12, 2, size=shape)  # scaled rates over the whole range a solve sees
+    II.flat[::7] = 0.0
+    xi = rng.uniform(0, 1, size=shape)
+    xi.flat[::5], xi.flat[1::5], xi.flat[2::11] = 0.0, 1.0, 0.5
+    solid = (rng.uniform(size=shape) < 0.2).astype(float)
+    args = (0.5, 3.0, 1 / 5 - 1, 1e-10, 1e-4)  # coef, rate, expo (m = 5), reg2, mu_void
+    ref = ck.cell_viscosity(numpy_backend(precision), II, xi, solid, *args)
+    got = ck.cell_viscosity(harness.ShimBackend(precision), II, xi, solid, *args)
+    rtol = {"float64": 1e-12, "float32": 1e-5}[precision]
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=0)
+    mu, fluidity = ref
+    assert (fluidity[solid != 0] == 0).all() and (mu[xi == 0] == np.asarray(1e-4, mu.dtype)).all()

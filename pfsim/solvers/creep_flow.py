@@ -54,6 +54,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
+from ..backend import Backend
+from ..kernels import creep_flow as ck
+
+HOST = Backend("numpy", np.dtype(np.float64), "cpu")  # the assembled path's arrays
 WALL_KINDS = ("noslip", "freeslip", "traction")
 GMRES_MAXITER = 60  # per Newton step
 DIRECT_MAX_UNKNOWNS = 60_000  # 2D saddle points up to this size by SuperLU, larger ones and 3D by block AMG
@@ -587,8 +591,16 @@ class CreepSolver:
         self._refactor_after = REFACTOR_AFTER
 
     def _metal(self, II):
-        """The metal's viscosity (scaled) at eps_e^2 = II (scaled rates), regularised."""
-        return self.mat.viscosity(np.sqrt(II + self.reg**2) * self.R) * self.R / self.S
+        """The metal's viscosity (scaled) at eps_e^2 = II (scaled rates), regularised (the
+        operations of pfsim.kernels.creep_flow.cell_viscosity)."""
+        coef, rate, expo, reg2 = self._power_law()
+        return coef * (np.sqrt(II + reg2) * rate) ** expo
+
+    def _power_law(self):
+        """(coef, rate, expo, reg2) of mu = coef (sqrt(II + reg2) rate)^expo in scaled units."""
+        mat = self.mat
+        return (mat.reference_stress / (3 * mat.reference_rate) * self.R / self.S, self.R / mat.reference_rate,
+                1.0 / mat.exponent - 1.0, self.reg**2)
 
     def _metal_of_stress(self, sigma_e):
         """The metal's viscosity (scaled) that carries the equivalent stress sigma_e (scaled):
@@ -612,11 +624,14 @@ class CreepSolver:
         if reference:
             ref = self.mat.viscosity(self.R) * self.R / self.S
             metal = (np.full(fl.ncell, ref), {p: np.full(fl.edge_shape(*p), ref) for p in fl.pairs})
-        elif metal is None:
+        w = void_weight(xi)
+        if metal is None:
             II, II_edge = fl.strain_rates(u)
             metal = (self._metal(II), {p: self._metal(II_edge[p]) for p in fl.pairs})
-        w = void_weight(xi)
-        mu_c = (1 - w) * metal[0] + w * mu_v
+            # the cells' mixture by the kernel twin (pfsim.kernels.creep_flow; NumPy on the host)
+            mu_c, _ = ck.cell_viscosity(HOST, II, xi, fl.solid.ravel(), *self._power_law(), mu_v)
+        else:
+            mu_c = (1 - w) * metal[0] + w * mu_v
         solid_g = fl.solid
         mu_e = {}
         for p in fl.pairs:
