@@ -79,9 +79,10 @@ def solved_step(m, state, t, dt, j_sse):
     """Every stripped atom leaves a vacancy; the creep flow, solved from xi (again once xi has
     changed by `resolve_change` somewhere since the last solve, a void cell has filled, or the
     pressure or temperature changed), carries xi over dt; where a void cell fills before the end
-    of the step the flow of the new xi takes over (at most MAX_SOLVES_PER_STEP solves); what enters through the current collector is booked in "creep_volume" (the Li layer behind
-    the collector thins by as much)."""
-    xp, xi = m.xp, state["xi"]
+    of the step the flow of the new xi takes over (at most MAX_SOLVES_PER_STEP solves). What
+    enters through the current collector is booked in "creep_volume" (the Li layer behind the
+    collector thins by as much)."""
+    xi = state["xi"]
     faradaic = metal_side_current(m, j_sse, xi)
     stripped = m.extent.total(faradaic)
     m._add(state, "charge", stripped * m.node_volume / m.lateral_area * dt)
@@ -101,7 +102,7 @@ def solved_step(m, state, t, dt, j_sse):
             left -= used
             if left <= 1e-9 * dt:
                 break
-            m._creep["solution"] = None  # a void cell filled: the flow of the new xi for the rest of the step
+            m._creep["stale"] = True  # a void cell filled: the flow of the new xi for the rest of the step
     return contact, 0.0, injection
 
 
@@ -126,7 +127,7 @@ def creep_flow(m, state, pressure):
         cache["solution"] = None
         return None
     key = (float(pressure), float(m.creep_rate0))
-    stale = (cache["solution"] is None or cache["key"] != key
+    stale = (cache["solution"] is None or cache["key"] != key or cache.get("stale")
              or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
     if stale:
         geometry = cache["geometry"]
@@ -136,6 +137,6 @@ def creep_flow(m, state, pressure):
                                              stress_scale=pressure, regularisation=REGULARISATION)
             cache["solution"] = None
         cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"], rtol=RTOL)
-        cache["key"], cache["xi"] = key, xi
+        cache["key"], cache["xi"], cache["stale"] = key, xi, False
         cache["solves"] += 1
     return cache["solution"]
