@@ -7,12 +7,35 @@
 #define GRAD_FLOOR 1e-2
 #define XI_MIN 1e-3  // no reaction in the far tail of the profile (no electrons there)
 
+// Anisotropy a(n) = 1 + eps cos(m (theta - theta0)) of the metal's outward normal n = -(gx, gy)
+// turned by -theta0 (c0 = cos theta0, s0 = sin theta0), and a_theta = da/dtheta: the
+// Karma-Rappel W(n) / W0 of kernels/anisotropic_allen_cahn_heat.cu (a zero gradient: a = 1).
+__device__ __forceinline__ void a_and_slope(real gx, real gy, real eps, int fold, real c0, real s0, real& a,
+                                            real& at) {
+    const real nx = -(gx * c0 + gy * s0);
+    const real ny = -(gy * c0 - gx * s0);
+    const real r2 = nx * nx + ny * ny;
+    const real inv = r2 > 0 ? 1 / sqrt(r2) : (real)0;
+    const real c1 = nx * inv, s1 = ny * inv;
+    real c = c1, s = s1;
+    for (int k = 1; k < fold; ++k) {
+        const real cn = c * c1 - s * s1;
+        const real sn = s * c1 + c * s1;
+        c = cn;
+        s = sn;
+    }
+    a = 1 * (1 + eps * c);
+    at = (-1 * eps * fold) * s;
+}
+
 // Interface delta w = 2 (1 - h(xi)) |grad xi| and the curvature-free Allen-Cahn term
 // relax = (delta^2 d2xi/dn2 - 2 g'(xi)) / tau, d2/dn2 = g.H.g / |g|^2 blended into the
-// Laplacian where |g| delta < GRAD_FLOOR.
+// Laplacian where |g| delta < GRAD_FLOOR. With eps > 0 (2D) w is scaled by a(n): the
+// anisotropic exchange current density.
 extern "C" __global__ void plating_interface_terms(const real* xi, real* w, real* relax, int nx, int ny, int nz,
                                                    int periodic, real cx, real cy, real cz, real hx, real hy,
-                                                   real hz, real delta, real tau) {
+                                                   real hz, real delta, real tau, real eps, int fold,
+                                                   const real* cos0, const real* sin0) {
     int ix, iy, iz;
     long long i;
     if (!node_of_thread((long long)nx * ny * nz, ny, nz, ix, iy, iz, i)) return;
@@ -61,8 +84,70 @@ extern "C" __global__ void plating_interface_terms(const real* xi, real* w, real
     const real gp = 2 * x0 * (1 - x0) * (1 - 2 * x0);
     const real hxi = x0 * x0 * x0 * (x0 * (6 * x0 - 15) + 10);
     const real open = 1 - hxi > 0 ? 1 - hxi : (real)0;
-    w[i] = x0 >= (real)XI_MIN ? 2 * open * sqrt(g2) : (real)0;
+    real wi = x0 >= (real)XI_MIN ? 2 * open * sqrt(g2) : (real)0;
+    if (eps != 0 && nd == 2) {
+        real a, at;
+        a_and_slope(g[0], g[1], eps, fold, cos0[i], sin0[i], a, at);
+        wi = wi * a;
+    }
+    w[i] = wi;
     relax[i] = (delta * delta * d2n - 2 * gp) * ((real)1.0 / tau);
+}
+
+// Capillarity: cap = coeff [div(J) - 2 g'(xi) / delta^2] / a(n)^2, J = a^2 grad xi + a a_theta (-xi_y, xi_x)
+// on the faces between nodes (x face i+1/2: xi_x from the two nodes, xi_y the mean of their
+// central differences; y faces alike; theta0 on a face from the mean of its nodes' cos, sin);
+// a at the node from central differences. eps = 0 or 3D: div(J) is the Laplacian.
+extern "C" __global__ void plating_capillary(const real* xi, real* cap, int nx, int ny, int nz, int periodic,
+                                             real cx, real cy, real cz, real hx, real hy, real hz, real coeff,
+                                             real delta, real eps, int fold, const real* cos0,
+                                             const real* sin0) {
+    int ix, iy, iz;
+    long long i;
+    if (!node_of_thread((long long)nx * ny * nz, ny, nz, ix, iy, iz, i)) return;
+    const real x0 = xi[i];
+    const real gp = 2 * x0 * (1 - x0) * (1 - 2 * x0);
+    const real well = ((real)2.0 / (delta * delta)) * gp;
+    if (eps == 0 || nz > 1) {
+        cap[i] = coeff * (laplacian_at(xi, ix, iy, iz, nx, ny, nz, periodic, cx, cy, cz) - well);
+        return;
+    }
+    const long long sx = ny;
+    const int xu = neighbour_up(ix, nx, periodic & 1), xd = neighbour_down(ix, nx, periodic & 1);
+    const int yu = neighbour_up(iy, ny, periodic & 2), yd = neighbour_down(iy, ny, periodic & 2);
+    auto at_ = [&](int jx, int jy) { return xi[jx * sx + jy]; };
+    // central y difference at (jx, iy)
+    auto dy = [&](int jx) {
+        const int u = neighbour_up(iy, ny, periodic & 2), d = neighbour_down(iy, ny, periodic & 2);
+        return at_(jx, u) - at_(jx, d);
+    };
+    real fl[4];
+    // x faces: +1/2 (ix, xu), -1/2 (xd, ix)
+    const int xa[2] = {ix, xd}, xb[2] = {xu, ix};
+    for (int k = 0; k < 2; ++k) {
+        const real gn = (at_(xb[k], iy) - at_(xa[k], iy)) * ((real)1.0 / hx);
+        const real gt = (dy(xb[k]) + dy(xa[k])) * ((real)0.25 / hy);
+        const long long pa = xa[k] * sx + iy, pb = xb[k] * sx + iy;
+        real a, at;
+        a_and_slope(gn, gt, eps, fold, (real)0.5 * (cos0[pb] + cos0[pa]), (real)0.5 * (sin0[pb] + sin0[pa]), a, at);
+        fl[k] = a * a * gn - a * at * gt;
+    }
+    // y faces: +1/2 (iy, yu), -1/2 (yd, iy); the x differences at rows jy
+    const int ya[2] = {iy, yd}, yb[2] = {yu, iy};
+    for (int k = 0; k < 2; ++k) {
+        const real gn = (at_(ix, yb[k]) - at_(ix, ya[k])) * ((real)1.0 / hy);
+        const real gt = ((at_(xu, yb[k]) - at_(xd, yb[k])) + (at_(xu, ya[k]) - at_(xd, ya[k]))) * ((real)0.25 / hx);
+        const long long pa = ix * sx + ya[k], pb = ix * sx + yb[k];
+        real a, at;
+        a_and_slope(gt, gn, eps, fold, (real)0.5 * (cos0[pb] + cos0[pa]), (real)0.5 * (sin0[pb] + sin0[pa]), a, at);
+        fl[2 + k] = a * a * gn + a * at * gt;
+    }
+    const real div = (fl[0] - fl[1]) * ((real)1.0 / hx) + (fl[2] - fl[3]) * ((real)1.0 / hy);
+    const real gx = (at_(xu, iy) - at_(xd, iy)) * ((real)0.5 / hx);
+    const real gy = (at_(ix, yu) - at_(ix, yd)) * ((real)0.5 / hy);
+    real a, at;
+    a_and_slope(gx, gy, eps, fold, cos0[i], sin0[i], a, at);
+    cap[i] = coeff * (div - well) / (a * a);
 }
 
 // xi update: d xi = dt gate (relax - lagrange q(xi) - scale w current noise); what the gate

@@ -141,3 +141,47 @@ def test_model_cuda_path_matches_numpy_path(tmp_path):
             assert np.isnan(o_cu[key]), key
         else:
             assert o_cu[key] == pytest.approx(value, rel=1e-8, abs=1e-12), key
+
+
+def anisotropy(g, precision, seed, strength=0.05, fold=4):
+    """Karma-Rappel anisotropy with a per-node orientation (two grains of different theta0)."""
+    x = np.arange(g.shape[0]).reshape([-1] + [1] * (g.ndim - 1))
+    theta0 = np.where(x < g.shape[0] // 2, 0.3, -0.7) * np.ones(g.shape)
+    cast = lambda a: np.ascontiguousarray(a, dtype=precision)
+    return pk.Anisotropy(strength, fold, cast(np.cos(theta0)), cast(np.sin(theta0)))
+
+
+@pytest.mark.parametrize("name", GRIDS)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_anisotropic_interface_terms_and_capillarity_cuda_match_numpy(name, precision):
+    g = grid(GRIDS[name])
+    xi, *_ = fields(g, precision, 4)
+    an = anisotropy(g, precision, 4)
+    delta, tau = 2.5 * min(g.spacing), 7.0
+    w_np, r_np = pk.interface_terms(numpy_backend(precision), g, xi, delta, tau, an)
+    w_cu, r_cu = pk.interface_terms(shim(precision), g, xi, delta, tau, an)
+    close(w_cu, w_np, precision)
+    close(r_cu, r_np, precision)
+    for aniso in (None, an):
+        c_np = pk.capillary_term(numpy_backend(precision), g, xi, 0.37, delta, aniso)
+        c_cu = pk.capillary_term(shim(precision), g, xi, 0.37, delta, aniso)
+        close(c_cu, c_np, precision)
+    if g.ndim == 2:  # the anisotropy acts: w differs from the isotropic one where the front tilts
+        w_iso, _ = pk.interface_terms(numpy_backend(precision), g, xi, delta, tau)
+        assert 0.01 < np.max(np.abs(w_np - w_iso)) / np.max(w_iso) < 0.06
+        c_iso = pk.capillary_term(numpy_backend(precision), g, xi, 0.37, delta)
+        assert np.max(np.abs(c_np - c_iso)) > 1e-3 * np.max(np.abs(c_iso))
+
+
+def test_isotropic_capillarity_is_allen_cahn_and_keeps_a_flat_profile():
+    # no anisotropy: coeff (lap xi - 2 g'(xi) / delta^2); the tanh profile of width delta is its
+    # flat equilibrium, and a zero-strength anisotropy gives the same numbers
+    g = grid(GRIDS["2d"])
+    be = numpy_backend("float64")
+    z = np.arange(g.shape[-1]) * g.spacing[-1]
+    delta = 4 * g.spacing[-1]
+    xi = np.broadcast_to(0.5 * (1 + np.tanh((z - z[-1] / 2) / delta)), g.shape).copy()
+    cap = pk.capillary_term(be, g, xi, 1.0, delta)
+    assert np.max(np.abs(cap[:, 2:-2])) < 0.05 * 1.0 / delta**2  # (the walls cut the tails)
+    zero = pk.Anisotropy(0.0, 4, np.ones(g.shape), np.zeros(g.shape))
+    assert np.allclose(pk.capillary_term(be, g, xi, 1.0, delta, zero), cap, rtol=0, atol=1e-12 / delta**2)
