@@ -481,3 +481,72 @@ def test_a_failure_record_names_the_cycle_and_half_cycle_of_the_protocol():
         f = m.failure_record({"kind": "short_circuit"}, t)
         assert (f["time"], f["cycle"], f["half_cycle"], f["current_density"], f["kind"]) == (t, cycle, half, j, "short_circuit")
     assert m.failure_record({"time": 5.0}, 10.0)["time"] == 5.0  # what the model gave stays
+
+
+# --- capillarity and anisotropy ------------------------------------------------------------------
+def grow_seed(theta0_deg=0.0, strength=0.05, fold=4, capillarity=0.0, n=64, steps=400):
+    """A round metal seed grown by a uniform plating current through the model's metal update
+    (interface delta w with the anisotropic exchange current density, restoring and capillary
+    terms): its radius along each direction afterwards (units of the spacing)."""
+    from cuda_shim.cases import grid as make_grid
+    from pfsim.kernels import plating as pk
+    be = Backend("numpy", np.dtype("float64"), "cpu")
+    g = make_grid(dict(shape=[n, n], spacing=[1.0, 1.0], boundaries={}))
+    x = np.arange(n) - n / 2 + 0.5
+    r = np.hypot(x[:, None], x[None, :])
+    delta, tau, dt = 1.5, 2.0, 0.05
+    xi = 0.5 * (1 - np.tanh((r - 6) / delta))
+    th = np.full(g.shape, np.radians(theta0_deg))
+    an = pk.Anisotropy(strength, fold, np.cos(th), np.sin(th)) if strength else None
+    ones = np.ones(g.shape)
+    for _ in range(steps):
+        w, relax = pk.interface_terms(be, g, xi, delta, tau, an)
+        if capillarity:
+            relax = relax + pk.capillary_term(be, g, xi, capillarity, delta, an)
+        xi, _ = pk.metal_update(be, xi, w, relax, float(relax.sum() / pk.q_of(xi).sum()), -ones, ones, ones, 0.2, dt)
+    angles = np.radians(np.arange(0, 360, 45)) + np.radians(theta0_deg)
+    radii = []
+    for a in angles:  # the xi = 1/2 crossing along the ray
+        s = np.arange(0, n / 2 - 1, 0.05)
+        from scipy.ndimage import map_coordinates
+        vals = map_coordinates(xi, [n / 2 - 0.5 + s * np.cos(a), n / 2 - 0.5 + s * np.sin(a)], order=1)
+        radii.append(s[np.argmax(vals < 0.5)])
+    return np.array(radii)
+
+
+@pytest.mark.parametrize("theta0", [0.0, 30.0])
+def test_anisotropic_seed_grows_faster_along_the_preferred_directions(theta0):
+    # 4-fold, eps = 0.05, with capillarity: the radius along the fold axes (theta0 + k 90 deg)
+    # exceeds that between them, the same on all four axes (symmetric under a 90 deg turn);
+    # isotropic: round
+    radii = grow_seed(theta0, capillarity=0.3)
+    along, between = radii[0::2], radii[1::2]
+    growth_along, growth_between = along - 6, between - 6
+    assert growth_along.min() / growth_between.max() > 1.1, radii
+    assert np.ptp(along) <= 0.1 * along.mean() and np.ptp(between) <= 0.1 * between.mean(), radii
+    iso = grow_seed(strength=0.0, capillarity=0.3)
+    assert np.ptp(iso) <= 0.05 * iso.mean() and iso.mean() > 9, iso
+
+
+def test_capillarity_and_anisotropy_options(tmp_path):
+    # true: lithium.surface_energy; a value: that energy; the Butler-Volmer mobility by default
+    m, _ = scenario(extra={"interface": {"capillarity": True}})
+    p = m.params
+    M = m.omega**2 * p.kinetics.exchange_current_density * 1.0 / (3 * p.interface.width * FARADAY * GAS * m.temperature)
+    assert m.gamma == 0.5 and m.cap_coeff == pytest.approx(M * 3 * 0.5 * p.interface.width, rel=1e-12)
+    m, _ = scenario(extra={"interface": {"capillarity": "0.2 J/m^2", "mobility": 2.5e-6}})
+    assert m.gamma == 0.2 and m.cap_coeff == pytest.approx(2.5e-6 * 3 * 0.2 * p.interface.width)
+    assert scenario()[0].cap_coeff == 0 and scenario()[0].aniso is None
+    # per grain: one theta0 in each grain, in [0, 2 pi / fold)
+    labels = np.zeros((8, 40), int)
+    labels[4:] = 1
+    np.save(tmp_path / "g.npy", labels)
+    m, _ = scenario(extra={"microstructure": {"file": str(tmp_path / "g.npy")},
+                           "interface": {"anisotropy": {"strength": 0.04, "orientation": "grains"}}})
+    theta = np.arctan2(m.aniso.sin0, m.aniso.cos0) % (2 * np.pi)
+    assert len(np.unique(np.round(theta, 12))) == 2 and theta.max() < np.pi / 2
+    for bad, message in (({"capillarity": -1}, "positive"),
+                         ({"capillarity": True, "anisotropy": {"strength": 0.07}}, "stiffness"),
+                         ({"anisotropy": {"strength": 0.04, "orientation": "grains"}}, "microstructure")):
+        with pytest.raises((ConfigError, ValueError), match=message):
+            scenario(extra={"interface": bad})

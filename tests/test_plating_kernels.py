@@ -100,7 +100,7 @@ def test_volume_conserving_relaxation_keeps_metal_volume():
     assert float(new.sum() + displaced.sum()) == pytest.approx(float(xi.sum()), rel=1e-12)
 
 
-def model_run(backend, path, steps=10):
+def model_run(backend, path, steps=10, interface=None):
     gb = np.zeros((24, 32), bool)
     gb[10:12, :] = True
     np.save(path, gb)
@@ -110,7 +110,7 @@ def model_run(backend, path, steps=10):
         "model": {
             "kind": "li_plating",
             "geometry": {"electrolyte_thickness": "5 um", "pits": [{"center": ["3 um"], "width": "0.75 um", "depth": "2 um"}]},
-            "interface": {"width": "0.5 um"},
+            "interface": {"width": "0.5 um", **(interface or {})},
             "electrolyte": {"toughness": "0.2 MPa*m^(1/2)"},
             "microstructure": {"file": str(path), "boundaries": {"electronic_conductivity": "1e-3 S/m"}},
             "nucleation": {"boundary_contact_angle": 20},
@@ -127,11 +127,17 @@ def model_run(backend, path, steps=10):
     return m, s, m.observables(s, 0.5 * steps)
 
 
-def test_model_cuda_path_matches_numpy_path(tmp_path):
+CAPILLARY = {"capillarity": True, "mobility": 1e-7, "anisotropy": {"strength": 0.05, "orientation": "grains"}}
+
+
+@pytest.mark.parametrize("interface", [None, CAPILLARY], ids=["plain", "capillary-anisotropic"])
+def test_model_cuda_path_matches_numpy_path(tmp_path, interface):
     # the NumPy path solves with the CUDA path's multigrid CG: the kernels are what is compared
     numpy_path = Backend("numpy", np.dtype("float64"), "cpu", elliptic="multigrid")
-    m_np, s_np, o_np = model_run(numpy_path, tmp_path / "g.npy")
-    m_cu, s_cu, o_cu = model_run(shim("float64"), tmp_path / "g.npy")
+    m_np, s_np, o_np = model_run(numpy_path, tmp_path / "g.npy", interface=interface)
+    m_cu, s_cu, o_cu = model_run(shim("float64"), tmp_path / "g.npy", interface=interface)
+    if interface:
+        assert m_np.cap_coeff > 0 and m_np.aniso is not None
     assert o_np["damaged_volume"] > 0 and o_np["nucleation_events"] > 0  # every part in play
     for name in m_np.fields:
         scale = max(float(np.abs(s_np[name]).max()), 1e-30)

@@ -9,16 +9,17 @@ conducts them; ions, V from the applied current), front (3: the metal), damage (
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from ...errors import StopRun
 from ...kernels import plating as pk
-from ...physics.constants import BOLTZMANN, FARADAY
+from ...physics.constants import BOLTZMANN, FARADAY, GAS
 from ...physics.geometry import GeometryConfig, electrolyte_mask, face_dilation
 from ...physics.kinetics import ButlerVolmer
 from ...physics.microstructure import MicrostructureConfig, boundary_map
 from ...physics.parameters import KineticsConfig, LithiumConfig
 from ...schema import Length, Section, quantity
+from ...units import to_si
 from ..interface import InterfaceModel
 from . import connectivity, damage, front, nucleation, potentials
 
@@ -31,11 +32,49 @@ class PlatingElectrolyte(Section):
     youngs_modulus: quantity("pressure", gt=0) = Field(175e9, description="E; LLZO 175 GPa [checked] Singh 2022 (LPSCl 22): reported with G_c = K_IC^2/E")
 
 
+class InterfaceAnisotropy(Section):
+    """a(n) = 1 + strength cos(fold (theta - theta0)) of the metal's outward normal (2D): it scales
+    the exchange current density (kinetics) and, with capillarity, the interface energy
+    (Karma-Rappel W(n) = W0 a(n), tau(n) = tau0 a(n)^2)."""
+
+    strength: float = Field(ge=0, lt=1, description="eps; Hong & Viswanathan 2018 used 0.044 with fold 4 [memory]")
+    fold: int = Field(4, ge=1, le=12, description="m: the symmetry of the anisotropy (4: a cubic crystal such as bcc Li in a section)")
+    orientation: float | Literal["grains"] = Field(
+        0.0, description="theta0, degrees from the x axis to a preferred direction; 'grains': a random theta0 per grain "
+                         "of model.microstructure (seeded; metal outside the SSE takes the nearest grain's)")
+
+
 class PlatingInterface(Section):
     width: Length = Field(description="diffuse-interface width delta of the metal (>= 2 grid spacings)")
     relaxation_time: quantity("time", gt=0) | None = Field(
         None, description="time over which the metal's interface profile is restored (numerical; default: a tenth of "
                           "the time a planar front at the largest applied current needs to cross the width)")
+    capillarity: bool | float | str = Field(
+        False, description="the interface energy in the growth equation (gradient energy + double well): true takes "
+                           "lithium.surface_energy, a value (J/m^2) another (e.g. the Li|SSE interfacial energy); "
+                           "false (default): at the Butler-Volmer mobility its Gibbs-Thomson shift is ~0.1 uV at 1 um radius")
+    mobility: float | None = Field(
+        None, gt=0, description="interfacial mobility L_sigma of the capillary term, m^3/(J s) (default: the Butler-Volmer "
+                                "value Omega^2 i0 (alpha_a + alpha_c) / (3 delta F R T): the linearised Gibbs-Thomson shift)")
+    anisotropy: InterfaceAnisotropy | None = Field(None, description="anisotropic interface kinetics and energy (2D)")
+
+    @field_validator("capillarity", mode="before")
+    @classmethod
+    def _energy(cls, v):
+        if isinstance(v, bool):
+            return v
+        value = to_si(v, "surface energy")
+        if not value > 0:
+            raise ValueError(f"expected true, false or a positive interfacial energy, got {v!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _stiffness(self):
+        a = self.anisotropy
+        if self.capillarity is not False and a is not None and a.strength * (a.fold**2 - 1) >= 1:
+            raise ValueError(f"anisotropy.strength: {a.strength:g} is at or beyond 1 / (fold^2 - 1) = "
+                             f"{1 / (a.fold**2 - 1):.4g}: the interface stiffness turns negative")
+        return self
 
 
 class MechanicsConfig(Section):
@@ -116,8 +155,9 @@ class LiPlating(InterfaceModel):
         sse_whole = electrolyte_mask(whole, self.surface)
         sse = self.sse_host = local(sse_whole)
         voids = self._void_mask(params.voids, grid)
-        gb = (local(boundary_map(params.microstructure, whole, sse_whole, seed)) if params.microstructure is not None
-              else np.zeros(grid.shape))
+        gb_whole = (boundary_map(params.microstructure, whole, sse_whole, seed) if params.microstructure is not None
+                    else np.zeros(whole.shape))
+        gb = local(gb_whole)
         self.gb_host = gb
         self._build_maps(sse, gb)
         self.sse = xp.asarray(sse)
@@ -139,6 +179,38 @@ class LiPlating(InterfaceModel):
             0.1 * params.interface.width * FARADAY / (self.omega * front_current) if front_current > 0 else 10.0)
         self.first_node = self.extent.row_offset * int(np.prod(grid.shape[1:]))  # of the noise streams
         self._ops_xi = None
+        self.gamma, self.cap_coeff = self._capillarity()
+        self.aniso = self._anisotropy(gb_whole, sse_whole, seed)
+
+    def _capillarity(self):
+        """(gamma, L_sigma kappa0): the interface energy and the speed of a front per unit
+        curvature (m^2/s); kappa0 = 3 gamma delta makes the tanh profile of width delta carry gamma."""
+        p = self.params
+        cap = p.interface.capillarity
+        if cap is False:
+            return None, 0.0
+        gamma = p.lithium.surface_energy if cap is True else float(cap)
+        delta, k = p.interface.width, p.kinetics
+        mobility = p.interface.mobility or (self.omega**2 * k.exchange_current_density * (k.alpha_anodic + k.alpha_cathodic)
+                                            / (3 * delta * FARADAY * GAS * self.temperature))
+        return gamma, mobility * 3 * gamma * delta
+
+    def _anisotropy(self, gb_whole, sse_whole, seed):
+        """pk.Anisotropy with cos and sin of theta0 per node (None without anisotropy)."""
+        a = self.params.interface.anisotropy
+        if a is None:
+            return None
+        if self.grid.ndim != 2:
+            raise ValueError("model.interface.anisotropy: defined on 2D grids only")
+        whole = self.extent.whole
+        if a.orientation == "grains":
+            if self.params.microstructure is None:
+                raise ValueError("model.interface.anisotropy.orientation: 'grains' needs model.microstructure")
+            theta = grain_orientations(gb_whole, sse_whole, a.fold, seed)
+        else:
+            theta = np.full(whole.shape, np.radians(a.orientation))
+        be, local = self.backend, self.extent.local
+        return pk.Anisotropy(a.strength, a.fold, be.asarray(local(np.cos(theta))), be.asarray(local(np.sin(theta))))
 
     def set_temperature(self, T):
         """The Butler-Volmer thermal voltage and kT of nucleation (i0 and the conductivities are
@@ -260,7 +332,7 @@ class LiPlating(InterfaceModel):
             self.set_temperature(self.drive.temperature(t))
         j_app = self.current(t)
         potentials.operators(self, state)
-        w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau)
+        w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau, self.aniso)
         w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
         E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
         V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
@@ -307,13 +379,32 @@ class LiPlating(InterfaceModel):
         }
 
     def relax_limit(self):
-        """Half the forward-Euler limit of the profile-restoring term (it is sub-cycled)."""
-        return self.tau / (self.params.interface.width**2 * self.laplacian_eigen_max() + 4)
+        """Half the forward-Euler limit of the profile-restoring term and the capillary term
+        (both sub-cycled); the anisotropic stencil's stiffness bound as in the Karma-Rappel model."""
+        delta, lam, M = self.params.interface.width, self.laplacian_eigen_max(), self.cap_coeff
+        a = self.params.interface.anisotropy
+        stiff = 1.0 if a is None else (1 + a.strength) * (1 + a.strength + a.strength * a.fold) / (1 - a.strength) ** 2
+        return 1.0 / (lam * (delta**2 / self.tau + M * stiff) + 4 / self.tau + 4 * M * stiff / delta**2)
 
     def stability_limit(self):
         # a front under up to 5x current focusing crosses at most a fifth of a cell per step
         v = 5 * self.j_max * self.omega / FARADAY
         return 0.2 * min(self.grid.spacing) / v if v > 0 else 100 * self.relax_limit()
+
+
+def grain_orientations(gb, sse, fold, seed):
+    """theta0 per node: a random angle in [0, 2 pi / fold) for each grain (a connected region
+    of SSE nodes off the boundaries; seeded), the nearest grain's on the other nodes."""
+    from scipy import ndimage
+
+    from ...initial import random_stream
+
+    labels, n = ndimage.label((gb < 0.5) & sse)
+    angles = random_stream(seed, 7).uniform(0, 2 * np.pi / fold, n + 1)
+    if n == 0:
+        return np.zeros(gb.shape)
+    _, idx = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return angles[labels[tuple(idx)]]
 
 
 def metal_profile(metal, grid, width, solid=None):

@@ -1,6 +1,8 @@
-"""Plating step 3, docs/plating.md section 2 (Metal, the gate, Noise; kernels in
-pfsim/kernels/plating.py): d xi/dt = gate [-(Omega/F) w i noise + (delta^2 d2xi/dn2 - 2 g'(xi)) / tau
-- lambda q(xi)], the restoring term sub-cycled within its stability limit."""
+"""Plating step 3, docs/plating.md section 2 (Metal, the gate, Noise, Capillarity and
+anisotropy; kernels in pfsim/kernels/plating.py): d xi/dt = gate [-(Omega/F) w i noise +
+(delta^2 d2xi/dn2 - 2 g'(xi)) / tau + C - lambda q(xi)], C the capillary term (0 unless
+model.interface.capillarity), the restoring and capillary terms sub-cycled within their
+stability limit, lambda keeping both volume-conserving."""
 
 import numpy as np
 
@@ -36,6 +38,8 @@ def step(m, state, w, relax, current, dt):
     for k in range(n_sub):
         if k:
             _, relax = pk.interface_terms(be, m.grid, new, delta, tau)
+        if m.cap_coeff > 0:
+            relax = relax + pk.capillary_term(be, m.grid, new, m.cap_coeff, delta, m.aniso)
         gr, gq = m.extent.total(g * relax, g * pk.q_of(new))
         new, displaced = pk.metal_update(be, new, w, relax, gr / max(gq, 1e-300), current, g, noise, scale, dt / n_sub)
         m.extent.exchange(new)  # the next sub-step's and the damage's stencils read the ghosts
