@@ -1,6 +1,6 @@
 """EllipticProblem's A u = b on a slab decomposition: preconditioned conjugate gradients.
 
-Each rank holds an EllipticProblem on its padded slab (one ghost row per neighbour) whose ghost
+Each rank holds the EllipticProblem of its padded slab (one ghost row per neighbour) whose ghost
 rows are inactive. Its operator, applied after a halo exchange of u, gives the whole grid's
 A u on every owned node (the faces to ghost nodes are kept, as faces to held nodes are); its
 multigrid V-cycle, with ghost rows held at zero, is the preconditioner: block Jacobi over the
@@ -13,27 +13,27 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..solvers.elliptic import EllipticProblem, attainable
-from ..solvers.pcg import SolveInfo, flexible_cg
+from ..solvers.elliptic import EllipticProblem
 from .comm import global_sums
 from .decomp import Domain, LocalGrid, SlabLayout
 
 
-class SlabEllipticProblem:
-    """k, c and mask: this rank's rows (`rows(comm, grid)`) of the whole-grid arrays, or scalars."""
+class SlabEllipticProblem(EllipticProblem):
+    """k, c and mask: this rank's rows (`rows(comm, grid)`) of the whole-grid arrays, or scalars.
+    The problem of the padded slab, whose CG applies A after a halo exchange and sums across ranks."""
 
     def __init__(self, comm, grid, backend, k, c=0.0, mask=None, sweeps=1, layout=None):
         xp = backend.xp
         layout = self.layout(comm, grid) if layout is None else replace(layout, halo=1)
         self.domain = d = Domain(comm, grid, layout, backend)
         self.xp, self.backend, self.comm = xp, backend, comm
-        k_pad, c_pad = self._padded(k, np.float64), self._padded(c)
+        k_pad = self._padded(k, np.float64)
         d.exchange([k_pad])  # the faces to the neighbours' first rows
         mask_pad = xp.zeros(d.padded_shape, bool)
         mask_pad[d.owned] = True if mask is None else xp.broadcast_to(xp.asarray(mask, bool), d.owned_shape)
-        # x bounded on the slab: no face wraps from one ghost row to the other
+        # x bounded on the slab: no face wraps from one ghost row to the other; c padded by set_diagonal
         local = LocalGrid.slab(grid, d.layout.rows(d.rank), x_side="no_flux")
-        self.problem = EllipticProblem(local, backend, k_pad, c_pad, mask_pad, "multigrid", sweeps)
+        super().__init__(local, backend, k_pad, c, mask_pad, "multigrid", sweeps)
 
     def _padded(self, a, dtype=None):
         """A padded array of this rank's rows `a` (or a scalar over them); ghost rows 0."""
@@ -43,7 +43,7 @@ class SlabEllipticProblem:
 
     def set_diagonal(self, c):
         """Replace c (this rank's rows, or a scalar); ghost rows are inactive and keep 0."""
-        self.problem.set_diagonal(self._padded(c))
+        super().set_diagonal(self._padded(c))
 
     @staticmethod
     def layout(comm, grid) -> SlabLayout:
@@ -58,49 +58,31 @@ class SlabEllipticProblem:
     @property
     def active(self):
         """This rank's rows of the active mask."""
-        return self.problem.active[self.domain.owned]
+        return self.level.active[self.domain.owned]
 
-    def _apply(self, u):
+    def _operator(self, u):
         """A u on owned rows (ghost rows of the result zero); fills u's ghost rows."""
         self.domain.exchange([u])
-        out = self.problem.apply_level(u)
-        self._zero_ghosts(out)
-        return out
-
-    def _zero_ghosts(self, a):
+        out = self.apply_level(u)
         d = self.domain
-        a[: d.lo] = 0
-        a[d.lo + d.count :] = 0
+        out[: d.lo] = 0
+        out[d.lo + d.count :] = 0
+        return out
 
     def _dots(self, *pairs):
         own = self.domain.owned
         return global_sums(self.comm, [float((a[own] * b[own]).sum()) for a, b in pairs])
 
-    def _norm(self, x, weight=None):
-        x = x if weight is None else x * weight
+    def _norm(self, x, diag=None):
+        x = x if diag is None else x * (1 / diag)
         return float(self._dots((x, x))[0]) ** 0.5
 
     def solve(self, b, x0=None, rtol=1e-10, maxiter=500, criterion="scaled"):
-        """(this rank's rows of u, SolveInfo): as EllipticProblem.solve, for the whole grid."""
-        if criterion not in ("scaled", "plain"):
-            raise ValueError(f"criterion: expected 'scaled' or 'plain', got {criterion!r}")
-        xp, d, lv = self.xp, self.domain, self.problem.level
-        rtol = attainable(rtol, self.backend.dtype)
-        b = self._padded(b)
-        u = xp.zeros_like(b) if x0 is None else d.pad(self.backend.asarray(x0))
-        u = xp.where(lv.active, u, b)
-        inv_diag = 1 / lv.diag
-        weight = inv_diag if criterion == "scaled" else None
-        if self._norm(b, weight) == 0:
-            return xp.zeros(d.owned_shape, b.dtype), SolveInfo(0, 0.0, True, 0.0)
-        # the V-cycle sees r with ghost rows 0: they are held at 0
-        u, it = flexible_cg(self._apply, self.problem.multigrid.cycle, self._dots,
-                            lambda x: self._norm(x, weight), b, u, rtol, maxiter)
-        r = b - self._apply(u)
-        self._zero_ghosts(r)
-        plain, scaled = self._norm(r) / self._norm(b), self._norm(r, inv_diag) / self._norm(b, inv_diag)
-        info = SolveInfo(it, plain, (scaled if weight is not None else plain) <= rtol, scaled)
-        return u[d.owned].copy(), info
+        """(this rank's rows of u, SolveInfo): as EllipticProblem.solve, for the whole grid. The
+        V-cycle sees r with ghost rows 0: they are held at 0."""
+        x0 = None if x0 is None else self.domain.pad(self.backend.asarray(x0))
+        u, info = super().solve(self._padded(b), x0, rtol, maxiter, criterion)
+        return u[self.domain.owned].copy(), info
 
 
 class PaddedEllipticProblem:

@@ -548,16 +548,23 @@ class EllipticProblem:
             maxiter = 500 if self.multigrid is not None else 50 * max(self.grid.shape) + 500
         b = xp.ascontiguousarray(xp.broadcast_to(self.backend.asarray(b), self.grid.shape))
         u = xp.zeros_like(b) if x0 is None else self.backend.asarray(x0)
-        u = xp.ascontiguousarray(xp.where(self.active, u, b))
+        u = xp.ascontiguousarray(xp.where(self.level.active, u, b))
         weight = self.level.diag if criterion == "scaled" else None  # norms of D^-1 x
         if norm(b, weight) == 0:
             return xp.zeros_like(b), SolveInfo(0, 0.0, True, 0.0)
-        u, it = flexible_cg(self.apply_level, self._precondition, lambda *pairs: [_dot(x, y) for x, y in pairs],
-                            lambda x: norm(x, weight), b, u, rtol, maxiter)
-        r = b - self.apply_level(u)
+        u, it = flexible_cg(self._operator, self._precondition, self._dots, lambda x: norm(x, weight), b, u, rtol,
+                            maxiter)
+        r = b - self._operator(u)
         diag = self.level.diag
         plain, scaled = norm(r) / norm(b), norm(r, diag) / norm(b, diag)
         return u, SolveInfo(it, plain, (scaled if weight is not None else plain) <= rtol, scaled)
+
+    # what CG applies and sums (pfsim.parallel.elliptic's slab exchanges halos and sums across ranks)
+    def _operator(self, u):
+        return self.apply_level(u)
+
+    def _dots(self, *pairs):
+        return [_dot(x, y) for x, y in pairs]
 
     def _norm(self, x, diag=None):
         """||x||, or ||D^-1 x|| given diag (one temporary array, not two)."""
