@@ -31,7 +31,7 @@ from .runner import Run
 # or random streams of their own), on 2D grids (the kernels step at most three axes)
 BATCHABLE = ("cahn_hilliard", "allen_cahn")
 # config keys in which members of one ensemble may differ
-FREE_KEYS = ("name", "seed", "initial", "output.store")
+FREE_KEYS = ("name", "seed", "initial", "output.store", "model.nucleation")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class EnsembleModel(Model):
         first = members[0]
         self.members = members
         self.inner = type(first)(first.params, StackedGrid.of(first.grid, len(members)), first.backend)
+        self.inner.members = members  # what differs per member in a step (allen_cahn's nucleation)
         self.inner.cfl = first.cfl
         super().__init__(first.params, self.inner.grid, first.backend)
         self.fields, self.field_units = first.fields, first.field_units

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from ..kernels import allen_cahn as ac
 from ..schema import Length, Section, Time
+from . import seeding
 from .base import Model
 
 
@@ -45,6 +46,8 @@ class AllenCahnParams(Section):
     tilt: float = Field(0.0, description="constant driving force multiplying h(eta)")
     source: ManufacturedSource | None = Field(None, description="PFHub BM7 manufactured source term S")
     seeds: list[Seed] = Field(default_factory=list, description="discs/spheres of eta = 1 planted at given times")
+    nucleation: seeding.Nucleation | None = Field(
+        None, description="random seeds during the run at a rate per volume per time (pfsim.models.seeding)")
 
 
 def manufactured_solution(x, y, t, p: ManufacturedSource, kappa, xp=np):
@@ -60,6 +63,11 @@ class AllenCahn(Model):
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent)
+        self.seed = seed
+        if params.nucleation is not None or params.seeds:  # a nucleation study's observables
+            self.observable_units = {**self.observable_units, **seeding.OBSERVABLE_UNITS}
+            if params.nucleation is not None:
+                seeding.check(params.nucleation, grid)
         if params.source is not None and grid.ndim != 2:
             raise ValueError("model.source: the PFHub BM7 source is defined on 2D grids only")
         for i, seed in enumerate(params.seeds):
@@ -71,6 +79,11 @@ class AllenCahn(Model):
 
     def euler_step(self, state, t, dt):
         state["eta"] = ac.euler_step(self.backend, self.grid, self.params, state["eta"], t, dt, self.scratch)
+        seeding.after_step(self, state, t, dt)
+
+    @property
+    def integrators(self):
+        return ("euler",) if self.params.nucleation is not None else super().integrators
 
     def stability_limit(self):
         p = self.params
@@ -99,4 +112,6 @@ class AllenCahn(Model):
             err = eta - manufactured_solution(x, y, t, p.source, p.gradient_coefficient, xp)
             # PFHub BM7 norm: plain sum over every node times dx dy
             out["mms_l2_error"] = float(np.sqrt(ext.total(err * err) * ext.whole.node_volume))
+        if "particle_count" in self.observable_units:
+            out.update(seeding.observables(self, eta))
         return out
