@@ -152,23 +152,12 @@ class Grid:
             out.append(xp.asarray(self.coords(a).reshape(shape)))
         return out
 
-    def dirichlet_sides(self):
-        """(axis, side 0|1, value) for every Dirichlet wall."""
-        return [
-            (a, s, v)
-            for a, pair in enumerate(self.sides)
-            for s, v in enumerate(pair)
-            if not isinstance(v, str)
-        ]
-
     def apply_dirichlet(self, field):
         """Hold Dirichlet wall nodes at their values (in place, NumPy or CuPy)."""
-        for a, s, v in self.dirichlet_sides():
-            field[along(self.ndim, a, 0 if s == 0 else -1)] = v
-
-    def periodic_mask(self) -> int:
-        """Bit a set when axis a is periodic: the stencil's boundary code for the kernels."""
-        return sum(1 << a for a, p in enumerate(self.periodic) if p)
+        for a, pair in enumerate(self.sides):
+            for s, v in enumerate(pair):
+                if not isinstance(v, str):  # a Dirichlet wall's value
+                    field[along(self.ndim, a, 0 if s == 0 else -1)] = v
 
     def interior_weights(self, xp=np):
         """Quadrature weights for integrals over the domain: 1/2 on bounded walls (trapezoid)."""

@@ -15,6 +15,7 @@ shim). Where a combination was not measured the table says what it was taken fro
 - float32 where only float64 was measured: half the float64 figure.
 """
 
+import math
 import os
 
 # (kind, ndim, path) -> {precision: peak bytes per cell}; path "numpy" or "cupy"
@@ -54,9 +55,7 @@ def bytes_per_cell(kind, ndim, precision, path) -> int:
 
 def estimate(cfg, path) -> tuple[int, int, int]:
     """(bytes, bytes per cell, cells) of a run of `cfg` on `path` ("numpy" or "cupy")."""
-    cells = 1
-    for n in cfg.grid.shape:
-        cells *= int(n)
+    cells = math.prod(int(n) for n in cfg.grid.shape)
     per_cell = bytes_per_cell(cfg.model.kind, len(cfg.grid.shape), cfg.precision, path)
     return per_cell * cells, per_cell, cells
 

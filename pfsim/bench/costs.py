@@ -30,13 +30,9 @@ COSTS = {
 }
 
 
-def words(case, ndim):
-    return COSTS[case][0 if ndim == 2 else 1]
-
-
 def flops(case, ndim):
     return COSTS[case][2 if ndim == 2 else 3]
 
 
 def bytes_per_cell(case, ndim, itemsize):
-    return words(case, ndim) * itemsize
+    return COSTS[case][0 if ndim == 2 else 1] * itemsize

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
 from ..errors import StoreError
@@ -191,8 +190,3 @@ def release_all():
 
 
 atexit.register(release_all)
-
-
-def age(info: dict) -> float | None:
-    since = info.get("unix")
-    return time.time() - since if isinstance(since, (int, float)) else None

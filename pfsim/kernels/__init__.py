@@ -10,14 +10,16 @@ import numpy as np
 
 
 def grid_args(backend, grid):
-    """The grid arguments of every stencil kernel: nx, ny, nz, periodic bitmask, cx, cy, cz
-    (nz = 1 and cz = 0 in 2D; c = 1/h^2), typed as kernels/stencil.cuh expects."""
+    """The grid arguments of every stencil kernel: nx, ny, nz, periodic bitmask (bit a set when
+    axis a is periodic), cx, cy, cz (nz = 1 and cz = 0 in 2D; c = 1/h^2), typed as
+    kernels/stencil.cuh expects."""
     s = backend.scalar
+    periodic = sum(1 << a for a, p in enumerate(grid.periodic) if p)
     shape = list(grid.shape) + [1] * (3 - grid.ndim)
     inv = [1.0 / h**2 for h in grid.spacing] + [0.0] * (3 - grid.ndim)
     return (
         np.int32(shape[0]), np.int32(shape[1]), np.int32(shape[2]),
-        np.int32(grid.periodic_mask()), s(inv[0]), s(inv[1]), s(inv[2]),
+        np.int32(periodic), s(inv[0]), s(inv[1]), s(inv[2]),
     )
 
 
