@@ -115,6 +115,26 @@ def test_phantom_nuclei_and_the_combine_rules():
     assert b.max() == 1.0 and (b >= a).all() and (b > a + 0.1).any()
 
 
+@pytest.mark.parametrize("boundaries", ["{x: periodic, y: periodic}", "{x: no_flux, y: periodic}"])
+def test_a_seed_planted_on_its_window_equals_it_planted_everywhere(boundaries):
+    """plant() works on the nodes near the seed only: the same field to the bit as the profile
+    over the whole grid, near walls and corners and for seeds wider than the box."""
+    shape = (300, 90)
+    m = _model([f"grid.shape={list(shape)}", f"grid.boundaries={boundaries}"])
+    rng = np.random.default_rng(2)
+    start = rng.uniform(0.0, 0.3, size=shape)
+    for centre, radius in (([1.0, 2.0], 3.0), ([299.4, 45.0], 2.0), ([150.0, 89.9], 30.0), ([-5.0, 0.0], 4.0),
+                           ([100.0, 40.0], 60.0)):
+        for combine in ("max", "clipped_sum"):
+            a = start.copy()
+            seeding.plant(m, a, centre, radius, combine)
+            full = seeding.profile(m, centre, radius, np)
+            b = np.maximum(start, full) if combine == "max" else np.minimum(start + full, 1.0)
+            assert np.array_equal(a, b), (centre, radius, combine)
+            assert (a > start).any()
+    assert len(seeding.window(m.grid, [150.0, 45.0], 10.0)[0]) < 30
+
+
 def test_particles_are_counted_across_periodic_walls():
     m = _model()
     eta = np.zeros(m.grid.shape)

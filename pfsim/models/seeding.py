@@ -90,14 +90,39 @@ def transformed_at(model, eta, centre) -> bool:
     return bool(ext.gather(eta)[node] > 0.5)
 
 
-def profile(model, centre, radius, xp):
-    """(1 - tanh((r - radius) / w)) / 2 on the model's grid, r to the nearest periodic image of
-    `centre`, w the model's interface width (its equilibrium profile)."""
+# tanh(x) is 1 to the last bit of a float64 beyond x = 19.1: a seed's profile is exactly 0 there
+TANH_REACH = 20.0
+
+
+def window(grid, centre, reach):
+    """Per axis, the node indices within `reach` of `centre` (wrapping round periodic axes; all
+    of an axis shorter than the window), as NumPy arrays; on a rank's slab of a decomposed grid,
+    every node."""
+    if getattr(grid, "whole", None) is not None:
+        return [np.arange(n) for n in grid.shape]
+    out = []
+    for x0, o, h, n, p in zip(centre, grid.origin, grid.spacing, grid.shape, grid.periodic):
+        c = (x0 - o) / h
+        lo, hi = int(np.floor(c - reach / h)) - 1, int(np.ceil(c + reach / h)) + 1
+        if p:
+            out.append(np.arange(n) if hi - lo + 1 >= n else np.arange(lo, hi + 1) % n)
+        else:
+            out.append(np.arange(max(lo, 0), min(hi, n - 1) + 1))
+    return out
+
+
+def profile(model, centre, radius, xp, index=None):
+    """(1 - tanh((r - radius) / w)) / 2 at the nodes of `index` (window(); default every node),
+    r to the nearest periodic image of `centre`, w the model's interface width (its equilibrium
+    profile); broadcast over the axes of `index`."""
     grid = model.grid
     whole = getattr(grid, "whole", None) or grid
+    index = index if index is not None else [np.arange(n) for n in grid.shape]
     r2 = 0.0
-    for x, x0, length, periodic in zip(grid.mesh(xp), centre, lengths(grid), whole.periodic):
-        d = x - x0
+    for a, (idx, x0, length, periodic) in enumerate(zip(index, centre, lengths(grid), whole.periodic)):
+        shape = [1] * grid.ndim
+        shape[a] = len(idx)
+        d = xp.asarray(grid.coords(a)[idx].reshape(shape)) - x0
         if periodic:
             d = d - length * xp.round(d / length)
         r2 = r2 + d * d
@@ -105,14 +130,18 @@ def profile(model, centre, radius, xp):
 
 
 def plant(model, eta, centre, radius, combine):
-    """A seed at `centre` into eta, in place."""
+    """A seed at `centre` into eta, in place, on the nodes within TANH_REACH widths of its
+    surface (beyond, its profile is 0: max leaves eta >= 0 as it is, a sum adds nothing)."""
     xp = model.xp
-    seed = profile(model, centre, radius, xp).astype(eta.dtype)
+    index = window(model.grid, centre, radius + TANH_REACH * model.interface_width())
+    if any(len(i) == 0 for i in index):
+        return
+    block = xp.ix_(*(xp.asarray(i) for i in index))
+    seed = profile(model, centre, radius, xp, index).astype(eta.dtype)
     if combine == "max":
-        xp.maximum(eta, seed, out=eta)
+        eta[block] = xp.maximum(eta[block], seed)
     else:
-        eta += seed
-        xp.minimum(eta, 1, out=eta)
+        eta[block] = xp.minimum(eta[block] + seed, 1)
 
 
 def nucleate(model, eta, t, dt, seed) -> int:
