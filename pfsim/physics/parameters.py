@@ -72,3 +72,11 @@ class KineticsConfig(Section):
         51.4, description="i0; 5.1 mA/cm^2 = RT/(F Z) for Z = 5 Ohm cm^2 [checked] Roy 2021")
     alpha_anodic: float = Field(0.5, gt=0, lt=1)
     alpha_cathodic: float = Field(0.5, gt=0, lt=1)
+    interphase_resistance: float = Field(
+        0.0, ge=0, description="ASR0 (Ohm cm^2, a bare number in these units) of an interphase in series with the "
+                               "Butler-Volmer contact (stripping): ASR(t) = ASR0 + interphase_growth sqrt(t / 1 h); "
+                               "0 for LLZO (stable against Li); Li|Li6PS5Cl: see configs/materials/ and docs/validation.md")
+    interphase_growth: float = Field(
+        0.0, ge=0, description="k of the interphase ASR(t) = ASR0 + k sqrt(t / 1 h) (Ohm cm^2 per sqrt(hour), a bare "
+                               "number in these units): parabolic growth of the SEI argyrodites form with Li [memory] "
+                               "Wenzel et al. 2016, 2018")

@@ -16,7 +16,7 @@ from ...physics.kinetics import ButlerVolmer
 from ...physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ...schema import Section, quantity
 from ..interface import InterfaceModel
-from . import creep, nucleation, potential, vacancies, voids
+from . import creep, nucleation, pores, potential, vacancies, voids
 
 
 class InterfaceConfig(Section):
@@ -50,6 +50,19 @@ class NucleationConfig(Section):
                              "(a run that does says so in its log and in the observable nucleation_cap_hits)")
 
 
+class InitialContactConfig(Section):
+    """The Li's incomplete conformity to the SSE at the start: pores at the interface
+    (docs/stripping.md, The initial interface)."""
+
+    contact_fraction: float = Field(
+        description="share of the SSE surface in contact with Li at the start (the pores' footprints cover the rest); "
+                    "as-assembled Li|LLZO at low pressure: well below 1 (docs/validation.md)", gt=0, le=1)
+    mean_radius: quantity("length", gt=0) = Field(description="mean pore radius (lognormal distribution)")
+    radius_spread: float = Field(0.5, ge=0, le=2, description="standard deviation of ln(radius) (0: all pores of the mean radius)")
+    resolve_radius: quantity("length", gt=0) | None = Field(
+        None, description="pores at least this large are resolved voids in xi, smaller ones sub-grid voids (default 2 grid spacings)")
+
+
 class LiStrippingParams(Section):
     kind: Literal["li_stripping"]
     geometry: GeometryConfig
@@ -59,6 +72,8 @@ class LiStrippingParams(Section):
     kinetics: KineticsConfig = KineticsConfig()
     interface: InterfaceConfig
     nucleation: NucleationConfig = NucleationConfig()
+    initial_contact: InitialContactConfig | None = Field(
+        None, description="pores at the Li|SSE interface at the start (default none: full contact)")
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
     failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
@@ -130,7 +145,7 @@ class LiStripping(InterfaceModel):
         self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
         self.creep_rate0 = float(c.reference_strain_rate) * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
         self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
-                                     p.kinetics.alpha_cathodic, T)
+                                     p.kinetics.alpha_cathodic, T, self.interphase_resistance(getattr(self, "time", 0.0)))
         if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
             self._build_operators(self.backend.to_host(self.sse))
 
@@ -140,6 +155,8 @@ class LiStripping(InterfaceModel):
         held = self.ledger(state, "temperature")
         if held != self.temperature:  # a resumed run: constants of the state's temperature
             self.set_temperature(held)
+        self.time = t
+        self.kinetics.resistance = self.interphase_resistance(t)
         T = self.drive.temperature(t)
         if T != held:
             x_v0 = self.x_v0
@@ -147,6 +164,11 @@ class LiStripping(InterfaceModel):
             state["supersaturation"][...] = state["supersaturation"] * (x_v0 / self.x_v0)
             self.set_foil(state, self.foil(state) * (x_v0 / self.x_v0))
             self._set(state, "temperature", T)
+
+    def interphase_resistance(self, t):
+        """Series ASR (Ohm m^2) of the interphase at t: ASR0 + k sqrt(t / 1 h), given in Ohm cm^2."""
+        k = self.params.kinetics
+        return 1e-4 * (k.interphase_resistance + k.interphase_growth * np.sqrt(max(t, 0.0) / 3600.0))
 
     def set_electrolyte(self, sse):
         """(Re)build what depends on the SSE mask: the Li side, its contact faces, the operators
@@ -294,6 +316,8 @@ class LiStripping(InterfaceModel):
             "potential": self.backend.asarray(xp.zeros(self.grid.shape)),
             "ledger": self.new_ledger(temperature=self.temperature),
         }
+        if self.params.initial_contact is not None:
+            pores.place(self, state, self.params.initial_contact)
         self._set(state, "initial_li", self.li_content(state))
         return state
 
