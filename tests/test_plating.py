@@ -350,11 +350,18 @@ def test_grid_convergence_of_the_filament_tip():
 
 
 def test_plating_after_stripping_focuses_on_the_remaining_contact(in_tmp):
-    # strip until voids have taken most of the contact, then plate from that metal (xi > 1/2)
+    """Strip 0.2 mAh/cm^2 (6 min at 2 mA/cm^2, 0.1 MPa) until one void has taken most of the
+    contact, then plate from that metal (xi > 1/2): the plating current crowds onto less than
+    half of the interface and peaks at more than twice the pristine interface's peak. The
+    reacting stretch is wider than the stripping contact because the void's margin, thinner
+    than two plating interface widths (1 um), does not separate metal and SSE for the diffuse
+    plating interface. Measured (seed 2): stripping contact 0.39 at 4 min and 0.27 at 6 min;
+    plating current on 31 and 21 of 48 columns; peak 1.8 and 3.1 times the pristine one (the
+    void spreads at its 60 deg contact angle, so 4 min no longer leave less than half)."""
     common = """
 grid: {shape: [48, 32], spacing: "0.25 um", boundaries: {x: periodic, y: no_flux}}
 seed: 2
-output: {fields_every: "5 min", observables_every: "1 min"}
+output: {fields_every: "6 min", observables_every: "1 min"}
 """
     geometry = 'geometry: {electrolyte_thickness: "4 um", pits: [{center: ["6 um"], width: "1 um", depth: "0.5 um"}]}'
     (in_tmp / "strip.yaml").write_text(f"""name: strip{common}
@@ -363,14 +370,14 @@ model:
   {geometry}
   interface: {{width: "0.5 um", relaxation_time: "60 s"}}
 drive: {{current_density: "2 mA/cm^2", stack_pressure: "0.1 MPa"}}
-time: {{stop: "4 min"}}
+time: {{stop: "6 min"}}
 """)
     assert run_cli("run", "strip.yaml", "-o", "s.zarr") == 0
     import xarray as xr
 
     stripped = xr.open_zarr("s.zarr")
-    assert float(stripped.contact_fraction.values[-1]) < 0.5
-    peaks = {}
+    assert float(stripped.contact_fraction.values[-1]) < 0.35
+    peaks, reacting = {}, {}
     for start in ("s.zarr", None):
         cfg = validate({
             "name": "plate", "seed": 2,
@@ -384,8 +391,11 @@ time: {{stop: "4 min"}}
         s = m.initial_state()
         advance(m, s, 1.0, 5)
         peaks[start] = m.observables(s, 5.0)["peak_local_current_density"]
+        band = np.abs(m.last_step["current"]) * (m.last_step["w"] * 0.25e-6 > 0.1)
+        reacting[start] = float((band.max(axis=1) > 1e-3 * band.max()).mean())  # columns carrying current
         if start:
             assert m.metal0.sum() < Grid.from_config(cfg.grid).size - m.sse_host.sum()  # voids carried over
+    assert reacting[None] == 1.0 and reacting["s.zarr"] < 0.5, reacting
     assert peaks["s.zarr"] > 2 * peaks[None], peaks  # focusing on what contact is left
 
 
