@@ -101,16 +101,12 @@ def free_device_memory() -> tuple[int | None, str]:
         return None, "unknown"
 
 
-def free_memory(path) -> tuple[int | None, str]:
-    return free_device_memory() if path == "cupy" else free_host_memory()
-
-
 def check_fits(cfg, path):
     """Raise ConfigError when a run of `cfg` on `path` cannot fit in the free memory of its device."""
     from .errors import ConfigError
 
     total, _, _ = estimate(cfg, path)
-    free, where = free_memory(path)
+    free, where = free_device_memory() if path == "cupy" else free_host_memory()
     if free is not None and total > free:
         device = "GPU" if path == "cupy" else "host"
         raise ConfigError(

@@ -48,7 +48,7 @@ def laplacian_rows(f, grid, i0, i1, out, work):
     rows): per node the same operations in the same order, so the same bits. Working on
     cache-sized blocks of rows keeps the NumPy passes out of main memory."""
     c = [1.0 / h**2 for h in grid.spacing]
-    _multiply(f[i0:i1], -2.0 * sum(c), out)
+    np.multiply(f[i0:i1], -2.0 * sum(c), out=out)  # dispatches to CuPy for CuPy arrays
     if c[0] != 0.0:  # 0: an ensemble's uncoupled member axis (pfsim.ensemble)
         _add_axis0_rows(out, f, i0, i1, c[0], grid.periodic[0], work)
     for a in range(1, f.ndim):
@@ -85,11 +85,6 @@ def _add_axis(out, f, a, k, periodic, work):
     _add_scaled(out[last], f[along(nd, a, 0 if periodic else n - 2)], k, edge)
     _add_scaled(out[hi], f[lo], k, tmp)  # f[i-1]
     _add_scaled(out[first], f[along(nd, a, n - 1 if periodic else 1)], k, edge)
-
-
-def _multiply(src, k, out):
-    np.multiply(src, k, out=out)  # dispatches to CuPy for CuPy arrays
-    return out
 
 
 def _add_scaled(dst, src, k, tmp):

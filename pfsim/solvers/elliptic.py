@@ -199,11 +199,7 @@ class _FineLevel(_Stencil):
 
     def ksum(self):
         """Sum of a node's faces, in the kernels' order: x up, x down, y up, ..."""
-        ksum = None
-        for up, down in zip(self.faces, self.faces_down):
-            ksum = up if ksum is None else ksum + up
-            ksum = ksum + down
-        return ksum
+        return sum(K for pair in zip(self.faces, self.faces_down) for K in pair)
 
     def set_c(self, c):
         """Set c; returns True if the set of active nodes changed (then the stencil is rebuilt)."""
@@ -419,21 +415,19 @@ def _dense_inverse(level, backend):
     scale = 1 / np.sqrt(np.diag(A)[active])
     M = A[np.ix_(active, active)] * scale[:, None] * scale[None, :]
     inverse = _cholesky_inverse(M)
-    if inverse is not None:
-        out = np.zeros((n, n))
-        out[np.ix_(active, active)] = inverse * scale[:, None] * scale[None, :]
-        return out.astype(backend.dtype)
-    for k in range(len(M)):  # sweeping every pivot turns M into -M^-1
-        d = M[k, k]
-        if d <= 1e-13:
-            M[k, :] = M[:, k] = 0
-            continue
-        col = M[:, k] / d
-        M -= np.outer(M[:, k], col)
-        M[:, k] = M[k, :] = col
-        M[k, k] = -1 / d
+    if inverse is None:
+        for k in range(len(M)):  # sweeping every pivot turns M into -M^-1
+            d = M[k, k]
+            if d <= 1e-13:
+                M[k, :] = M[:, k] = 0
+                continue
+            col = M[:, k] / d
+            M -= np.outer(M[:, k], col)
+            M[:, k] = M[k, :] = col
+            M[k, k] = -1 / d
+        inverse = -M
     out = np.zeros((n, n))
-    out[np.ix_(active, active)] = -M * scale[:, None] * scale[None, :]
+    out[np.ix_(active, active)] = inverse * scale[:, None] * scale[None, :]
     return out.astype(backend.dtype)
 
 
