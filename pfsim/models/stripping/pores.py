@@ -6,7 +6,8 @@ radii from a lognormal distribution (mean `mean_radius`, ln-spread `radius_sprea
 half the resolved Li thickness, drawn until the footprints cover at least what was asked, then all
 scaled by one factor so they cover it exactly (down with the last pore drawn, or up without it
 where that factor is nearer 1 and the pores stay apart); each at a lateral position drawn uniformly, moved to the lowest surface within its
-footprint (the valleys of a rough or pitted surface, where a stiff metal bridges), rejected and
+footprint radius or, on a rough surface, the roughness correlation length (the valleys of a
+rough or pitted surface, which a stiff metal bridges), rejected and
 drawn again where its footprint would touch another pore's. A pore is a spherical cap on the SSE
 with the void's contact angle theta (section 4; a cylindrical cap, a trench, in 2D) of footprint
 radius a = r sin(theta). All draws come from the counter-based stream keyed (seed, PORE_STREAM),
@@ -41,6 +42,8 @@ def draw(m, cfg):
     coords = [whole.coords(a) for a in range(lat)]
     stream = np.random.Generator(np.random.Philox(key=[m.seed, PORE_STREAM]))
     s = cfg.radius_spread
+    rough = m.params.geometry.roughness
+    reach = rough.correlation_length if rough is not None else 0.0  # how far a pore looks for a valley
     pores, covered = [], 0.0
     while covered < target * (1 - 1e-12):
         r = min(cfg.mean_radius * float(np.exp(s * stream.standard_normal() - s * s / 2)), r_max)
@@ -49,7 +52,7 @@ def draw(m, cfg):
         for _ in range(1000):
             u = stream.uniform(size=lat)
             centre = [u[k] * lengths[k] + whole.origin[k] for k in range(lat)]
-            col = _valley(whole, surface, coords, centre, a)
+            col = _valley(whole, surface, coords, centre, max(a, reach))
             at = [coords[k][col[k]] for k in range(lat)]
             if all(_distance(whole, at, p[1]) >= a + p[2] * sin_t + whole.spacing[0] for p in pores):
                 pores.append((col, at, r))
