@@ -21,14 +21,10 @@ THREADS_PER_BLOCK = 256
 
 def kernel_dir() -> Path:
     """kernels/ beside the package (source checkout), or the copy installed under share/."""
-    candidates = []
-    if os.environ.get(KERNEL_DIR_ENV):
-        candidates.append(Path(os.environ[KERNEL_DIR_ENV]))
-    candidates.append(Path(__file__).resolve().parent.parent / "kernels")
-    candidates.append(Path(sys.prefix) / "share" / "pfsim" / "kernels")
-    for c in candidates:
-        if (c / "stencil.cuh").is_file():
-            return c
+    here = Path(__file__).resolve().parent.parent / "kernels"
+    for c in (os.environ.get(KERNEL_DIR_ENV), here, Path(sys.prefix) / "share" / "pfsim" / "kernels"):
+        if c and (Path(c) / "stencil.cuh").is_file():
+            return Path(c)
     raise FileNotFoundError("pfsim's CUDA kernels were not found; set " + KERNEL_DIR_ENV)
 
 

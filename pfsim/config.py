@@ -11,14 +11,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from .backend import Backend
 from .drive import DriveConfig
 from .errors import ConfigError
-from .grid import GridConfig
-from .initial import InitialConfig
-from .models import ModelParams
+from .grid import Grid, GridConfig
+from .initial import InitialConfig, check_initials
+from .models import MODELS, ModelParams
 from .schema import Duration, Section
 from .simulation import stability_factor
 from .units import QuantityError, to_si
@@ -93,8 +95,6 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _output_fields(self):
-        from .models import MODELS
-
         known = MODELS[self.model.kind][1].fields
         for name in self.output.fields or []:
             if name not in known:
@@ -230,8 +230,6 @@ def check_config(cfg: RunConfig):
     lateral nodes per axis, a flat SSE surface, no grain map and no initial metal. What only
     the whole model can check (a grain map or initial_metal store against the grid, grains
     against the domain) is checked when the run builds it (exit 2, nothing written)."""
-    from .grid import Grid
-
     if math.prod(cfg.grid.shape) <= BUILD_CHECK_CELLS:
         _, model = check_consistency(cfg)
     else:
@@ -313,8 +311,6 @@ def _check_whole_cell(cfg, grid):
 
 def _probe(cfg):
     """(config, grid) of the probe model of a large grid (see check_config)."""
-    from .grid import Grid
-
     p, g = cfg.model, cfg.grid
     interface = hasattr(p, "geometry")
     normal = len(g.shape) - 1  # the interface models keep their normal axis whole
@@ -335,14 +331,6 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
     Returns (the whole grid, the model): built on `backend` (default a NumPy one for validation
     only) over `extent` (default the whole grid), a run's model is the one checked here.
     probe: on the small probe model of check_config instead (validation of a large grid)."""
-    from .backend import Backend
-    from .grid import Grid
-    from .models import MODELS
-
-    import numpy as np
-
-    from .initial import check_initials
-
     try:  # the kinds against the grid, and the shape and dtype of npy and zarr arrays, on the whole grid
         check_initials(cfg, Grid.from_config(cfg.grid))
     except ValueError as exc:
