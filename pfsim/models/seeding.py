@@ -122,9 +122,10 @@ def profile(model, centre, radius, xp, index=None):
     for a, (idx, x0, length, periodic) in enumerate(zip(index, centre, lengths(grid), whole.periodic)):
         shape = [1] * grid.ndim
         shape[a] = len(idx)
-        d = xp.asarray(grid.coords(a)[idx].reshape(shape)) - x0
+        d = grid.coords(a)[idx] - x0  # per axis on the host; broadcast on the backend
         if periodic:
-            d = d - length * xp.round(d / length)
+            d = d - length * np.round(d / length)
+        d = xp.asarray(d.reshape(shape))
         r2 = r2 + d * d
     return 0.5 * (1 - xp.tanh((xp.sqrt(r2) - radius) / model.interface_width()))
 
