@@ -3,7 +3,7 @@
 comm      launcher detection, the communicator, collective errors and sums
 decomp    the slab layout (rows per rank, aligned to the store's chunks) and the local grids
 halo      halo exchange between neighbouring slabs (CUDA-aware MPI or host-staged)
-model     a model on its slab: halos exchanged before each rate, observables reduced
+model     a model on its slab: halos exchanged before each rate and sample (it reduces through its extent)
 store     one zarr store written by every rank (each its own chunks)
 run       the distributed simulation and run driver (`pfsim run` under mpirun or srun)
 elliptic  distributed PCG for the problems of pfsim.solvers.elliptic

@@ -66,7 +66,6 @@ class SlabExtent(Extent):
 
     @property
     def row_offset(self) -> int:
-        """Global x index of this grid's row 0 (counted without wrapping round)."""
         return self.domain.start - self.domain.lo
 
     def any(self, flag: bool) -> bool:
