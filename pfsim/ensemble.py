@@ -28,7 +28,8 @@ from .models.base import Model
 from .runner import Run
 
 # models whose step is local explicit stencil updates of fields (no elliptic solves, ledgers
-# or random streams of their own), on 2D grids (the kernels step at most three axes)
+# or random streams of their own but allen_cahn's nucleation, drawn per member), on 2D grids
+# (the kernels step at most three axes)
 BATCHABLE = ("cahn_hilliard", "allen_cahn")
 # config keys in which members of one ensemble may differ
 FREE_KEYS = ("name", "seed", "initial", "output.store", "model.nucleation")
