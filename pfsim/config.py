@@ -6,6 +6,7 @@ pfsim.units, and every section forbids unknown keys. `load_config` raises Config
 with one line per problem, e.g. `time.dt: expected a time, got '5 MPa'`.
 """
 
+import copy
 import math
 import re
 from pathlib import Path
@@ -155,8 +156,6 @@ def read_config_file(path) -> dict:
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply `a.b.c=VALUE` settings; VALUE is read as YAML (numbers, strings, lists)."""
-    import copy
-
     raw = copy.deepcopy(raw)
     for item in overrides or []:
         if "=" not in item:
@@ -167,20 +166,15 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             raise ConfigError(f"--set {_key(item)}: empty key")
         value = parse_yaml(text, f"--set {_key(key)}")
         node = raw
-        for i, p in enumerate(parts[:-1]):
+        for i, p in enumerate(parts):
             if isinstance(node, list) and p.isdigit() and int(p) < len(node):
-                node = node[int(p)]
-                continue
-            if not isinstance(node, dict):
+                p = int(p)
+            elif not isinstance(node, dict):
                 raise ConfigError(f"--set {_key(key)}: {'.'.join(parts[:i])!r} is not a section")
-            node = node.setdefault(p, {})
-        last = parts[-1]
-        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-            node[int(last)] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise ConfigError(f"--set {_key(key)}: {'.'.join(parts[:-1])!r} is not a section")
+            if i == len(parts) - 1:
+                node[p] = value
+            else:
+                node = node[p] if isinstance(node, list) else node.setdefault(p, {})
     return raw
 
 
