@@ -44,15 +44,13 @@ class HaloExchange:
             self._sendrecv(first, self.below, ghost_hi, self.above, DOWN)
 
     def _sendrecv(self, send, dest, recv, source, tag):
-        if not self.backend.is_gpu:
-            self.comm.Sendrecv(send, dest, tag, recv, source, tag)
-            return
         xp = self.backend.xp
+        if self.mode == "host-staged":
+            host = np.empty(recv.shape, dtype=recv.dtype)
+            self.comm.Sendrecv(xp.asnumpy(send), dest, tag, host, source, tag)
+            if recv.size:
+                recv[...] = xp.asarray(host)
+            return
         if self.device_buffers:
             xp.cuda.get_current_stream().synchronize()  # the rows must be computed before MPI reads them
-            self.comm.Sendrecv(send, dest, tag, recv, source, tag)
-            return
-        host = np.empty(recv.shape, dtype=recv.dtype)
-        self.comm.Sendrecv(xp.asnumpy(send), dest, tag, host, source, tag)
-        if recv.size:
-            recv[...] = xp.asarray(host)
+        self.comm.Sendrecv(send, dest, tag, recv, source, tag)
