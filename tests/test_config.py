@@ -585,9 +585,10 @@ def no_large_models(monkeypatch):
 
 
 def test_validate_does_not_build_a_large_model(capsys, no_large_models):
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: the bound is on the work done, whatever else the machine runs
+    start = time.process_time()
     rc, out, err = cli(capsys, "validate", STRIP_3D)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert rc == 0, err
     assert "valid (li_stripping on 256 x 256 x 256 nodes" in out
     # the estimate: peak bytes per cell (docs/performance.md) x cells, for each path of backend auto
