@@ -145,7 +145,7 @@ class LiStripping(InterfaceModel):
         self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
         self.creep_rate0 = float(c.reference_strain_rate) * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
         self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
-                                     p.kinetics.alpha_cathodic, T, self.interphase_resistance(getattr(self, "time", 0.0)))
+                                     p.kinetics.alpha_cathodic, T, self.interphase_resistance(getattr(self, "interphase_time", 0.0)))
         if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
             self._build_operators(self.backend.to_host(self.sse))
 
@@ -155,7 +155,7 @@ class LiStripping(InterfaceModel):
         held = self.ledger(state, "temperature")
         if held != self.temperature:  # a resumed run: constants of the state's temperature
             self.set_temperature(held)
-        self.time = t
+        self.interphase_time = t
         self.kinetics.resistance = self.interphase_resistance(t)
         T = self.drive.temperature(t)
         if T != held:

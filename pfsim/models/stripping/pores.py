@@ -1,21 +1,21 @@
 """The starting interface, docs/stripping.md "The initial interface": the Li does not conform
 fully to the SSE surface, and the contact starts below 1 with pores at the interface.
 
-Pores are drawn until their footprints on the SSE cover 1 - contact_fraction of the surface:
-radii from a lognormal distribution (mean `mean_radius`, ln-spread `radius_spread`), capped at
-half the resolved Li thickness, drawn until the footprints cover at least what was asked, then all
-scaled by one factor so they cover it exactly (down with the last pore drawn, or up without it
-where that factor is nearer 1 and the pores stay apart); each at a lateral position drawn uniformly, moved to the lowest surface within its
-footprint radius or, on a rough surface, the roughness correlation length (the valleys of a
-rough or pitted surface, which a stiff metal bridges), rejected and
-drawn again where its footprint would touch another pore's. A pore is a spherical cap on the SSE
-with the void's contact angle theta (section 4; a cylindrical cap, a trench, in 2D) of footprint
-radius a = r sin(theta). All draws come from the counter-based stream keyed (seed, PORE_STREAM),
-so the same seed gives the same pores on any number of processes. Pores of radius at least
-`resolve_radius` (default 2 grid spacings) are resolved xi voids; smaller ones are sub-grid voids
-of the same volume at their column (nucleation.py: they grow where S exceeds their Gibbs-Thomson
-value and dissolve otherwise). The pores are part of the initial state: a resumed run reads them
-from its checkpoint."""
+Radii are drawn from a lognormal distribution (mean `mean_radius`, ln-spread `radius_spread`),
+capped at half the resolved Li thickness, until the pores' footprints on the SSE cover at least
+1 - contact_fraction of the surface; then all are scaled by one factor so they cover it exactly
+(down with the last pore drawn, or up without it where that factor is nearer 1 and the pores
+stay apart). Each pore goes to a lateral position drawn uniformly, moved to the lowest surface
+within its footprint radius or, on a rough surface, the roughness correlation length (the
+valleys, which a stiff foil bridges), or, where that valley is taken, kept at the drawn
+position; it is drawn again where its footprint would touch another pore's there too. A pore is
+a spherical cap on the SSE with the void's contact angle theta (section 4; a cylindrical cap, a
+trench, in 2D) of footprint radius a = r sin(theta). All draws come from the counter-based
+stream keyed (seed, PORE_STREAM), so the same seed gives the same pores on any number of
+processes. Pores of radius at least `resolve_radius` (default 2 grid spacings) are resolved xi
+voids; smaller ones are sub-grid voids of the same volume at their column (nucleation.py: they
+grow where S exceeds their Gibbs-Thomson value and dissolve otherwise). The pores are part of
+the initial state: a resumed run reads them from its checkpoint."""
 
 import logging
 
@@ -52,12 +52,17 @@ def draw(m, cfg):
         for _ in range(1000):
             u = stream.uniform(size=lat)
             centre = [u[k] * lengths[k] + whole.origin[k] for k in range(lat)]
-            col = _valley(whole, surface, coords, centre, max(a, reach))
-            at = [coords[k][col[k]] for k in range(lat)]
-            if all(_distance(whole, at, p[1]) >= a + p[2] * sin_t + whole.spacing[0] for p in pores):
-                pores.append((col, at, r))
-                covered += foot
-                break
+            # the valley, or where a pore already holds it, the drawn position itself
+            for col in (_valley(whole, surface, coords, centre, max(a, reach)),
+                        _valley(whole, surface, coords, centre, 0.0)):
+                at = [coords[k][col[k]] for k in range(lat)]
+                if all(_distance(whole, at, p[1]) >= a + p[2] * sin_t + whole.spacing[0] for p in pores):
+                    break
+            else:
+                continue
+            pores.append((col, at, r))
+            covered += foot
+            break
         else:
             raise ValueError(f"model.initial_contact.contact_fraction: pores of {cfg.mean_radius:.3g} m do not fit "
                              f"{1 - cfg.contact_fraction:.3g} of the interface without touching (a larger domain, "
