@@ -15,12 +15,14 @@ from . import grid_args, numba_stepper, spare, twin
 KERNELS = "allen_cahn.cu"
 
 
-def manufactured_source(x, y, t, p, kappa, xp=np):
-    """S(x, y, t) that makes eta_sol an exact solution (PFHub BM7; p: the ManufacturedSource)."""
-    alpha = 0.25 + p.A1 * t * xp.sin(p.B1 * x) + p.A2 * xp.sin(p.B2 * x + p.C2 * t)
-    ax = p.A1 * p.B1 * t * xp.cos(p.B1 * x) + p.A2 * p.B2 * xp.cos(p.B2 * x + p.C2 * t)
-    axx = -p.A1 * p.B1**2 * t * xp.sin(p.B1 * x) - p.A2 * p.B2**2 * xp.sin(p.B2 * x + p.C2 * t)
-    at = p.A1 * xp.sin(p.B1 * x) + p.A2 * p.C2 * xp.cos(p.B2 * x + p.C2 * t)
+def _source(backend, grid, p, t):
+    """S(x, y, t) on the grid's nodes that makes eta_sol an exact solution (PFHub BM7)."""
+    xp, kappa, s = backend.xp, p.gradient_coefficient, p.source  # s: the ManufacturedSource
+    x, y = grid.mesh(xp)
+    alpha = 0.25 + s.A1 * t * xp.sin(s.B1 * x) + s.A2 * xp.sin(s.B2 * x + s.C2 * t)
+    ax = s.A1 * s.B1 * t * xp.cos(s.B1 * x) + s.A2 * s.B2 * xp.cos(s.B2 * x + s.C2 * t)
+    axx = -s.A1 * s.B1**2 * t * xp.sin(s.B1 * x) - s.A2 * s.B2**2 * xp.sin(s.B2 * x + s.C2 * t)
+    at = s.A1 * xp.sin(s.B1 * x) + s.A2 * s.C2 * xp.cos(s.B2 * x + s.C2 * t)
     sk = np.sqrt(kappa)
     th = xp.tanh((y - alpha) / np.sqrt(2 * kappa))
     sech2 = 1 - th * th
@@ -43,11 +45,6 @@ def _slope_into(p, xp, eta, out, tmp, tilt):
         tilt *= xp.square(xp.subtract(1, eta, out=tmp), out=tmp)
         out += tilt
     return out
-
-
-def _source(backend, grid, p, t):
-    x, y = grid.mesh(backend.xp)
-    return manufactured_source(x, y, t, p.source, p.gradient_coefficient, backend.xp)
 
 
 def rate_numpy(backend, grid, p, eta, t):

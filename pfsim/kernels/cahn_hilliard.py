@@ -18,11 +18,6 @@ from . import grid_args, numba_stepper, spare, twin
 KERNELS = "cahn_hilliard.cu"
 
 
-def double_well(p, c):
-    """rho (c - c_alpha)^2 (c_beta - c)^2."""
-    return p.barrier * (c - p.c_alpha) ** 2 * (p.c_beta - c) ** 2
-
-
 def _work(xp, c, scratch):
     """(mu, two scratch blocks) for fields like c."""
     w = scratch.get("work")
@@ -135,7 +130,9 @@ def observables_numpy(backend, grid, p, c, scratch, extent=None):
 
 def observables_cuda(backend, grid, p, c, scratch, extent=None):
     xp = backend.xp
-    density = double_well(p, c) + 0.5 * p.gradient_coefficient * stencil.gradient_squared(c, grid, xp)
+    # rho (c - c_alpha)^2 (c_beta - c)^2 + kappa/2 |grad c|^2
+    density = (p.barrier * (c - p.c_alpha) ** 2 * (p.c_beta - c) ** 2
+               + 0.5 * p.gradient_coefficient * stencil.gradient_squared(c, grid, xp))
     if extent is not None:
         return {"free_energy": extent.integral(density), "mass": extent.integral(c)}
     return {"free_energy": stencil.integrate(density, grid, xp), "mass": stencil.integrate(c, grid, xp)}
