@@ -29,12 +29,9 @@ def _source(backend, grid, p, t):
     return sech2 / (4 * sk) * (-2 * sk * th * ax * ax + np.sqrt(2.0) * (at - kappa * axx))
 
 
-def _slope(p, eta):
-    return 2 * p.barrier * eta * (1 - eta) * (1 - 2 * eta) + p.tilt * 30 * eta**2 * (1 - eta) ** 2
-
-
 def _slope_into(p, xp, eta, out, tmp, tilt):
-    """_slope(eta) into out, evaluated as the expression is (left to right)."""
+    """2 W eta (1 - eta)(1 - 2 eta) + tilt 30 eta^2 (1 - eta)^2 into out, evaluated as rate_numpy
+    writes it (left to right)."""
     xp.multiply(eta, 2 * p.barrier, out=out)
     out *= xp.subtract(1, eta, out=tmp)
     xp.multiply(eta, 2, out=tmp)
@@ -50,7 +47,7 @@ def _slope_into(p, xp, eta, out, tmp, tilt):
 def rate_numpy(backend, grid, p, eta, t):
     r = stencil.laplacian(eta, grid)
     r *= p.gradient_coefficient
-    r -= _slope(p, eta)
+    r -= 2 * p.barrier * eta * (1 - eta) * (1 - 2 * eta) + p.tilt * 30 * eta**2 * (1 - eta) ** 2
     r *= p.mobility
     if p.source is not None:
         r += _source(backend, grid, p, t)
