@@ -57,7 +57,12 @@ def run(python, script, n, dt, stop, steps=None, warmup=1, timeout=None) -> dict
     cmd = [python, str(script), "--n", str(n), "--dt", repr(dt), "--stop", repr(stop)]
     if steps:
         cmd += ["--steps", str(steps), "--warmup", str(warmup)]
+    return json_line(cmd, "FiPy peer", timeout)
+
+
+def json_line(cmd, what, timeout=None) -> dict:
+    """The last line a command prints, read as JSON; RuntimeError with the end of its stderr when it fails."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if out.returncode:
-        raise RuntimeError(f"FiPy peer failed: {out.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{what} failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -9,7 +9,6 @@ to t = 10 extrapolated, and says so. Each explicit code is timed in a fresh Pyth
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -103,11 +102,8 @@ def fresh_process(backend, n, budget):
     """time_explicit of pfsim in a new Python process, as a user runs a script: NumPy's speed
     with short-lived arrays depends on the allocator's history (glibc's mmap threshold), so
     no code may inherit another's."""
-    cmd = [sys.executable, "-m", "pfsim.bench.peers", backend, str(n), repr(budget)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise RuntimeError(f"pfsim on {backend} failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fipy_env.json_line([sys.executable, "-m", "pfsim.bench.peers", backend, str(n), repr(budget)],
+                              f"pfsim on {backend}")
 
 
 def script_process(name, n, budget):
@@ -116,10 +112,7 @@ def script_process(name, n, budget):
 
     def go(steps=None):
         cmd = [sys.executable, str(peers_dir() / f"{name}.py"), "--n", str(n), "--dt", repr(DT), "--stop", repr(STOP)]
-        out = subprocess.run(cmd + (["--steps", str(steps)] if steps else []), capture_output=True, text=True, check=False)
-        if out.returncode:
-            raise RuntimeError(f"{name} failed: {out.stderr.strip()[-500:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return fipy_env.json_line(cmd + (["--steps", str(steps)] if steps else []), name)
 
     def full():
         run = go()
