@@ -562,3 +562,19 @@ def test_capillarity_and_anisotropy_options(tmp_path):
                          ({"anisotropy": {"strength": 0.04, "orientation": "grains"}}, "microstructure")):
         with pytest.raises((ConfigError, ValueError), match=message):
             scenario(extra={"interface": bad})
+
+
+def test_the_branching_scenario_runs_with_capillarity_and_anisotropy(in_tmp, capsys):
+    # configs/plating_branching.yaml (docs/plating.md section 7), its first seconds: valid
+    # without warnings, capillarity and anisotropy on, Li conserved
+    assert run_cli("validate", CONFIGS / "plating_branching.yaml") == 0
+    assert "warning" not in capsys.readouterr().err
+    assert run_cli("run", CONFIGS / "plating_branching.yaml", "-o", "b.zarr", "--set", "time.stop=4",
+                   "--set", "output.observables_every=2") == 0
+    import zarr
+    root = zarr.open_group("b.zarr", mode="r")
+    assert np.asarray(root["li_site_balance_error"][:]).max() < 1e-10
+    cfg, _ = load_config(CONFIGS / "plating_branching.yaml")
+    m = build_model(cfg.model, Grid.from_config(cfg.grid), Backend("numpy", np.dtype("float64"), "cpu"),
+                    drive=cfg.drive, seed=cfg.seed)
+    assert m.cap_coeff == pytest.approx(2.0e-15, rel=0.02) and m.aniso.strength == 0.044
