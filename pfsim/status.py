@@ -135,8 +135,7 @@ def sweep_report(path: Path) -> str:
         from .sweep import Sweep
 
         sweep = Sweep(path)
-        root, name, members = sweep.root, sweep.cfg.name, sweep.members()
-        name = f"{name} (sweep file {path})"
+        root, name, members = sweep.root, f"{sweep.cfg.name} (sweep file {path})", sweep.members()
     jobs = read_jobs(root / "slurm")
     array = jobs[-1].get("array") if jobs else None
     per_task = jobs[-1].get("batch", 1) if jobs else 1  # members per array task (a sweep's groups)

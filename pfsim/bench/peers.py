@@ -203,9 +203,7 @@ def fipy_rows(ctx):
     script = peers_dir() / "fipy_bm1a.py"
     try:
         python, how = fipy_env.find(ctx.args.fipy_python, ctx.args.install_fipy, ctx.say)
-        if python is None:
-            return [row("peers", "fipy", backend="fipy", grid=grid(n), note=f"skipped: {how}") for n in ctx.peer_grids]
-        dt, searched, note = fipy_dt(ctx, python, script)
+        dt, searched, note = fipy_dt(ctx, python, script) if python is not None else (None, None, how)
     except Exception as exc:  # a failed FiPy install, a FiPy error or a timeout
         dt, searched, note = None, None, f"{type(exc).__name__}: {str(exc)[:200]}"
     if dt is None:
