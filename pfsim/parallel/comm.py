@@ -98,20 +98,10 @@ def global_sums(comm, values) -> np.ndarray:
     return total
 
 
-def node_rank(comm) -> int:
-    """This rank's index among the ranks on its node."""
-    from mpi4py import MPI
-
-    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
-    try:
-        return local.rank
-    finally:
-        local.Free()
-
-
 def use_node_gpu(comm):
-    """Bind to GPU (node rank mod visible GPUs); with one visible GPU per rank (srun
-    --gpus-per-task=1) that is device 0. Nothing happens without CuPy or a device."""
+    """Bind to GPU (node rank: this rank's index among the ranks on its node, mod visible GPUs);
+    with one visible GPU per rank (srun --gpus-per-task=1) that is device 0. Nothing happens
+    without CuPy or a device."""
     try:
         import cupy
 
@@ -119,7 +109,12 @@ def use_node_gpu(comm):
     except Exception:  # no CuPy, no driver, no device
         return
     if n > 1:
-        cupy.cuda.Device(node_rank(comm) % n).use()
+        from mpi4py import MPI
+
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        rank = local.rank
+        local.Free()
+        cupy.cuda.Device(rank % n).use()
 
 
 def cuda_aware() -> bool:
