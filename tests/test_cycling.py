@@ -192,7 +192,7 @@ def test_voids_from_stripping_focus_plating_and_start_the_filament_at_their_edge
     plating crowds onto the contact that is left and peaks at the void edge, within 1.5 um (six
     nodes, three plating interface widths) of the triple line; nothing reacts under the open
     void; the SSE first opens next to the triple line (within 1 um). Measured (seed 2): triple
-    lines at columns 4.2 and 42.1, peak current 3.8 nodes from the 42.1 line, 3.1 times the
+    lines at columns 4.2 and 42.1, peak current 3.8 nodes from the 4.2 line, 3.1 times the
     pristine peak; cracks 0.1-2.2 nodes from a triple line. With the default 60 deg voids the
     edge is a long thin wedge instead (test below)."""
     m, s, t, dt, xi, current, pristine = strip_rest_plate("0.5 J/m^2")
@@ -218,7 +218,7 @@ def test_spread_voids_focus_plating_at_the_end_of_their_thin_wedge():
     """The default void contact angle, 60 deg (work of adhesion 0.25 J/m^2): voids spread along
     the interface, and what stripping at 2 mA/cm^2 under a 60 s shape relaxation leaves is a flat
     lens whose margin thickens slowly (measured, seed 2: 0.25 um of void over the SSE 1 node past
-    the triple line, 1 um 9 nodes past it). The plating interface is diffuse (0.5 um): a void
+    the triple line, 1 um 10 nodes past it). The plating interface is diffuse (0.5 um): a void
     gap thinner than about two of its widths does not separate the metal from the SSE, so plating
     reaches through the wedge and peaks where the gap reaches 1 um (measured: 10 nodes from the
     triple line, gap 4 nodes; 2.9 times the pristine peak), and nothing reacts where the gap is

@@ -293,7 +293,7 @@ def strip_runs(mpi, tmp_path_factory):
     """configs/void_stripping.yaml (80 x 40) for 1 min on one process and on 2 ranks: one void
     nucleates at the pit (x = 10 um, column 40: the boundary between the two ranks' slabs of 40
     columns) within the first 20 s, grows sub-grid, is resolved by 40 s and spreads over both
-    slabs (columns 37-46 at 1 min, contact 0.85)."""
+    slabs (columns 37-43 at 1 min, contact 0.85)."""
     d = tmp_path_factory.mktemp("mpi-strip")
     assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", d / "serial.zarr", *STRIP) == 0
     for ranks in (2,):
