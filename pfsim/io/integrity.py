@@ -69,9 +69,12 @@ def check_observables(group, meta, n) -> tuple[list[str], list[str]]:
     bad = [k for k, (g, e) in enumerate(zip(got, expected)) if int(g) != int(e)]
     if not bad:
         return [], []
-    times = group["obs_time"][:n]
-    shown = ", ".join(f"{k} (t = {times[k]:.6g} s)" for k in bad[:10]) + (" ..." if len(bad) > 10 else "")
-    return [f"observables: sample(s) {shown} damaged"], []
+    return [f"observables: sample(s) {_listed(bad, group['obs_time'][:n])} damaged"], []
+
+
+def _listed(bad, times) -> str:
+    """The first ten of the indices `bad`, each with its time."""
+    return ", ".join(f"{k} (t = {times[k]:.6g} s)" for k in bad[:10]) + (" ..." if len(bad) > 10 else "")
 
 
 def hexes(values) -> list[str]:
@@ -94,10 +97,7 @@ def check_checkpoint(group) -> list[str] | None:
             problems.append(f"{name}: missing")
             continue
         try:
-            if arr.ndim == 0:
-                got = [digest(arr[...])]
-            else:
-                got = [digest(arr[s]) for s in blocks(arr.shape[0], arr.chunks[0])]
+            got = digests(arr[...], arr.chunks[0] if arr.ndim else 1)
         except Exception as exc:
             problems.append(f"{name}: unreadable ({type(exc).__name__})")
             continue
@@ -142,12 +142,9 @@ def verify_store(store) -> tuple[list[str], list[str]]:
             if len(got) != expected.shape[1] or any(int(g) != int(e) for g, e in zip(got, expected[k])):
                 bad.append(k)
         if bad:
-            times = group["time"][:frames]
-            shown = ", ".join(f"{k} (t = {times[k]:.6g} s)" for k in bad[:10]) + (" ..." if len(bad) > 10 else "")
-            damage.append(f"{name}: frame(s) {shown} damaged")
-    obs_damage, obs_notes = check_observables(group, meta, samples)
+            damage.append(f"{name}: frame(s) {_listed(bad, group['time'][:frames])} damaged")
+    obs_damage, notes = check_observables(group, meta, samples)
     damage += obs_damage
-    notes += obs_notes
     slot = meta.get("checkpoint")
     ckpts = group["checkpoints"] if "checkpoints" in group else {}
     with warnings.catch_warnings():

@@ -53,6 +53,12 @@ def _spatial_chunks(shape, itemsize):
     return (cx,) + tuple(shape[1:])
 
 
+def _series(group, name, dim, attributes):
+    """A float64 array along `dim` (time or obs_time) that grows with the appends, NaN where unwritten."""
+    group.create_array(name, shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=(dim,), fill_value=np.nan,
+                       attributes=attributes)
+
+
 class RunStore:
     def __init__(self, path, group):
         self.path = Path(path)
@@ -102,35 +108,28 @@ class RunStore:
         lock = StoreLock.acquire(path, say, "write")
         dims = AXES[: grid.ndim]
         for a, name in enumerate(dims):
-            arr = group.create_array(name, data=grid.coords(a), dimension_names=(name,))
-            arr.attrs.update({"units": "m", "long_name": f"{name} of grid node"})
+            group.create_array(name, data=grid.coords(a), dimension_names=(name,),
+                               attributes={"units": "m", "long_name": f"{name} of grid node"})
         compressor = ZstdCodec(level=compression_level)
-        t = group.create_array("time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("time",), fill_value=np.nan)
-        t.attrs.update({"units": "s", "long_name": "simulated time of field frames"})
-        shape = (0,) + tuple(grid.shape)
+        _series(group, "time", "time", {"units": "s", "long_name": "simulated time of field frames"})
         spatial = tuple(spatial_chunks or _spatial_chunks(grid.shape, np.dtype(dtype).itemsize))
-        chunks = (1,) + spatial
         for name, units in fields.items():
-            arr = group.create_array(
-                name, shape=shape, chunks=chunks, dtype=dtype, compressors=compressor,
-                dimension_names=("time",) + dims, fill_value=fill_value(dtype), config=EAGER,
-            )
-            arr.attrs.update({"units": units})
+            group.create_array(name, shape=(0,) + tuple(grid.shape), chunks=(1,) + spatial, dtype=dtype,
+                               compressors=compressor, dimension_names=("time",) + dims, fill_value=fill_value(dtype),
+                               config=EAGER, attributes={"units": units})
         sums = group.create_group("checksums")
         n_blocks = len(integrity.blocks(grid.shape[0], spatial[0]))
         for name in fields:
             sums.create_array(name, shape=(0, n_blocks), chunks=(integrity.CHECKSUM_ROWS, n_blocks), dtype="u8",
                               fill_value=0, config=EAGER)
         sums.create_array("observables", shape=(0,), chunks=(OBS_CHUNK,), dtype="u8", fill_value=0, config=EAGER)
-        t = group.create_array("obs_time", shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
-        t.attrs.update({"units": "s", "long_name": "simulated time of observable samples"})
+        _series(group, "obs_time", "obs_time", {"units": "s", "long_name": "simulated time of observable samples"})
         for name, units in observables.items():
-            arr = group.create_array(name, shape=(0,), chunks=(OBS_CHUNK,), dtype="f8", dimension_names=("obs_time",), fill_value=np.nan)
-            arr.attrs.update({"units": units})
+            _series(group, name, "obs_time", {"units": units})
         for name, data in (static or {}).items():
             arr = group.create_array(name, shape=grid.shape, chunks=spatial, dtype=data.dtype, dimension_names=dims,
-                                     compressors=compressor, fill_value=fill_value(data.dtype), config=EAGER)
-            arr.attrs.update({"units": "1", "long_name": f"{name} (time-independent)"})
+                                     compressors=compressor, fill_value=fill_value(data.dtype), config=EAGER,
+                                     attributes={"units": "1", "long_name": f"{name} (time-independent)"})
             if write_static:
                 arr[...] = np.asarray(data)
         group.create_group("checkpoints")
@@ -201,15 +200,7 @@ class RunStore:
         if not self._obs_buffer:
             return
         n, k = self.samples, len(self._obs_buffer)
-        self._grow("obs_time", n + k)[n : n + k] = [t for t, _ in self._obs_buffer]
-        names = self.meta["observables"]
-        series = [[float(v.get(name, np.nan)) for _, v in self._obs_buffer] for name in names]
-        for name, values in zip(names, series):  # every series grows together; NaN where not defined yet
-            self._grow(name, n + k)[n : n + k] = values
-        if self.meta.get("integrity") and "observables" in self.group["checksums"]:  # after the data
-            sums = self.group["checksums"]["observables"]
-            sums.resize((n + k,))
-            sums[n : n + k] = np.asarray(integrity.sample_digests([t for t, _ in self._obs_buffer], series), np.uint64)
+        self._write_samples(n, [t for t, _ in self._obs_buffer], [v for _, v in self._obs_buffer])
         self._obs_buffer.clear()
         self.meta["samples"] = n + k
         if commit:
@@ -232,15 +223,20 @@ class RunStore:
         n = self.samples
         if not n:
             return
-        names = self.meta["observables"]
-        row = [float(values.get(name, np.nan)) for name in names]
-        for name, value in zip(names, row):
-            self.group[name][n - 1] = value
-        if self.meta.get("integrity") and "observables" in self.group["checksums"]:
-            t = float(self.group["obs_time"][n - 1])
-            self.group["checksums"]["observables"][n - 1] = np.uint64(
-                integrity.sample_digests([t], [[value] for value in row])[0])
+        self._write_samples(n - 1, [float(self.group["obs_time"][n - 1])], [values])
         self._commit()
+
+    def _write_samples(self, n, times, values):
+        """Observable samples n, n + 1, ... (their times, their {name: value}), then their checksums."""
+        k, names = len(times), self.meta["observables"]
+        self._grow("obs_time", n + k)[n : n + k] = times
+        series = [[float(v.get(name, np.nan)) for v in values] for name in names]
+        for name, column in zip(names, series):  # every series grows together; NaN where not defined yet
+            self._grow(name, n + k)[n : n + k] = column
+        if self.meta.get("integrity") and "observables" in self.group["checksums"]:  # after the data
+            sums = self.group["checksums"]["observables"]
+            sums.resize((n + k,))
+            sums[n : n + k] = np.asarray(integrity.sample_digests(times, series), np.uint64)
 
     def _write_frame_checksums(self, n, sums):
         """Digests of frame n's blocks, after its data (stores of an older pfsim have none)."""
