@@ -94,6 +94,12 @@ def _first_difference(a, b, prefix=""):
     return None if a == b else prefix.rstrip(".")
 
 
+def _of_inner(name):
+    def method(self, *args):
+        return getattr(self.inner, name)(*args)
+    return method
+
+
 class EnsembleModel(Model):
     """The members' model on the stacked grid; observables per member."""
 
@@ -107,20 +113,9 @@ class EnsembleModel(Model):
         self.fields, self.field_units = first.fields, first.field_units
         self.observable_units, self.blowup_bound = first.observable_units, first.blowup_bound
 
-    def rate(self, state, t):
-        return self.inner.rate(state, t)
-
-    def euler_step(self, state, t, dt):
-        self.inner.euler_step(state, t, dt)
-
-    def enforce(self, state, t):
-        self.inner.enforce(state, t)
-
-    def stability_limit(self):
-        return self.inner.stability_limit()
-
-    def events(self):
-        return self.inner.events()
+    # the step on the stacked grid: the inner model's
+    rate, euler_step, enforce, stability_limit, events = (
+        _of_inner(name) for name in ("rate", "euler_step", "enforce", "stability_limit", "events"))
 
     def observables(self, state, t) -> list[dict]:
         return [m.observables({k: state[k][i] for k in self.fields}, t) for i, m in enumerate(self.members)]
