@@ -88,9 +88,7 @@ class Single:
     def guarded(self, fn):
         return fn()
 
-    def agree(self, fn):
-        """fn() as the reporting process (rank 0) finds it, on every process."""
-        return fn()
+    agree = guarded  # fn() as the reporting process (rank 0) finds it, on every process
 
     def progress(self, stop, every):
         return Progress(stop, every)

@@ -58,20 +58,15 @@ class Run:
         runs/NAME.zarr; an ensemble's placement names its members' stores)."""
         setup = build(cfg, backend, placement, say=say)
         path = Path(store_path) if store_path else default_store_path(cfg)
-        store = placement.new_store(path, cfg, setup, cls.new_meta(cfg, raw, setup, command), overwrite=overwrite,
-                                    say=say)
-        say(f"writing {placement.named(path)}{placement.note}")
-        return cls(cfg, setup, store, False, say, placement)
-
-    @staticmethod
-    def new_meta(cfg, raw, setup, command):
-        """The provenance a new store starts with."""
-        return {
+        meta = {  # the provenance a new store starts with
             "pfsim_version": __version__, "git_commit": git_commit(), "backend": setup.backend.name,
             "device": setup.backend.device, "precision": cfg.precision, "host": socket.gethostname(),
             "command": command, "config": cfg.model_dump(mode="json"), "config_source": raw,
             "dt": setup.dt, "history": [],
         }
+        store = placement.new_store(path, cfg, setup, meta, overwrite=overwrite, say=say)
+        say(f"writing {placement.named(path)}{placement.note}")
+        return cls(cfg, setup, store, False, say, placement)
 
     @classmethod
     def resume(cls, store_path, overrides=None, *, backend=None, say=print, placement=Single()):
