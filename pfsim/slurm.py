@@ -309,12 +309,12 @@ def submit_sweep(sweep, profile: SlurmProfile, *, member=None, metric="void_volu
     if dry_run:
         return job_dir, None, None
     array_id = _first_sbatch(exe, job_dir / "array.sh", job_dir, created)
+    batch = sweep.cfg.batch if grouped else 1
     try:
         collect_id = sbatch(exe, job_dir / "collect.sh", f"--dependency=afterany:{array_id}")
     except SlurmError as exc:
-        record_job(job_dir, array=array_id, members=array, collect=None, batch=sweep.cfg.batch if grouped else 1)
+        record_job(job_dir, array=array_id, members=array, collect=None, batch=batch)
         raise SlurmError(f"{exc}\nthe members run as job array {array_id}; collect them later with "
                          f"`pfsim sweep {sweep.path} --collect-only`") from None
-    record_job(job_dir, array=array_id, members=array, collect=collect_id,
-               batch=sweep.cfg.batch if grouped else 1)
+    record_job(job_dir, array=array_id, members=array, collect=collect_id, batch=batch)
     return job_dir, array_id, collect_id

@@ -30,8 +30,7 @@ def liveness(path, meta) -> tuple[str, str]:
         if meta.get("integrity"):  # written by a pfsim that locks: no run writes it
             return "stale", "no run holds the store's lock" + seen
         return "running", ""
-    alive = holder_alive(lock) if lock else True
-    if alive is False:
+    if lock and holder_alive(lock) is False:
         return "stale", f"its writer ({describe(lock)}) is gone" + seen
     every = beat.get("every")
     if age is not None and every and age > STALE_BEATS * every:
@@ -55,10 +54,8 @@ def store_info(path: Path) -> dict:
         ck = dict(store.group["checkpoints"][slot].attrs.get("pfsim_checkpoint", {}))
         info["checkpoint"] = {k: ck.get(k) for k in ("time", "iteration", "written")}
     if info["status"] == "running":  # time and step are recorded when a try ends: show the latest output
-        n = int(meta.get("samples", 0))
-        last = float(store.group["obs_time"][n - 1]) if n else None
         ck_time = (info["checkpoint"] or {}).get("time")
-        info["time"] = max((t for t in (last, ck_time) if t is not None), default=None)
+        info["time"] = max((t for t in (store.last_sample_time(), ck_time) if t is not None), default=None)
         info["step"] = None
         beat = meta.get("heartbeat") or {}
         if beat.get("time") is not None and (info["time"] is None or beat["time"] >= info["time"]):
