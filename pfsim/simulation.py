@@ -170,20 +170,19 @@ class Simulation:
             for cb in self.callbacks:
                 if cb.at_start:
                     cb.func(self)
-        ended = False
         while not self.done():
             last = self.clock.time
             try:
                 self.time_step(*self.next_step())
             except StopRun as end:  # the state is that of the last completed step
-                self.stopped_reason, ended = end.reason, True
+                self.stopped_reason = end.reason
                 self.end_details = end.details
                 self.ended_by_model = True
                 break
             for cb in self.callbacks:
                 if cb.schedule.due(self.clock, last):
                     cb.func(self)
-        finished = ended or self.stopped_reason == "stop time reached"
+        finished = self.ended_by_model or self.stopped_reason == "stop time reached"
         for cb in self.callbacks:
             if cb.at_end is True or (cb.at_end == "finished" and finished):
                 cb.func(self)

@@ -332,12 +332,9 @@ class RunStore:
             elif dims[:1] == ("obs_time",):
                 arr.resize((samples,))
         if self.meta.get("integrity") and "checksums" in self.group:
-            for name in self.meta["integrity"].get("fields", []):
-                arr = self.group["checksums"][name]
-                arr.resize((min(frames, arr.shape[0]), arr.shape[1]))
-            if "observables" in self.group["checksums"]:
-                arr = self.group["checksums"]["observables"]
-                arr.resize((min(samples, arr.shape[0]),))
+            for name, arr in self.group["checksums"].arrays():  # a row per frame, or per sample (observables)
+                kept = samples if name == "observables" else frames
+                arr.resize((min(kept, arr.shape[0]),) + arr.shape[1:])
         self.meta["frames"], self.meta["samples"] = frames, samples
         self._commit()
 
