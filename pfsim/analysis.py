@@ -12,11 +12,29 @@ k = (pi / 3) I v^2 and n = 3; seeds all present at t = 0 (site saturation) give 
 prints, per run store with a `transformed_fraction` observable (the generic Allen-Cahn model
 with `model.nucleation` or `model.seeds`), n, k, the fit's R^2 and the number of samples used,
 and the mean and spread of n over the stores (the realisations of a study).
+
+Critical current of stripping against stack pressure, from the member stores of a sweep
+(configs/sweeps/ccd_vs_pressure.yaml: two materials x five pressures x seeds):
+
+    python -m pfsim.analysis ccd SWEEP_FILE_OR_FOLDER [-o ccd.png]
+
+reads every run store in the folder (a sweep file: its output folder). A member that ended with
+a contact or voltage failure gives its critical current: the applied current density of its
+`failure` record. A member that reached the end of its ramp without failing counts as "> top
+current" (the highest current it carried): an open triangle in the figure, never a number in the
+mean. Members still running, stopped, interrupted, blown up, or ended for another reason are
+listed and left out. Members are grouped by material (the scenario's `name`) and stack pressure;
+the table gives per group the seeds counted, the mean, the standard deviation and the min-max of
+the critical current; the figure draws the mean with min-max bars per material, each member as a
+small dot, and the measured Li|LLZO points (Wang, Choudhury, Sakamoto, Joule 3 (2019) 2165:
+about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. Exit codes: 0 figure written;
+2 no run store in the folder, or none with a critical current or a completed ramp.
 """
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -59,8 +77,237 @@ def store_fit(path, window=(0.05, 0.95)) -> JmakFit:
     return jmak_fit(x[x.dims[0]].values, x.values, window)
 
 
+# --- critical current against stack pressure -------------------------------------------------
+
+MATERIALS = {"li-llzo-ramp": "Li|LLZO", "li-lpscl-ramp": "Li|Li\u2086PS\u2085Cl"}  # scenario name -> label
+MEASURED = {"label": "Li|LLZO measured (Wang et al., Joule 2019)", "pressure": (0.0, 2.0), "current": (0.1, 0.4)}
+CCD_KINDS = ("contact", "voltage")  # failure kinds that define a critical current of stripping
+EXIT_NOTHING = 2  # no run store, or none with a critical current or a completed ramp
+
+
+@dataclass(frozen=True)
+class Member:
+    """One run store of a critical-current sweep: `outcome` "failed" (current: the critical current),
+    "above" (current: the top current it carried without failing) or "left out" (note: why)."""
+
+    path: Path
+    material: str
+    pressure: float  # MPa (NaN if not constant)
+    seed: int | None
+    outcome: str
+    current: float  # mA/cm^2, NaN when left out
+    note: str = ""
+
+
+@dataclass
+class Group:
+    """The members of one material at one stack pressure."""
+
+    material: str
+    pressure: float
+    failed: list = field(default_factory=list)  # critical currents, mA/cm^2
+    above: list = field(default_factory=list)  # top currents of the members that did not fail, mA/cm^2
+
+    @property
+    def seeds(self) -> int:
+        return len(self.failed) + len(self.above)
+
+    @property
+    def complete(self) -> bool:
+        """Every member failed: the mean and spread are those of the critical current."""
+        return not self.above and bool(self.failed)
+
+    @property
+    def mean(self) -> float:
+        """Mean critical current; with members above the top, a lower bound (those counted at the top)."""
+        return float(np.mean(self.failed + self.above))
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation of the critical current (NaN with members above the top or one seed)."""
+        return float(np.std(self.failed, ddof=1)) if self.complete and len(self.failed) > 1 else float("nan")
+
+    @property
+    def low(self) -> float:
+        return float(min(self.failed)) if self.failed else float("nan")
+
+    @property
+    def high(self) -> float:
+        return float(max(self.failed)) if self.complete else float("nan")
+
+
+def read_member(path) -> Member:
+    """The outcome of one run store's stripping ramp (see the module's docstring)."""
+    import xarray as xr
+
+    from .io.store import RunStore
+
+    path = Path(path)
+    try:
+        meta = RunStore.open(path, mode="r").meta
+    except Exception as exc:  # noqa: BLE001 - a store being created or damaged: left out, named
+        return Member(path, "?", float("nan"), None, "left out", float("nan"), f"unreadable ({exc})")
+    cfg = meta.get("config") or {}
+    name = str(cfg.get("name", "?"))
+    material, seed = MATERIALS.get(name, name), cfg.get("seed")
+    pressure = (cfg.get("drive") or {}).get("stack_pressure")
+    pressure = float(pressure) / 1e6 if isinstance(pressure, (int, float)) else float("nan")
+    status, failure = meta.get("status", "unknown"), meta.get("failure") or {}
+
+    def left_out(note):
+        return Member(path, material, pressure, seed, "left out", float("nan"), note)
+
+    if not np.isfinite(pressure):
+        return left_out("stack pressure not a constant")
+    if status == "ended" and failure.get("kind") in CCD_KINDS:
+        return Member(path, material, pressure, seed, "failed", abs(float(failure["current_density"])) / 10,
+                      f"{failure['kind']} failure at t = {float(failure['time']):.6g} s")
+    if status == "finished" and not failure:
+        ds = xr.open_zarr(str(path))
+        j = np.abs(ds["current_density"].values) if "current_density" in ds else np.array([])
+        j = j[np.isfinite(j)]
+        if not j.size:
+            return left_out("finished, but no current_density samples")
+        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no failure")
+    reason = f"{failure.get('kind')} failure" if failure else meta.get("stop_reason") or ""
+    return left_out(f"{status}{': ' + reason if reason else ''}")
+
+
+def sweep_folder(path) -> Path:
+    """The folder of member stores: `path` itself, or the output folder of a sweep file."""
+    path = Path(path)
+    if path.is_file():
+        from .sweep import Sweep
+
+        return Sweep(path).root
+    return path
+
+
+def read_members(folder) -> list[Member]:
+    """Every run store (*.zarr) directly in `folder`, in name order."""
+    return [read_member(p) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
+
+
+def group_members(members) -> list[Group]:
+    """Groups by (material, pressure), in order of material then pressure; left-out members are not counted."""
+    groups = {}
+    for m in members:
+        if m.outcome in ("failed", "above"):
+            g = groups.setdefault((m.material, m.pressure), Group(m.material, m.pressure))
+            (g.failed if m.outcome == "failed" else g.above).append(m.current)
+    return [groups[k] for k in sorted(groups)]
+
+
+def ccd_table(groups) -> str:
+    """The groups as a text table: critical current in mA/cm^2, spread as standard deviation and min-max."""
+    lines = [f"{'material':<14} {'p [MPa]':>7} {'seeds':>5} {'failed':>6}  critical current [mA/cm^2]: "
+             "mean, standard deviation, min-max"]
+    for g in groups:
+        head = f"{g.material:<14} {g.pressure:>7.3g} {g.seeds:>5} {len(g.failed):>6}  "
+        if g.complete:
+            std = "-" if np.isnan(g.std) else f"{g.std:.3g}"
+            lines.append(head + f"{g.mean:.3g}, {std}, {g.low:.3g}-{g.high:.3g}")
+        elif not g.failed:
+            lines.append(head + f"> {min(g.above):.3g} (no member failed up to the top of its ramp)")
+        else:
+            lines.append(head + f"mean > {g.mean:.3g} ({len(g.above)} did not fail up to {min(g.above):.3g}; "
+                         f"the others {g.low:.3g}-{max(g.failed):.3g})")
+    return "\n".join(lines)
+
+
+def ccd_figure(groups, members=(), title=None):
+    """Critical current [mA/cm^2] against stack pressure [MPa] per material: mean with min-max bars
+    where every seed failed, an open triangle at the (lower-bound) mean where some did not, each
+    member as a small dot (open triangle: above the top), and the measured Li|LLZO points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plotting import RC
+    from .plotting.units import label
+
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(5, 4.6))
+        materials = list(dict.fromkeys(g.material for g in groups))
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        span = max([g.pressure for g in groups] + [MEASURED["pressure"][-1]])
+        for k, material in enumerate(materials):
+            c, dx = colours[k % len(colours)], (k - (len(materials) - 1) / 2) * 0.015 * span  # side by side
+            mine = [g for g in groups if g.material == material]
+            full = [g for g in mine if g.complete]
+            if full:
+                x = [g.pressure + dx for g in full]
+                bars = [[g.mean - g.low for g in full], [g.high - g.mean for g in full]]
+                ax.errorbar(x, [g.mean for g in full], yerr=bars,
+                            fmt="o-", color=c, ms=6, capsize=3, label=f"{material}: mean, bars min\u2013max over seeds")
+            part = [g for g in mine if not g.complete]
+            if part:
+                ax.plot([g.pressure + dx for g in part], [g.mean for g in part], "^", color=c, mfc="none", ms=9,
+                        label=f"{material}: > top of the ramp (lower bound of the mean)")
+                for g in part:  # an arrow up: the critical current lies above
+                    ax.annotate("", xy=(g.pressure + dx, g.mean), xytext=(0, 16), textcoords="offset points",
+                                arrowprops={"arrowstyle": "<-", "color": c, "lw": 1})
+            for m in members:
+                if m.material == material and m.outcome in ("failed", "above"):
+                    ax.plot(m.pressure + dx, m.current, "^" if m.outcome == "above" else ".", color=c, alpha=0.5,
+                            ms=4, mfc="none" if m.outcome == "above" else c)
+        if any(m.outcome in ("failed", "above") for m in members):
+            ax.plot([], [], ".", color="0.5", ms=4, label="each seed (small \u25b3: did not fail)")
+        ax.plot(MEASURED["pressure"], MEASURED["current"], "*", color="k", ms=10, label=MEASURED["label"])
+        ax.set_xlabel(label("stack_pressure", "MPa"))
+        ax.set_ylabel("critical current density [mA/cm\u00b2]")
+        ax.set_xlim(-0.05 * span, 1.08 * span)
+        top = max([g.mean for g in groups] + [g.high for g in groups if g.complete] + list(MEASURED["current"]))
+        ax.set_ylim(0, 1.3 * top)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+        ax.set_title(title or "critical current of stripping against stack pressure", fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def ccd_main(argv) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pfsim.analysis ccd",
+                                 description="critical current of stripping against stack pressure, from a "
+                                             "sweep's member stores: a table and a PNG (exit 0; 2: no store, or none "
+                                             "to count)")
+    ap.add_argument("sweep", help="a sweep's output folder (member-NNNN.zarr) or its sweep file")
+    ap.add_argument("-o", "--output", help="PNG to write (default FOLDER/ccd_vs_pressure.png)")
+    args = ap.parse_args(argv)
+    folder = sweep_folder(args.sweep)
+    if not folder.is_dir():
+        print(f"{args.sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
+        return EXIT_NOTHING
+    members = read_members(folder)
+    if not members:
+        print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
+        return EXIT_NOTHING
+    left = [m for m in members if m.outcome == "left out"]
+    groups = group_members(members)
+    print(f"{folder}: {len(members)} run store(s), {len(members) - len(left)} counted")
+    for m in left:
+        print(f"  left out: {m.path.name} ({m.material}, {m.pressure:g} MPa, seed {m.seed}): {m.note}")
+    if not groups:
+        print(f"{folder}: no member with a critical current or a completed ramp", file=sys.stderr)
+        return EXIT_NOTHING
+    print(ccd_table(groups))
+    import matplotlib.pyplot as plt
+
+    fig = ccd_figure(groups, members)
+    out = Path(args.output) if args.output else folder / "ccd_vs_pressure.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    print(f"figure: {out}")
+    return 0
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pfsim.analysis", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ccd"]:
+        return ccd_main(argv[1:])
+    ap = argparse.ArgumentParser(prog="python -m pfsim.analysis", description=__doc__.split("\n\n")[0],
+                                 epilog="python -m pfsim.analysis ccd --help: critical current against stack pressure")
     ap.add_argument("stores", nargs="+", help="run stores with a transformed_fraction observable")
     ap.add_argument("--window", nargs=2, type=float, default=(0.05, 0.95), metavar=("LOW", "HIGH"),
                     help="range of X fitted (default 0.05 0.95)")

@@ -10,6 +10,9 @@
     output: runs/sweeps/pressure-current  # default runs/sweeps/NAME
     batch: 64                             # members stepped together (pfsim.ensemble); default 1
 
+`base` may also be a list of scenario files (e.g. two material sets of one cell): each is swept
+with every combination of the axes, as the slowest axis, named `base` in results.csv.
+
 Every member is validated before anything runs. Members are numbered (member-0000.zarr, ...)
 so one can run as one task of a job array (`pfsim sweep FILE --member K`). Running a sweep
 again skips finished members, resumes interrupted ones from their checkpoint and reruns
@@ -40,7 +43,8 @@ DONE = ("finished", "ended")
 
 class SweepConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    base: str = Field(description="scenario file, relative to the sweep file")
+    base: str | list[str] = Field(description="scenario file, relative to the sweep file (a list: each is swept, "
+                                                  "the slowest axis)")
     set: dict[str, object] = Field(default_factory=dict, description="overrides for every member")
     axes: dict[str, object] = Field(min_length=1, description="config key -> list | {range} | {log_range} | {seeds}")
     output: str | None = None
@@ -97,8 +101,13 @@ class Sweep:
             self.cfg = SweepConfig.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(format_errors(exc, raw)) from None
-        self.base = (self.path.parent / self.cfg.base).resolve()
-        self.axes = {k: _axis_values(k, v) for k, v in self.cfg.axes.items()}
+        bases = [self.cfg.base] if isinstance(self.cfg.base, str) else list(self.cfg.base)
+        if not bases or len(set(bases)) < len(bases) or "base" in self.cfg.axes:
+            raise ConfigError("base: one scenario file or a list of different ones (not an axis)")
+        self.bases = {b: (self.path.parent / b).resolve() for b in bases}
+        self.base = self.bases[bases[0]]  # the first (the only one unless `base` is a list)
+        self.axes = {"base": bases} if len(bases) > 1 else {}
+        self.axes.update({k: _axis_values(k, v) for k, v in self.cfg.axes.items()})
         self.root = Path(self.cfg.output) if self.cfg.output else Path("runs") / "sweeps" / self.cfg.name
 
     def members(self):
@@ -108,11 +117,15 @@ class Sweep:
 
     def overrides(self, values) -> list[str]:
         """--set items of a member: the file's `set`, then its axis values."""
-        pairs = itertools.chain(self.cfg.set.items(), values.items())
+        pairs = itertools.chain(self.cfg.set.items(), ((k, v) for k, v in values.items() if k != "base"))
         return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}" for k, v in pairs]
 
     def store(self, index) -> Path:
         return self.root / f"member-{index:04d}.zarr"
+
+    def base_of(self, values) -> Path:
+        """The scenario file of a member (its `base` value where `base` is a list)."""
+        return self.bases[values["base"]] if "base" in values else self.base
 
     def validate(self):
         """Every member's config, checked before anything runs (raises ConfigError)."""
@@ -121,7 +134,7 @@ class Sweep:
         configs = []
         for i, values in self.members():
             try:
-                configs.append(load_config(self.base, self.overrides(values)))
+                configs.append(load_config(self.base_of(values), self.overrides(values)))
                 check_inputs(configs[-1][0])
             except ConfigError as exc:
                 raise ConfigError([f"member {i} ({values}): {p}" for p in exc.problems]) from None
@@ -136,7 +149,8 @@ class Sweep:
 
     def member_config(self, index):
         """(config, raw config) of one member (checked by `validate` and again on the run's model)."""
-        return load_config(self.base, self.overrides(self.members()[index][1]), check=False)
+        values = self.members()[index][1]
+        return load_config(self.base_of(values), self.overrides(values), check=False)
 
     def checkpoint_of(self, index):
         """(time, step) of the checkpoint a stopped member resumes from, or None."""
@@ -230,10 +244,10 @@ def collect(sweep: Sweep) -> Path:
 
     rows, columns = [], []
     for i, values in sweep.members():
-        row = {"member": i, "state": sweep.state(i)}
-        cfg, _ = load_config(sweep.base, sweep.overrides(values), check=False)
+        row = {"member": i, "state": sweep.state(i), **({"base": values["base"]} if "base" in values else {})}
+        cfg, _ = load_config(sweep.base_of(values), sweep.overrides(values), check=False)
         resolved = cfg.model_dump(mode="json")
-        for key in values:
+        for key in (k for k in values if k != "base"):
             node = resolved
             for part in key.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
@@ -264,7 +278,7 @@ def phase_diagram(sweep: Sweep, table: Path, metric: str) -> Path | None:
 
     with open(table) as f:
         rows = list(csv.DictReader(f))
-    axes = [k for k in sweep.axes if k != "seed"][:2]
+    axes = [k for k in sweep.axes if k not in ("seed", "base")][:2]
     if len(axes) < 2 or not rows or f"final_{metric}" not in rows[0]:
         return None
     points = {}

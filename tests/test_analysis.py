@@ -1,0 +1,187 @@
+"""Critical current against stack pressure (pfsim.analysis ccd): a sweep over the two material
+scenarios (a list `base`), the members' outcomes from their failure records, the grouping by
+material and pressure with mean and spread over seeds, "> top" for ramps that never failed,
+the figure's labels, and the exit code of a folder with no stores."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pfsim.analysis import (EXIT_NOTHING, MEASURED, ccd_figure, ccd_table, group_members, main, read_member,
+                            read_members)
+from pfsim.io.store import RunStore
+from pfsim.sweep import Sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+MATERIALS = ROOT / "configs" / "materials"
+
+# the two material files on a small cell with a fast ramp (4, 8, 12 mA/cm^2, 1 min each):
+# Li|LLZO at 0 MPa loses its contact in the 12 mA/cm^2 step; at 2 MPa and Li|Li6PS5Cl carry the ramp
+SWEEP = f"""
+name: ccd-test
+base: [{MATERIALS / 'li_llzo.yaml'}, {MATERIALS / 'li_lpscl.yaml'}]
+set:
+  grid.shape: [16, 24]
+  model.geometry.electrolyte_thickness: "2 um"
+  drive.current_density: [{{steps: 3, duration: "1 min", start: "4 mA/cm^2", step: "4 mA/cm^2"}}]
+  time.stop: "3 min"
+  checkpoint.every: "10 min"
+  output.fields_every: "10 min"
+axes:
+  drive.stack_pressure: ["0 MPa", "2 MPa"]
+output: OUT
+"""
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The four members of the small sweep, run by `pfsim sweep`: (sweep, output folder)."""
+    from pfsim.cli import main as pfsim
+
+    tmp = tmp_path_factory.mktemp("ccd")
+    path = tmp / "ccd.yaml"
+    path.write_text(SWEEP.replace("OUT", str(tmp / "out")))
+    assert pfsim(["sweep", str(path), "--no-collect"]) == 0
+    return Sweep(path), tmp / "out"
+
+
+def edit(store, **meta):
+    """Change a copied store's metadata: config entries as config={...} merged, the rest set."""
+    s = RunStore.open(store)
+    config = dict(s.meta["config"], **meta.pop("config", {}))
+    s.update_meta(config=config, **meta)
+
+
+def copy(src, folder, k, **meta):
+    dst = folder / f"member-{k:04d}.zarr"
+    shutil.copytree(src, dst)
+    edit(dst, **meta)
+    return dst
+
+
+def test_sweep_over_two_scenarios(swept):
+    sweep, _ = swept
+    members = sweep.members()
+    bases = [str(MATERIALS / "li_llzo.yaml")] * 2 + [str(MATERIALS / "li_lpscl.yaml")] * 2
+    assert [v["base"] for _, v in members] == bases
+    assert all(not o.startswith("base=") for _, v in members for o in sweep.overrides(v))
+    assert [sweep.member_config(i)[0].name for i, _ in members] == ["li-llzo-ramp"] * 2 + ["li-lpscl-ramp"] * 2
+    assert [sweep.state(i) for i, _ in members] == ["ended", "finished", "finished", "finished"]
+
+
+def test_ccd_vs_pressure_sweep_file_validates():
+    sweep = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure.yaml")
+    configs = sweep.validate()
+    assert len(configs) == 2 * 5 * len(sweep.axes["seed"]) and 3 <= len(sweep.axes["seed"]) <= 5
+    assert {cfg.name for cfg, _ in configs} == {"li-llzo-ramp", "li-lpscl-ramp"}
+    assert sorted({cfg.drive.stack_pressure for cfg, _ in configs}) == pytest.approx([0, 0.5e6, 1e6, 2e6, 3e6])
+
+
+def test_members_from_failure_records(swept):
+    _, out = swept
+    members = read_members(out)
+    assert [(m.material, m.pressure, m.outcome) for m in members] == [
+        ("Li|LLZO", 0.0, "failed"), ("Li|LLZO", 2.0, "above"),
+        ("Li|Li\u2086PS\u2085Cl", 0.0, "above"), ("Li|Li\u2086PS\u2085Cl", 2.0, "above")]
+    failed = members[0]
+    meta = RunStore.open(failed.path, mode="r").meta
+    assert meta["failure"]["kind"] == "contact"
+    assert failed.current == pytest.approx(abs(meta["failure"]["current_density"]) / 10) == pytest.approx(12.0)
+    assert members[1].current == pytest.approx(12.0)  # the top of the ramp it carried
+
+
+@pytest.fixture(scope="module")
+def seeds(swept, tmp_path_factory):
+    """A folder of member stores: Li|LLZO at 0 MPa with three seeds failing at 8, 10 and 12
+    mA/cm^2, at 1 MPa one seed failing at 6 and one above the top (12), at 2 MPa two above the top,
+    and two left out: one still running, one ended by a short circuit."""
+    _, out = swept
+    fail, above = out / "member-0000.zarr", out / "member-0001.zarr"
+    folder = tmp_path_factory.mktemp("seeds")
+    k = iter(range(100))
+    for seed, j in enumerate((80.0, 100.0, 120.0)):
+        m = RunStore.open(fail, mode="r").meta
+        copy(fail, folder, next(k), config={"seed": seed}, failure=dict(m["failure"], current_density=j))
+    m = RunStore.open(fail, mode="r").meta
+    copy(fail, folder, next(k), config={"seed": 0, "drive": dict(m["config"]["drive"], stack_pressure=1e6)},
+         failure=dict(m["failure"], current_density=60.0))
+    copy(above, folder, next(k), config={"seed": 1, "drive": dict(m["config"]["drive"], stack_pressure=1e6)})
+    for seed in (0, 1):
+        copy(above, folder, next(k), config={"seed": seed})
+    copy(above, folder, next(k), config={"seed": 2}, status="running")
+    copy(fail, folder, next(k), config={"seed": 3}, failure=dict(m["failure"], kind="short_circuit"))
+    return folder
+
+
+def test_grouping_mean_spread_and_top(seeds):
+    members = read_members(seeds)
+    left = [m for m in members if m.outcome == "left out"]
+    assert [m.note.split(":")[0] for m in left] == ["running", "ended"]
+    assert "short_circuit" in left[1].note
+    groups = group_members(members)
+    assert [(g.material, g.pressure, g.seeds) for g in groups] == [("Li|LLZO", 0.0, 3), ("Li|LLZO", 1.0, 2),
+                                                                    ("Li|LLZO", 2.0, 2)]
+    full, mixed, none = groups
+    assert full.complete and full.mean == pytest.approx(10.0) and full.std == pytest.approx(2.0)
+    assert (full.low, full.high) == (pytest.approx(8.0), pytest.approx(12.0))
+    # one seed above the top: no mean of critical currents, only its lower bound; never a plain number
+    assert not mixed.complete and mixed.above == [pytest.approx(12.0)] and mixed.mean == pytest.approx(9.0)
+    assert np.isnan(mixed.std) and np.isnan(mixed.high)
+    assert not none.complete and none.failed == []
+    table = ccd_table(groups).splitlines()
+    assert "10, 2, 8-12" in table[1]
+    assert "mean > 9" in table[2] and "did not fail up to 12" in table[2]
+    assert "> 12 (no member failed" in table[3]
+
+
+def test_figure_labels(seeds):
+    members = read_members(seeds)
+    fig = ccd_figure(group_members(members), members)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "stack pressure [MPa]"
+    assert ax.get_ylabel() == "critical current density [mA/cm\u00b2]"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert MEASURED["label"] in labels
+    assert "Li|LLZO: mean, bars min\u2013max over seeds" in labels
+    assert "Li|LLZO: > top of the ramp (lower bound of the mean)" in labels
+    assert not ax.yaxis.get_major_formatter().get_useOffset()
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1 and list(stars[0].get_ydata()) == [0.1, 0.4]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_command(seeds, tmp_path, capsys):
+    out = tmp_path / "ccd.png"
+    assert main(["ccd", str(seeds), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert out.stat().st_size > 0
+    assert "9 run store(s), 7 counted" in text and text.count("left out:") == 2
+    assert main(["ccd", str(seeds)]) == 0 and (seeds / "ccd_vs_pressure.png").is_file()
+
+
+def test_no_stores(tmp_path, capsys):
+    assert main(["ccd", str(tmp_path)]) == EXIT_NOTHING == 2
+    assert "no run store" in capsys.readouterr().err
+    assert main(["ccd", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_jmak_command_unchanged(swept, capsys):
+    _, out = swept
+    assert main([str(out / "member-0000.zarr")]) == 1  # not a nucleation run: named, exit 1
+    assert "no transformed_fraction" in capsys.readouterr().err
+    assert read_member(out / "member-0000.zarr").outcome == "failed"
+
+
+@pytest.mark.parametrize("base", ["[]", f"[{MATERIALS / 'li_llzo.yaml'}, {MATERIALS / 'li_llzo.yaml'}]"])
+def test_sweep_base_list_refused(tmp_path, base):
+    from pfsim.errors import ConfigError
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\nbase: {base}\naxes: {{seed: {{seeds: 2}}}}\n")
+    with pytest.raises(ConfigError, match="base: one scenario file or a list of different ones"):
+        Sweep(path)
