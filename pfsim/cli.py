@@ -49,7 +49,8 @@ def _validate_sweep(args) -> int:
     sweep = Sweep(args.config)
     configs = [cfg for cfg, _ in sweep.validate()]
     kinds = sorted({cfg.model.kind for cfg in configs})
-    print(f"{args.config}: valid sweep file ({len(configs)} member(s) of {sweep.base}, {', '.join(kinds)}; "
+    bases = ", ".join(map(str, sweep.bases.values()))
+    print(f"{args.config}: valid sweep file ({len(configs)} member(s) of {bases}, {', '.join(kinds)}; "
           f"stores in {sweep.root})")
     paths = ["numpy", "cupy"] if configs[0].backend == "auto" else [configs[0].backend]
     for path in paths:
