@@ -260,7 +260,11 @@ def ccd_figure(groups, members=(), title=None):
         ax.set_xlim(-0.05 * span, 1.08 * span)
         top = max([g.mean for g in groups] + [g.high for g in groups if g.complete] + list(MEASURED["current"]))
         ax.set_ylim(0, 1.3 * top)
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+        handles, names = ax.get_legend_handles_labels()  # the materials first, in order, then the markers
+        order = sorted(range(len(names)), key=lambda i: (names[i] == MEASURED["label"] or names[i].startswith("each"),
+                                                         names[i]))
+        ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=6, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
         ax.set_title(title or "critical current of stripping against stack pressure", fontsize=8)
         fig.tight_layout()
     return fig
