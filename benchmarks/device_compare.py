@@ -40,11 +40,13 @@ def step_scenario(path, backend, steps):
     from pfsim.backend import select_backend
     from pfsim.build import build
     from pfsim.config import apply_overrides, read_config_file, validate
+    from pfsim.models import MODELS
     from pfsim.simulation import Simulation
 
     raw = read_config_file(path)
     overrides = ["elliptic_solver=multigrid"]
-    if raw.get("model", {}).get("kind") not in GENERIC:
+    params = MODELS.get(raw.get("model", {}).get("kind"), (None,))[0]
+    if params is not None and "potential_tolerance" in params.model_fields:  # the models with elliptic solves
         overrides.append("model.potential_tolerance=1e-12")
     cfg = validate(apply_overrides(raw, overrides))
     be = select_backend(backend, cfg.precision, elliptic="multigrid")
