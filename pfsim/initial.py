@@ -76,7 +76,17 @@ class Sphere(Section):
     radius: float = Field(gt=0, description="radius where the profile is half-way")
 
 
-class Spheres(Section):
+class TanhProfiles(Section):
+    """What the sphere kinds share: the tanh profile of each sphere and how they combine."""
+
+    width: float = Field(gt=0, description="tanh length")
+    inside: float = Field(1.0, description="value at the centres")
+    outside: float = Field(0.0, description="value far away")
+    combine: Literal["max", "clipped_sum"] = Field(
+        "max", description="how overlapping profiles combine: their maximum, or their sum clipped to 1")
+
+
+class Spheres(TanhProfiles):
     """tanh spheres (3D) or discs (2D), combined by their maximum; distances wrap on periodic axes.
 
     outside + (inside - outside) max over the spheres of (1 - tanh((r - R) / width)) / 2, r the
@@ -85,14 +95,9 @@ class Spheres(Section):
 
     kind: Literal["spheres"]
     spheres: list[Sphere] = Field(min_length=1, description="the spheres (discs)")
-    width: float = Field(gt=0, description="tanh length")
-    inside: float = Field(1.0, description="value at the centres")
-    outside: float = Field(0.0, description="value far away")
-    combine: Literal["max", "clipped_sum"] = Field(
-        "max", description="how overlapping profiles combine: their maximum, or their sum clipped to 1")
 
 
-class RandomSpheres(Section):
+class RandomSpheres(TanhProfiles):
     """tanh spheres (discs) at random centres, uniform over the domain, from the run's Philox stream.
 
     As `spheres`, with `count` centres drawn from the stream of the run seed and the field's index
@@ -102,11 +107,6 @@ class RandomSpheres(Section):
     kind: Literal["random_spheres"]
     count: int = Field(ge=1, le=100000, description="number of spheres")
     radius: float = Field(gt=0, description="radius of every sphere")
-    width: float = Field(gt=0, description="tanh length")
-    inside: float = Field(1.0, description="value at the centres")
-    outside: float = Field(0.0, description="value far away")
-    combine: Literal["max", "clipped_sum"] = Field(
-        "max", description="how overlapping profiles combine: their maximum, or their sum clipped to 1")
 
 
 class NpyFile(Section):
