@@ -7,20 +7,13 @@
 // tau = tau0 a^2. J on the faces between nodes from the face's own gradient (2D only: nz = 1).
 // cos_m0, sin_m0: cos and sin of m theta0; rotate = 0 when theta0 = 0 (the twin skips the rotation).
 #include "stencil.cuh"
+#include "anisotropy.cuh"
 
 // (W, W_theta) of a gradient (gx, gy): cos and sin of m theta by m complex products
 __device__ __forceinline__ void w_and_slope(real gx, real gy, real w0, real eps, int fold, int rotate,
                                             real cos_m0, real sin_m0, real& w, real& ws) {
-    const real r2 = gx * gx + gy * gy;
-    const real inv = r2 > 0 ? 1 / sqrt(r2) : (real)0;
-    const real c1 = gx * inv, s1 = gy * inv;
-    real c = c1, s = s1;
-    for (int k = 1; k < fold; ++k) {
-        const real cn = c * c1 - s * s1;
-        const real sn = s * c1 + c * s1;
-        c = cn;
-        s = sn;
-    }
+    real c, s;
+    fold_angle(gx, gy, fold, c, s);
     if (rotate) {
         const real cr = c * cos_m0 + s * sin_m0;
         const real sr = s * cos_m0 - c * sin_m0;

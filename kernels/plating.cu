@@ -3,6 +3,7 @@
 // order. One thread per node, fields C-ordered [x][y][z] (nz = 1 in 2D). Grid arguments as
 // pfsim.kernels.grid_args: nx, ny, nz, periodic bitmask, cx = 1/dx^2, cy, cz; then hx, hy, hz.
 #include "stencil.cuh"
+#include "anisotropy.cuh"
 
 #define GRAD_FLOOR 1e-2
 #define XI_MIN 1e-3  // no reaction in the far tail of the profile (no electrons there)
@@ -14,16 +15,8 @@ __device__ __forceinline__ void a_and_slope(real gx, real gy, real eps, int fold
                                             real& at) {
     const real nx = -(gx * c0 + gy * s0);
     const real ny = -(gy * c0 - gx * s0);
-    const real r2 = nx * nx + ny * ny;
-    const real inv = r2 > 0 ? 1 / sqrt(r2) : (real)0;
-    const real c1 = nx * inv, s1 = ny * inv;
-    real c = c1, s = s1;
-    for (int k = 1; k < fold; ++k) {
-        const real cn = c * c1 - s * s1;
-        const real sn = s * c1 + c * s1;
-        c = cn;
-        s = sn;
-    }
+    real c, s;
+    fold_angle(nx, ny, fold, c, s);
     a = 1 * (1 + eps * c);
     at = (-1 * eps * fold) * s;
 }
