@@ -97,7 +97,7 @@ def _default(field) -> str:
 def _table(model, prefix, sections):
     lines = [f"### `{prefix or 'top level'}`" + (f" ({model.__doc__.splitlines()[0]})" if model.__doc__ and prefix else ""), "",
              "| key | type / unit | default | meaning |", "|---|---|---|---|"]
-    for name, field in model.model_fields.items():
+    for name, field in sorted(model.model_fields.items(), key=lambda kv: kv[0] != "kind"):  # kind first
         desc = (field.description or "").replace("|", "\\|")
         if name == "kind" and typing.get_origin(field.annotation) is typing.Literal:
             desc = desc or "selects this variant"

@@ -45,7 +45,6 @@ BYTES_PER_CELL = {
     **{("li_cycling", nd, path): {p: int(1.5 * b) for p, b in v.items()}  # not measured: 1.5 x li_stripping's
        for (nd, path), v in _STRIP.items()},
 }
-SOURCE = "docs/performance.md (memory per cell; unmeasured models estimated, see pfsim/memory.py)"
 PATH_NAMES = {"numpy": "NumPy path", "cupy": "CUDA path"}
 
 

@@ -13,7 +13,6 @@ COLUMNS = [
     "time_s", "time_per", "repeats", "value", "unit",
     "bytes_per_cell", "flops_per_cell", "gbps", "frac_copy", "ratio", "ratio_to", "note",
 ]
-NUMERIC = ("cells", "time_s", "repeats", "value", "bytes_per_cell", "flops_per_cell", "gbps", "frac_copy", "ratio")
 
 
 def row(section, case, **fields):

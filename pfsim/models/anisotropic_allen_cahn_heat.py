@@ -83,10 +83,6 @@ class AnisotropicAllenCahnHeat(Model):
                 for i, name in enumerate(self.fields)}
 
     # --- evolution (pfsim/kernels/anisotropic_allen_cahn_heat.py) --------------------------------
-    def divergence(self, phi):
-        """div(J) by the face fluxes (module doc)."""
-        return aah.divergence_numpy(self.backend, self.grid, self.params, phi)
-
     def rate(self, state, t):
         dphi, du = aah.rate(self.backend, self.grid, self.params, state["phi"], state["u"], self.scratch)
         return {"phi": dphi, "u": du}

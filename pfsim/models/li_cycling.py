@@ -31,34 +31,13 @@ from ..errors import StopRun
 from ..physics.constants import FARADAY
 from ..physics.geometry import GeometryConfig, face_dilation
 from ..physics.microstructure import MicrostructureConfig
-from ..physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
+from ..physics.parameters import ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ..schema import Section, quantity
 from .interface import InterfaceModel
-from .plating import (LiPlating, LiPlatingParams, MechanicsConfig, PlatingElectrolyte, PlatingInterface,
-                      PlatingNucleation, connectivity, metal_profile)
-from .stripping import InterfaceConfig, LiStripping, LiStrippingParams, NucleationConfig
+from .plating import LiPlating, LiPlatingParams, PlatingElectrolyte, PlatingPhysics, connectivity, metal_profile
+from .stripping import LiStripping, LiStrippingParams, StrippingPhysics
 
 FAILURE_KINDS = {1: "contact", 2: "short_circuit", 3: "voltage"}
-
-
-class CyclingStripping(Section):
-    """The stripping physics (docs/stripping.md)."""
-
-    interface: InterfaceConfig
-    creep: CreepConfig = CreepConfig()
-    nucleation: NucleationConfig = NucleationConfig()
-    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="contact failure under this contact fraction")
-
-
-class CyclingPlating(Section):
-    """The plating physics (docs/plating.md)."""
-
-    interface: PlatingInterface
-    mechanics: MechanicsConfig = MechanicsConfig()
-    nucleation: PlatingNucleation = PlatingNucleation()
-    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate")
-    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
-    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
 
 
 class LiCyclingParams(Section):
@@ -69,8 +48,8 @@ class LiCyclingParams(Section):
     lithium: LithiumConfig = LithiumConfig()
     electrolyte: PlatingElectrolyte = PlatingElectrolyte()
     kinetics: KineticsConfig = KineticsConfig()
-    stripping: CyclingStripping
-    plating: CyclingPlating
+    stripping: StrippingPhysics
+    plating: PlatingPhysics
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends when |cell voltage| exceeds this")
 
@@ -78,13 +57,10 @@ class LiCyclingParams(Section):
 def _sub_params(p):
     common = dict(geometry=p.geometry, lithium=p.lithium, kinetics=p.kinetics,
                   potential_tolerance=p.potential_tolerance, voltage_limit=p.voltage_limit)
-    s, q = p.stripping, p.plating
-    strip = LiStrippingParams(kind="li_stripping", creep=s.creep, interface=s.interface, nucleation=s.nucleation,
-                              electrolyte=ElectrolyteConfig(conductivity=p.electrolyte.conductivity),
-                              failure_contact_fraction=s.failure_contact_fraction, **common)
+    strip = LiStrippingParams(kind="li_stripping", electrolyte=ElectrolyteConfig(conductivity=p.electrolyte.conductivity),
+                              **dict(p.stripping), **common)
     plate = LiPlatingParams(kind="li_plating", microstructure=p.microstructure, electrolyte=p.electrolyte,
-                            interface=q.interface, mechanics=q.mechanics, nucleation=q.nucleation, noise=q.noise,
-                            short_circuit=q.short_circuit, operator_refresh=q.operator_refresh, **common)
+                            **dict(p.plating), **common)
     return strip, plate
 
 

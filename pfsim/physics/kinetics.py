@@ -54,8 +54,3 @@ class ButlerVolmer:
             fp = self._series(eta, xp)[1]
             return fp / (1 + self.resistance * fp)
         return self._bv(eta, xp)[1]
-
-    def symmetric_overpotential(self, j):
-        """eta for a given j when alpha_a = alpha_c (the check of physics.md section 4), the
-        series resistance's R j included."""
-        return float(np.arcsinh(j / (2 * self.i0)) / self.aa + self.resistance * j)

@@ -276,7 +276,7 @@ class CreepFlow:
         # edges (a < b): Gamma_ab = du_a/db + du_b/da, plain (no ghosts: the transpose is the
         # momentum operator's edge part) and with no-slip ghosts (u = -u across the wall)
         self.pairs = [(a, b) for a in range(nd) for b in range(a + 1, nd)]
-        self.G_plain, self.G_ghost, self.edge_prescribed, self.edge_weight = {}, {}, {}, {}
+        self.G_plain, self.G_ghost, self.edge_prescribed = {}, {}, {}
         for a, b in self.pairs:
             es = self.edge_shape(a, b)
             eidx = _index(es)
@@ -324,7 +324,6 @@ class CreepFlow:
         self.free_face = np.flatnonzero(~held)
         self.free_cell = np.flatnonzero(~self.solid.ravel())
         self.n_free = len(self.free_face) + len(self.free_cell)
-        self._prescribed_rhs = None
 
     def free_translation(self):
         """Axes along which a rigid translation is not resisted: no held face of that component,

@@ -105,7 +105,18 @@ class InterfaceVoid(Section):
     height: Length = Field(description="extent into the metal from the SSE surface (m)")
 
 
-class LiPlatingParams(Section):
+class PlatingPhysics(Section):
+    """The plating physics (docs/plating.md)."""
+
+    interface: PlatingInterface
+    mechanics: MechanicsConfig = MechanicsConfig()
+    nucleation: PlatingNucleation = PlatingNucleation()
+    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate (symmetry breaking)")
+    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
+    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
+
+
+class LiPlatingParams(PlatingPhysics):
     kind: Literal["li_plating"]
     geometry: GeometryConfig
     voids: list[InterfaceVoid] = Field(default_factory=list, description="pre-existing voids at the interface")
@@ -116,14 +127,8 @@ class LiPlatingParams(Section):
     lithium: LithiumConfig = LithiumConfig()
     electrolyte: PlatingElectrolyte = PlatingElectrolyte()
     kinetics: KineticsConfig = KineticsConfig()
-    interface: PlatingInterface
-    mechanics: MechanicsConfig = MechanicsConfig()
-    nucleation: PlatingNucleation = PlatingNucleation()
-    noise: float = Field(0.0, ge=0, le=1, description="relative amplitude of the noise on the local plating rate (symmetry breaking)")
-    short_circuit: Literal["stop", "continue"] = Field("stop", description="what a short circuit does to the run")
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(2.0, description="the run ends when |cell voltage| exceeds this")
-    operator_refresh: float = Field(0.02, gt=0, le=0.5, description="rebuild the potential operators when h(xi) moved by this")
 
 
 class LiPlating(InterfaceModel):

@@ -63,20 +63,25 @@ class InitialContactConfig(Section):
         None, description="pores at least this large are resolved voids in xi, smaller ones sub-grid voids (default 2 grid spacings)")
 
 
-class LiStrippingParams(Section):
+class StrippingPhysics(Section):
+    """The stripping physics (docs/stripping.md)."""
+
+    interface: InterfaceConfig
+    creep: CreepConfig = CreepConfig()
+    nucleation: NucleationConfig = NucleationConfig()
+    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
+
+
+class LiStrippingParams(StrippingPhysics):
     kind: Literal["li_stripping"]
     geometry: GeometryConfig
     lithium: LithiumConfig = LithiumConfig()
-    creep: CreepConfig = CreepConfig()
     electrolyte: ElectrolyteConfig = ElectrolyteConfig()
     kinetics: KineticsConfig = KineticsConfig()
-    interface: InterfaceConfig
-    nucleation: NucleationConfig = NucleationConfig()
     initial_contact: InitialContactConfig | None = Field(
         None, description="pores at the Li|SSE interface at the start (default none: full contact)")
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
-    failure_contact_fraction: float = Field(0.02, ge=0, lt=1, description="the run ends (contact failure) under this contact fraction")
 
 
 class LiStripping(InterfaceModel):
@@ -237,12 +242,6 @@ class LiStripping(InterfaceModel):
 
     def _local_columns(self, v):
         return self.extent.local(np.asarray(v).reshape(self.extent.whole.shape[:-1]))
-
-    def add_at_sites(self, f, d):
-        """f at the interface sites += d (whole-grid columns)."""
-        if np.any(d):
-            f.reshape(-1)[self.xp.asarray(self.column_interface.ravel())] += self.xp.asarray(
-                self._local_columns(d).ravel(), dtype=f.dtype)
 
     def column_terms(self, site_diag, site_rhs, top_diag, top_rhs):
         """Full-grid arrays: per-column values at the interface sites plus values at the

@@ -231,23 +231,3 @@ def merge(m, state, center, volume):
     taken = m.extent.total(xi - new) * m.node_volume
     xi[...] = new
     return taken
-
-
-def plant_void(m, state, center):
-    """Plant a resolved void seed at the node of whole-grid index `center` by hand (tests,
-    studies): up to half of the vacancy excess goes into it, the rest of its Li is displaced into
-    the bulk (ledger `displaced_volume`, so Li sites stay conserved). Nucleation does not use it."""
-    xp = m.xp
-    xi, S = state["xi"], state["supersaturation"]
-    new = xp.where(m.li_side, xp.minimum(xi, seed_profile(m, center)), 0.0)
-    removed, available = m.extent.total(xi - new, xp.maximum(S - 1, 0) * m.li_side)
-    removed *= m.node_volume  # m^3 of metal lattice turned to void
-    available *= m.x_v0 * m.node_volume
-    if removed <= 0:
-        return False
-    from_vacancies = min(removed, 0.5 * available)
-    if available > 0:
-        S -= xp.maximum(S - 1, 0) * m.li_side * (from_vacancies / available)
-    m._add(state, "displaced_volume", removed - from_vacancies)
-    xi[...] = new
-    return True
