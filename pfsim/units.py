@@ -31,6 +31,7 @@ DIMENSIONS = {
     "energy": ("[mass] * [length] ** 2 / [time] ** 2", "J"),
     "molar energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol"),
     "rate": ("1 / [time]", "1/s"),
+    "velocity": ("[length] / [time]", "m/s"),
     "mobility": ("[length] ** 3 * [time] / [mass]", "m^3/(J s)"),
     "fracture toughness": ("[mass] / [length] ** 0.5 / [time] ** 2", "Pa*m^(1/2)"),
 }

@@ -115,7 +115,8 @@ def test_site_and_charge_balance_over_a_filament_run():
 def test_griffith_onset_of_damage():
     # a Li-filled flaw of depth a opens where Y p sqrt(pi a) > K_IC, p = F |eta| / Omega
     m, s = scenario(shape=(16, 40), extra={
-        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["2 um"], "width": "0.5 um", "depth": "2 um"}]}})
+        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["2 um"], "width": "0.5 um", "depth": "2 um"}]},
+        "mechanics": {"flaw_pressure": "faradaic"}})
     xi, be = s["xi"], m.backend
     tip = int(np.argmax(s["xi"][8] > 0.5)) - 1  # the SSE node under the flaw
     a = m.flat - m.grid.coords(1)[tip]
@@ -123,9 +124,82 @@ def test_griffith_onset_of_damage():
     eta_c = K_ic / (1.12 * np.sqrt(np.pi * a)) * m.omega / FARADAY
     for factor, opens in ((0.97, False), (1.03, True)):
         s["damage"][...] = 0
-        damage.grow(m, s, np.full(xi.shape, -factor * eta_c), front.gate(m, s), 0.1)
+        damage.grow(m, s, np.full(xi.shape, -factor * eta_c), np.zeros(xi.shape), front.gate(m, s), 0.1)
         assert (float(s["damage"][8, tip]) > 0) == opens
     assert float(be.to_host(s["damage"])[:, -5:].max()) == 0  # nothing opens above the SSE
+
+
+def test_a_flaws_walls_open_under_their_own_surface_flaws_at_any_depth():
+    # beside the metal of a flaw, K = Y p sqrt(pi a0): the same onset at every depth, and none
+    # without surface flaws
+    a0 = 0.1e-6
+    m, s = scenario(shape=(16, 40), extra={
+        "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["2 um"], "width": "0.5 um", "depth": "2 um"}]},
+        "mechanics": {"surface_flaw_size": f"{a0 * 1e6} um", "flaw_pressure": "faradaic"}})
+    xi = s["xi"]
+    metal = (xi > 0.3) & (front.gate(m, s) > 0.5)
+    wall = (~metal & m.sse_host & (np.roll(metal, 1, axis=0) | np.roll(metal, -1, axis=0))
+            & ~np.roll(metal, -1, axis=1))  # beside the flaw, not under it
+    assert wall.sum() >= 4
+    eta_c = m.params.electrolyte.toughness / (1.12 * np.sqrt(np.pi * a0)) * m.omega / FARADAY
+    for factor, opens in ((0.97, False), (1.03, True)):
+        s["damage"][...] = 0
+        damage.grow(m, s, np.full(xi.shape, -factor * eta_c), np.zeros(xi.shape), front.gate(m, s), 0.1)
+        assert np.all((s["damage"][wall] > 0) == opens)
+
+
+def test_an_opening_front_runs_at_the_crack_speed_on_any_grid():
+    # dd/dt = v (G/G_c - 1) / h: the time to open the node ahead of a flaw scales with h
+    times = {}
+    for h, n in ((0.25e-6, 40), (0.125e-6, 80)):
+        m, s = scenario(shape=(16, n), spacing=h, extra={
+            "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["2 um"], "width": "0.5 um", "depth": "2 um"}]},
+            "mechanics": {"surface_flaw_size": "4 um", "flaw_pressure": "faradaic"}})  # K set by a0 alone: the same at both spacings
+        eta = np.full(s["xi"].shape, -2 * m.params.electrolyte.toughness / (1.12 * np.sqrt(np.pi * 4e-6)) * m.omega / FARADAY)
+        damage.grow(m, s, eta, np.zeros(eta.shape), front.gate(m, s), 0.01)
+        rate = s["damage"].max() / 0.01  # at the tip: v (G/G_c - 1) / h with G/G_c about 4 (a = depth + a0)
+        times[h] = 1 / rate
+    assert times[0.25e-6] / times[0.125e-6] == pytest.approx(2.0, rel=0.1), times
+
+
+def test_the_lateral_run_of_a_mask():
+    xp = np
+    row = np.array([[1, 1, 0, 1, 1, 1, 0, 0, 1]], bool)
+    assert damage.lateral_run(xp, row, 1, periodic=False).tolist() == [[2, 2, 0, 3, 3, 3, 0, 0, 1]]
+    assert damage.lateral_run(xp, row, 1, periodic=True).tolist() == [[3, 3, 0, 3, 3, 3, 0, 0, 3]]
+    assert damage.lateral_run(xp, np.ones((2, 5), bool), 1, periodic=True).max() == 5
+
+
+def test_extrusion_pressure_is_the_power_law_channel_flow():
+    # p at the node under a flaw of width W and depth a drives the plane power-law flow whose mean
+    # speed is Omega |j| / F: integrate the analytic profile (docs/stripping.md check (a)) back
+    for size_effect in (False, True):
+        m, s = scenario(shape=(32, 40), extra={
+            "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "2 um", "depth": "2 um"}]},
+            "mechanics": {"flaw_pressure": "extrusion", "creep": {"size_effect": size_effect}}})
+        metal = ((s["xi"] > 0.3) & (front.gate(m, s) > 0.5)).astype(float)
+        j = np.full(metal.shape, -50.0)  # A/m^2
+        p = damage.extrusion_pressure(m, metal, j)
+        tip = int(np.argmax(metal[16] > 0)) - 1  # the intact SSE node under the flaw's metal
+        W = damage.lateral_run(np, metal[:, tip + 1:tip + 2] > 0, 0, True)[16, 0] * m.grid.spacing[0]
+        H, a, c = W / 2, float(m.depth[16, tip + 1]) + m.grid.spacing[1] / 2, m.params.mechanics.creep
+        sigma0 = max(c.reference_stress, c.size_strength * (W / 1e-6) ** -c.size_exponent) if size_effect else c.reference_stress
+        G, n, eps0 = p[16, tip] / a, c.exponent, c.reference_strain_rate  # 298.15 K: no Arrhenius factor
+        y = np.linspace(-H, H, 20001)
+        u = np.sqrt(3) * eps0 * (np.sqrt(3) * G / sigma0) ** n * (H ** (n + 1) - np.abs(y) ** (n + 1)) / (n + 1)
+        assert np.trapezoid(u, y) / W == pytest.approx(50.0 * m.omega / FARADAY, rel=1e-6)
+        assert np.isinf(p[0, int(np.argmax(metal[0] > 0)) - 1])  # under the flat anode (unresolved flaws): no bound
+
+
+def test_extrusion_bounds_the_flaw_pressure():
+    # bulk creep (sigma0 = 1 MPa) lets the Li flow out of the flaw at a few MPa: no crack at a
+    # toughness the Faradaic pressure breaks
+    opened = {}
+    for pressure in ("faradaic", "extrusion"):
+        m, s, obs = flaw_run(toughness="0.3 MPa*m^(1/2)", current="-5 mA/cm^2", steps=60, extra={
+            "mechanics": {"flaw_pressure": pressure, "creep": {"size_effect": False}}})
+        opened[pressure] = obs["damaged_volume"]
+    assert opened["faradaic"] > 0 and opened["extrusion"] == 0, opened
 
 
 def test_tougher_electrolyte_delays_or_prevents_opening():
@@ -133,7 +207,7 @@ def test_tougher_electrolyte_delays_or_prevents_opening():
     for k in ("0.3 MPa*m^(1/2)", "0.35 MPa*m^(1/2)", "1.25 MPa*m^(1/2)"):
         m, s = scenario(shape=(32, 40), current="-5 mA/cm^2", extra={
             "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "0.75 um", "depth": "2 um"}]},
-            "electrolyte": {"toughness": k}, "mechanics": {"damage_time": "10 s"}})
+            "electrolyte": {"toughness": k}, "mechanics": {"crack_speed": "0.025 um/s"}})
         opened[k] = None
         for i in range(120):
             m.euler_step(s, i * 0.5, 0.5)

@@ -17,7 +17,7 @@ from ...physics.constants import BOLTZMANN, FARADAY, GAS
 from ...physics.geometry import GeometryConfig, electrolyte_mask, face_dilation
 from ...physics.kinetics import ButlerVolmer
 from ...physics.microstructure import MicrostructureConfig, boundary_map
-from ...physics.parameters import KineticsConfig, LithiumConfig
+from ...physics.parameters import CreepConfig, KineticsConfig, LithiumConfig
 from ...schema import Length, Section, quantity
 from ...units import to_si
 from ..interface import InterfaceModel
@@ -80,11 +80,21 @@ class PlatingInterface(Section):
 class MechanicsConfig(Section):
     enabled: bool = Field(True, description="false: the SSE gives way wherever Li plates (the liquid-electrolyte limit)")
     geometry_factor: float = Field(1.12, gt=0, description="Y in K = Y p sqrt(pi a) (edge crack)")
-    lateral_factor: float = Field(0.5, ge=0, le=1, description="K on the flanks of a flaw relative to its tip")
-    damage_time: quantity("time", gt=0) = Field(1.0, description="time for the SSE to open at twice the critical G (numerical: fast)")
+    crack_speed: quantity("velocity", gt=0) = Field(
+        5e-7, description="speed of an opening front at G = 2 G_c (v (G/G_c - 1)); numerical: fast against the Faradaic "
+                          "fill (0.014 um/s at 10 mA/cm^2); 0.5 um/s")
     surface_flaw_size: quantity("length", ge=0) = Field(
         0.0, description="a0: depth of the unresolved flaws every SSE surface carries (polishing, grain-boundary grooves); "
-                         "a flaw below the flat surface at depth d is taken as d + a0 deep (0: resolved flaws only)")
+                         "a flaw below the flat surface at depth d is taken as d + a0 deep, and a flaw's walls open "
+                         "under K = Y p sqrt(pi a0) (0: resolved flaws only, walls never open)")
+    flaw_pressure: Literal["faradaic", "extrusion"] = Field(
+        "extrusion", description="the Li pressure in a flaw: extrusion, the least of F |eta| / Omega (the largest the "
+                                 "overpotential sustains) and the pressure that extrudes the Li plated in the flaw back "
+                                 "out through its mouth by power-law creep; faradaic, F |eta| / Omega alone (Li cannot "
+                                 "flow out) (docs/plating.md, Damage)")
+    creep: CreepConfig = Field(
+        CreepConfig(size_effect=True), description="power-law creep of the Li in flaws (flaw_pressure: extrusion); "
+                                                   "size_effect on by default: the flaw's width sets the strength")
 
 
 class PlatingNucleation(Section):
@@ -173,6 +183,9 @@ class LiPlating(InterfaceModel):
         self.awaits_metal = params.initial_metal is not None  # until start_from_metal
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
+        if params.mechanics.flaw_pressure == "extrusion" and self.extent.decomposed:
+            raise ValueError("model.mechanics.flaw_pressure: extrusion measures flaw widths along whole rows; "
+                             "it does not run decomposed (MPI)")
         self.sigma_e_top = self.extent.peak(self.sigma_e_host)
         self.leakage = self.sigma_e_top > 0
         self.bottom = xp.asarray(self._wall(0))
@@ -319,7 +332,7 @@ class LiPlating(InterfaceModel):
         gate = front.step(self, state, w, relax, current, dt)
         potentials.record_diagnostics(self, state, w, current, eta - stress)  # eta's electrical part
         if p.mechanics.enabled:
-            damage.grow(self, state, eta, gate, dt)
+            damage.grow(self, state, eta, current, gate, dt)
         if self.leakage and p.nucleation.enabled:
             nucleation.nucleate(self, state, eta, dt)
         self._add(state, "steps", 1)
