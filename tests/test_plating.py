@@ -423,6 +423,23 @@ def test_grid_convergence_of_the_filament_tip():
     assert d2 < d1, tips
 
 
+@pytest.mark.slow
+def test_time_to_short_circuit_converges_under_grid_refinement():
+    # a Li-filled flaw (1 um x 2 um) cracks a weak SSE (0.2 MPa m^1/2) at -10 mA/cm^2: the time to
+    # short circuit at three spacings (docs/plating.md section 2: 126.5, 126.0, 123.9 s)
+    times = []
+    for h in (0.25e-6, 0.2e-6, 0.125e-6):
+        m, s = scenario(shape=(int(round(8e-6 / h)), int(round(10e-6 / h))), spacing=h, current="-10 mA/cm^2", extra={
+            "geometry": {"electrolyte_thickness": "6 um", "pits": [{"center": ["4 um"], "width": "1 um", "depth": "2 um"}]},
+            "electrolyte": {"toughness": "0.2 MPa*m^(1/2)"}})
+        t = 0.0
+        while m.ledger(s, "short_time") < 0 and t < 200:
+            m.euler_step(s, t, 0.5)
+            t += 0.5
+        times.append(m.ledger(s, "short_time"))
+    assert min(times) > 0 and (max(times) - min(times)) < 0.05 * min(times), times
+
+
 def test_plating_after_stripping_focuses_on_the_remaining_contact(in_tmp):
     """Strip 0.2 mAh/cm^2 (6 min at 2 mA/cm^2, 0.1 MPa) until one void has taken most of the
     contact, then plate from that metal (xi > 1/2): the plating current crowds onto less than
