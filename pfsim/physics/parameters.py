@@ -55,7 +55,8 @@ class CreepConfig(Section):
         False, description="size-dependent strength: sigma0 becomes max(sigma0, size_strength (size_length / 1 um)^-size_exponent), "
                            "the micropillar law of single-crystal Li (docs/stripping.md, Solved mechanics)")
     size_length: quantity("length", gt=0) = Field(
-        1.0e-6, description="the size of the deforming Li (contacts, ligaments between voids) that sets its strength")
+        1.0e-6, description="the size of the deforming Li (contacts, ligaments between voids) that sets its strength; "
+                            "no documented range (configs/materials use 20 um, fitted: docs/validation.md)")
     size_strength: quantity("pressure", gt=0) = Field(
         1.0e8, description="strength of 1 um Li at 298 K: 105 MPa [checked] Xu 2017 (PNAS 114, 57; abstract); "
                            "the group's pillar data: about 95 MPa at 1 um, 16 MPa at 8.5 um [checked]")
