@@ -183,9 +183,6 @@ class LiPlating(InterfaceModel):
         self.awaits_metal = params.initial_metal is not None  # until start_from_metal
         z = grid.coords(grid.ndim - 1).reshape([1] * (grid.ndim - 1) + [-1])
         self.depth = be.asarray(np.broadcast_to(np.maximum(self.flat - z, 0.0), grid.shape))  # below the flat surface
-        if params.mechanics.flaw_pressure == "extrusion" and self.extent.decomposed:
-            raise ValueError("model.mechanics.flaw_pressure: extrusion measures flaw widths along whole rows; "
-                             "it does not run decomposed (MPI)")
         self.sigma_e_top = self.extent.peak(self.sigma_e_host)
         self.leakage = self.sigma_e_top > 0
         self.bottom = xp.asarray(self._wall(0))

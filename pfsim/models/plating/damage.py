@@ -66,10 +66,15 @@ def extrusion_pressure(m, metal, current):
     bound (inf) beside or under it."""
     xp, g, c = m.xp, m.grid, m.params.mechanics.creep
     nz = g.ndim - 1
-    held = metal > 0
+    held, whole = metal > 0, m.extent.whole
+    if m.extent.decomposed:  # a run crosses the slabs: measured on the whole grid (host), then this slab's rows
+        held_whole = m.extent.gather(held)
+        runs = [m.backend.asarray(m.extent.local(lateral_run(np, held_whole, a, whole.periodic[a]))) for a in range(nz)]
+    else:
+        runs = [lateral_run(xp, held, a, whole.periodic[a]) for a in range(nz)]
     width = None
-    for a in range(nz):
-        run = lateral_run(xp, held, a, g.periodic[a]) * g.spacing[a]
+    for a, run in enumerate(runs):
+        run = run * g.spacing[a]
         width = run if width is None else xp.minimum(width, run)
     H = xp.maximum(width, g.spacing[0]) / 2
     sigma0 = c.reference_stress
