@@ -6,10 +6,11 @@ full text or a public input file, [memory] recalled and to be verified.
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from ..schema import Section, quantity
-from .constants import EV
+from .constants import EV, GAS
 
 
 class LithiumConfig(Section):
@@ -63,6 +64,17 @@ class CreepConfig(Section):
     size_exponent: float = Field(
         0.68, ge=0, le=2, description="strengthening exponent, sigma_y ~ D^-n: 0.68 at 298 K, 1.00 at 90 C [checked] Xu 2017")
 
+
+    def strain_rate(self, T):
+        """eps0 with the Arrhenius factor at temperature T."""
+        return self.reference_strain_rate * np.exp(-self.activation_energy / GAS * (1 / T - 1 / self.reference_temperature))
+
+    def strength(self, size, xp=np):
+        """sigma0, or with size_effect the micropillar strength of Li of this size (m):
+        max(sigma0, size_strength (size / 1 um)^-size_exponent)."""
+        if not self.size_effect:
+            return self.reference_stress
+        return xp.maximum(self.reference_stress, self.size_strength * (size / 1e-6) ** -self.size_exponent)
 
 class ElectrolyteConfig(Section):
     conductivity: quantity("conductivity", gt=0) = Field(0.04, description="ionic; LLZO 0.4 mS/cm (seed 001; Roy 2021)")

@@ -12,7 +12,7 @@ the flaw back out through its mouth (extrusion_pressure).
 import numpy as np
 
 from ... import stencil
-from ...physics.constants import FARADAY, GAS
+from ...physics.constants import FARADAY
 
 
 def grow(m, state, eta, current, gate, dt):
@@ -77,10 +77,7 @@ def extrusion_pressure(m, metal, current):
         run = run * g.spacing[a]
         width = run if width is None else xp.minimum(width, run)
     H = xp.maximum(width, g.spacing[0]) / 2
-    sigma0 = c.reference_stress
-    if c.size_effect:
-        sigma0 = xp.maximum(sigma0, c.size_strength * (2 * H / 1e-6) ** -c.size_exponent)
-    eps0 = c.reference_strain_rate * np.exp(-c.activation_energy / GAS * (1 / m.temperature - 1 / c.reference_temperature))
+    sigma0, eps0 = c.strength(2 * H, xp), c.strain_rate(m.temperature)
     v = xp.maximum(xp.abs(current), 1e-300) * (m.omega / FARADAY)
     n = c.exponent
     length = m.depth + g.spacing[nz] / 2

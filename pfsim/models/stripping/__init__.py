@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ... import stencil
 from ...kernels import voids as vk
-from ...physics.constants import BOLTZMANN, FARADAY, GAS
+from ...physics.constants import BOLTZMANN, FARADAY
 from ...physics.geometry import GeometryConfig, electrolyte_mask
 from ...physics.kinetics import ButlerVolmer
 from ...physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
@@ -148,7 +148,7 @@ class LiStripping(InterfaceModel):
         self.d_vac = float(d_tracer / (li.correlation_factor * self.x_v0))
         self.kT_per_volume = kT / self.omega_atom
         self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
-        self.creep_rate0 = float(c.reference_strain_rate) * np.exp(-c.activation_energy / GAS * (1 / T - 1 / c.reference_temperature))
+        self.creep_rate0 = c.strain_rate(T)
         self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
                                      p.kinetics.alpha_cathodic, T, self.interphase_resistance(getattr(self, "interphase_time", 0.0)))
         if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator

@@ -52,11 +52,8 @@ def strain_rate(m, pressure, contact):
 
 
 def reference_stress(c):
-    """sigma0, or with `size_effect` the micropillar strength at `size_length`:
-    max(sigma0, size_strength (size_length / 1 um)^-size_exponent)."""
-    if not c.size_effect:
-        return float(c.reference_stress)
-    return max(float(c.reference_stress), float(c.size_strength) * (c.size_length / 1e-6) ** -c.size_exponent)
+    """sigma0, or with `size_effect` the micropillar strength at `size_length` (CreepConfig.strength)."""
+    return float(c.strength(c.size_length))
 
 
 def closure_band(m):
