@@ -375,6 +375,34 @@ def void_contact_angle(work_of_adhesion, h=0.2, n=40, nz=30, steps=800):
     return np.degrees(2 * np.arctan(H / a)), m.void_contact_angle()
 
 
+def relaxed_void(h, n, nz, t_end, length=None):
+    """Footprint half-width and height (m) of a half-disc void of radius 1.2 um on a flat SSE after
+    t_end of shape relaxation toward its 35 deg cap (W_ad = 0.0904 J/m^2), delta = 2.5 h."""
+    interface = {"width": f"{2.5 * h} um", "relaxation_time": "1 s", "work_of_adhesion": 0.0904}
+    if length is not None:
+        interface["relaxation_length"] = length
+    m, s = scenario(shape=(n, nz), spacing=f"{h} um", sse="1.5 um", current="1e-6 mA/cm^2", pressure="0",
+                    nucleation=False, creep=False, width=f"{2.5 * h} um", extra_model={"interface": interface})
+    k0 = int(m.column_height_index[n // 2])
+    xi = s["xi"]
+    xi[...] = np.where(m.li_side, np.minimum(xi, nucleation.seed_profile(m, (n // 2, k0), 1.2e-6)), 0.0)
+    steps = int(np.ceil(t_end / (0.5 * m.relaxation_limit())))
+    advance(m, s, t_end / steps, steps)
+    void = (s["xi"] < 0.5) & m.li_side
+    return void[:, k0].sum() * h * 1e-6 / 2, void[n // 2].sum() * h * 1e-6
+
+
+def test_void_shape_relaxation_does_not_depend_on_the_interface_width():
+    # the curvature-flow coefficient relaxation_length^2 / relaxation_time is held fixed: halving the
+    # grid and the width leaves the footprint after 4 s (half way from 1.2 to the cap's 2.05 um) within
+    # 5 %; the earlier mobility delta^2 / (kappa tau) (relaxation_length = delta) relaxed 4 times slower there
+    coarse = relaxed_void(0.2, 40, 30, 4.0)
+    fine = relaxed_void(0.1, 80, 60, 4.0)
+    width_tied = relaxed_void(0.1, 80, 60, 4.0, length="0.25 um")
+    assert abs(fine[0] / coarse[0] - 1) < 0.05 and abs(fine[1] - coarse[1]) <= 0.1e-6 + 1e-12, (coarse, fine)
+    assert width_tied[0] / coarse[0] - 1 < -0.1, (coarse, width_tied)
+
+
 def test_voids_grow_at_the_contact_angle_of_the_work_of_adhesion():
     # Young-Dupre: W_ad = gamma (1 + cos theta_Li), theta_void = 180 - theta_Li: 60, 90, 120 deg
     # for W_ad = 0.25, 0.5, 0.75 J/m^2 (gamma = 0.5); the same angle sets the nucleation factor

@@ -89,6 +89,15 @@ class LiCycling(InterfaceModel):
                     "last_sign", "half_cycle_charge", "initial_inventory", "failure_current")
     state_names = ("xi_operator", "li_side", "strip_ledger", "plate_ledger")
     STRIP, PLATE = 0, 1
+    _cfl = 1.0
+
+    @property
+    def cfl(self):
+        return self._cfl
+
+    @cfl.setter
+    def cfl(self, value):  # the blocks sub-cycle their explicit parts at the run's time.cfl
+        self._cfl = self.strip.cfl = self.plate.cfl = value
 
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent)

@@ -45,6 +45,10 @@ class CreepConfig(Section):
     length: quantity("length", gt=0) = Field(
         1.0e-6, description="creep length l_c: metal velocity toward the interface = l_c * strain rate "
                             "(coarse-grained: the size of the deforming zone under the contacts)")
+    closure_depth: quantity("length", gt=0) = Field(
+        0.5e-6, description="reduced model: voids within this distance of the SSE surface close at the rate of a void in "
+                            "a power-law creeping solid (the zone under the contacts that creeps); 0.5 um [assumed], "
+                            "a physical length, not the interface width, so the closure converges under grid refinement")
     enabled: bool = Field(True, description="switch creep off (checks against analytic limits)")
     model: Literal["reduced", "solved"] = Field(
         "reduced", description="reduced: load spread over the contact, feed velocity l_c eps_dot and a closure band; "

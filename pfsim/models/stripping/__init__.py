@@ -22,7 +22,11 @@ from . import creep, nucleation, pores, potential, vacancies, voids
 class InterfaceConfig(Section):
     width: quantity("length", gt=0) = Field(description="diffuse-interface width delta of the void surfaces (>= 2 grid spacings)")
     relaxation_time: quantity("time", gt=0) = Field(
-        1.0, description="time for a void-surface bump of size delta to relax (sets the Allen-Cahn mobility)")
+        1.0, description="time for a void-surface bump of size relaxation_length to relax by curvature flow")
+    relaxation_length: quantity("length", gt=0) = Field(
+        0.5e-6, description="with relaxation_time, the void surfaces' curvature-flow coefficient A = length^2 / time "
+                            "(v_n = A (K - mean K)), independent of the interface width; the Allen-Cahn mobility is "
+                            "M = A / kappa (docs/stripping.md section 4)")
     work_of_adhesion: quantity("surface energy", gt=0) = Field(
         0.25, description="W_ad of Li on the SSE; Young-Dupre: W_ad = gamma (1 + cos theta_Li), the void's contact angle on "
                           "the SSE is 180 deg - theta_Li; it sets both nucleation's wetting factor and the growing voids' "
@@ -109,7 +113,9 @@ class LiStripping(InterfaceModel):
         delta = params.interface.width
         self.kappa = 3 * li.surface_energy * delta
         self.barrier = 6 * li.surface_energy / delta
-        self.mobility = delta**2 / (self.kappa * params.interface.relaxation_time)
+        # M kappa is the sharp-interface curvature-flow coefficient: held at relaxation_length^2 / relaxation_time
+        # so that void shapes do not change with delta (M = delta^2 / (kappa tau) made them relax slower on finer grids)
+        self.mobility = params.interface.relaxation_length**2 / (self.kappa * params.interface.relaxation_time)
         self.set_temperature(self.drive.temperature(0.0))
         self.set_electrolyte(electrolyte_mask(grid, self.height))
         self.full_contact = self.extent.total(self.contact_weight(xp.ones(grid.shape)))  # of the pristine surface
@@ -383,6 +389,18 @@ class LiStripping(InterfaceModel):
             "foil_supersaturation": float(self.foil(state).mean()),
         }
 
-    def stability_limit(self):
+    def relaxation_limit(self):
+        """Explicit limit of the void-shape relaxation on this grid."""
         return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
+
+    def stability_limit(self):
+        """The model step's limit: the relaxation's on this grid or, where that is shorter, on the
+        grid of spacing relaxation_length / 2 with the width relaxation_length (the step that resolves
+        the relaxation of bumps of that size); finer grids sub-cycle the relaxation within the step
+        (voids.step), so the step and the number of solves per unit time do not depend on the grid."""
+        ell = self.params.interface.relaxation_length
+        kappa, barrier = 3 * self.params.lithium.surface_energy * ell, 6 * self.params.lithium.surface_energy / ell
+        mobility = ell**2 / (kappa * self.params.interface.relaxation_time)
+        reference = 2.0 / (mobility * (kappa * 4 * self.grid.ndim / (ell / 2) ** 2 + 2 * barrier))
+        return max(self.relaxation_limit(), reference)
 

@@ -57,11 +57,11 @@ def reference_stress(c):
 
 
 def closure_band(m):
-    """Li-side nodes within one interface width of the SSE surface (where contacts creep)."""
+    """Li-side nodes within `creep.closure_depth` of the SSE surface (where contacts creep)."""
     if not hasattr(m, "_band"):
         z = m.grid.coords(m.grid.ndim - 1)
         dist = z.reshape([1] * (m.grid.ndim - 1) + [-1]) - m.height[..., None]
-        band = (dist > 0) & (dist <= m.params.interface.width + 1e-12)
+        band = (dist > 0) & (dist <= m.params.creep.closure_depth + 1e-12)
         m._band = m.backend.asarray(band.astype(float))
     return m._band
 

@@ -13,22 +13,46 @@ def step(m, state, dt, S_new, eps_dot, S_mean=None):
     """Condensation (at S_mean, the time mean of the sub-steps' solved S, which is what the
     vacancy solves condensed; default S_new), relaxation M [kappa lap(xi) - W g'(xi)] less its interface-weighted mean, closure
     d(1 - xi)/dt = -1.5 eps_dot (1 - xi) in the band (exact), clipping; what clipping trades with the
-    vacancies is spread over the Li side (D_v dt >> cell size^2). Updates xi and returns S."""
+    vacancies is spread over the Li side (D_v dt >> cell size^2). Updates xi and returns S.
+    Where dt exceeds the relaxation's explicit limit (grids finer than the interface width
+    relaxation_length / 2 sets the step for), the relaxation is sub-cycled after the rest."""
+    S = S_new if S_mean is None else S_mean
+    n = relaxation_substeps(m, dt)
+    if n == 1:
+        exchanged = _update(m, state, dt, S, eps_dot, relaxation=True)
+    else:
+        exchanged = _update(m, state, dt, S, eps_dot, relaxation=False)
+        S_eq = m.xp.ones_like(state["xi"])  # no condensation in the relaxation sub-steps
+        exchanged += sum(_update(m, state, dt / n, S_eq, 0.0, relaxation=True) for _ in range(n))
+    return S_new + exchanged / (m.x_v0 * m.li_nodes)
+
+
+def relaxation_substeps(m, dt):
+    """Sub-steps of the shape relaxation within dt: each at most cfl of its explicit limit."""
+    return max(1, int(np.ceil(dt / (m.cfl * m.relaxation_limit()) * (1 - 1e-9))))
+
+
+def _update(m, state, dt, S, eps_dot, relaxation):
+    """One explicit update of xi over dt (with or without the relaxation term); returns the
+    sites that clipping handed to the vacancies."""
     be, li, xi = m.backend, m.li_float, state["xi"]
-    relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
-    if m.wetting_rate != 0:  # the contact angle at the SSE (wall energy of xi), in the shape relaxation
-        relax += m.wetting_rate * xi * (1 - xi) * m.wall_density
-    relax_sum, q_sum = m.extent.total(relax, q)
-    del q
-    lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
+    if relaxation:
+        relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
+        if m.wetting_rate != 0:  # the contact angle at the SSE (wall energy of xi), in the shape relaxation
+            relax += m.wetting_rate * xi * (1 - xi) * m.wall_density
+        relax_sum, q_sum = m.extent.total(relax, q)
+        del q
+        lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
+    else:
+        relax, lagrange = m.xp.zeros_like(xi), 0.0
     clipped, exchange, closed = vk.void_update(
-        be, xi, S_new if S_mean is None else S_mean, li, closure_band(m), m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, dt)
+        be, xi, S, li, closure_band(m), m.x_v0, m.condensation_rate, relax, lagrange, eps_dot, dt)
     del relax
     closed, exchanged = m.extent.total(closed, exchange)
     del exchange
     m._add(state, "creep_volume", closed * m.node_volume)
     xi[...] = clipped
-    return S_new + exchanged / (m.x_v0 * m.li_nodes)
+    return exchanged
 
 
 def statistics(m, xi):
