@@ -96,7 +96,8 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _output_fields(self):
-        known = MODELS[self.model.kind][1].fields
+        model = MODELS[self.model.kind][1]
+        known = model.fields + getattr(model, "optional_fields", ())  # optional: with an option of the model on
         for name in self.output.fields or []:
             if name not in known:
                 raise ValueError(f"output.fields: unknown field {name!r} (model has {', '.join(known)})")
