@@ -34,9 +34,10 @@ class PlatingElectrolyte(Section):
 
 
 class Salt(Section):
-    """The Li salt of a liquid (binary, electroneutral) electrolyte: its concentration c (Li+ =
-    anion) diffuses, is consumed by plating at (1 - t+) i / F and scales the cathodic
-    Butler-Volmer branch by c / c0 (docs/plating.md, Salt)."""
+    """The Li salt of a liquid (binary, electroneutral) electrolyte.
+
+    Its concentration c (Li+ = anion) diffuses, is consumed by plating at (1 - t+) i / F and
+    scales the cathodic Butler-Volmer branch by c / c0 (docs/plating.md, Salt)."""
 
     concentration: quantity("concentration", gt=0) = Field(
         1000.0, description="c0: the initial concentration and the reference of the kinetics; 1 mol/L LiPF6 in EC/DMC, "

@@ -68,7 +68,7 @@ def step(m, state, w, current, noise, t, dt):
         low_old = m.extent.least(c_old)
         t_zero = t + dt * low_old / (low_old - low_new)  # c at its least node falls linearly within the step
         raise StopRun(f"Li+ depleted at the front (Sand's time) at t = {t_zero:.6g} s",
-                      {"kind": "salt_depletion", "depletion_time": t_zero,
+                      {"kind": "salt_depletion", "time": t_zero,
                        "capacity": abs(m.ledger(state, "faradaic_charge"))})
     state[FIELD][...] = c_new
     m._add(state, "salt_reacted", reacted * dt)
