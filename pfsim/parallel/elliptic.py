@@ -108,10 +108,3 @@ class PaddedEllipticProblem:
         out = self.domain.pad(u)
         self.domain.exchange([out])
         return out, info
-
-    def apply(self, u):
-        """A u (only owned rows of u read; ghost rows of the result filled from the neighbours)."""
-        inner = self.inner
-        out = self.domain.pad(inner._operator(inner._padded(self._own(u)))[inner.domain.owned])
-        self.domain.exchange([out])
-        return out

@@ -357,10 +357,11 @@ class LiPlating(InterfaceModel):
         p = self.params
         if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
             raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s", self.short_record(state))
+        share = salt.share(self, state["xi_operator"]) if p.electrolyte.salt is not None else None  # before the refresh
         w, relax, eta, current, stress = self._solve(state, t)
         noise = front.reaction_noise(self, state, w, current)
         if p.electrolyte.salt is not None:  # first: Sand's time ends the run with this step unwritten
-            salt.step(self, state, w, current, noise, t, dt)
+            salt.step(self, state, w, current, noise, share, t, dt)
         self._add(state, "ionic_charge", potentials.ionic_flux_to_counter(self, state["potential"]) * dt / self.lateral_area)
         gate = front.step(self, state, w, relax, current, dt, noise)
         potentials.record_diagnostics(self, state, w, current, eta - stress)  # eta's electrical part
@@ -386,6 +387,8 @@ class LiPlating(InterfaceModel):
         potentials.operators(self, state)
         w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau, self.aniso)
         w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
+        if p.electrolyte.salt is not None:  # the reaction takes its Li+ from the salt: only where the salt is
+            w = w * self.ion_space
         E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
         V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
         eta = E + coupled * V - state["potential"] + stress
