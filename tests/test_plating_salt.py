@@ -208,3 +208,18 @@ def test_a_salt_run_resumes_exactly_and_ends_at_sands_time(in_tmp):
         assert meta["status"] == "ended" and meta["failure"]["kind"] == "salt_depletion"
         assert meta["failure"]["time"] == pytest.approx(SAND, rel=0.1) and "Sand's time" in meta["stop_reason"]
         assert float(ds.time.values[-1]) < meta["failure"]["time"]
+
+
+def test_the_liquid_branching_scenario_runs_with_the_salt(in_tmp, capsys):
+    # configs/plating_branching_liquid.yaml (docs/plating.md section 7): valid without warnings;
+    # its first half second on a third of its width: the salt conserved, Li+ depleting at the front
+    cfg = CONFIGS / "plating_branching_liquid.yaml"
+    assert run_cli("validate", cfg) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert run_cli("run", cfg, "-o", "b.zarr", "--backend", "numpy", "--set", "time.stop=0.5",
+                   "--set", "grid.shape=[32,160]") == 0
+    import xarray as xr
+
+    ds = xr.open_zarr("b.zarr")
+    assert float(ds.salt_balance_error.max()) < 1e-11 and float(ds.li_site_balance_error.max()) < 1e-10
+    assert float(ds.salt_concentration_front_min.values[-1]) < 0.8 * C0
