@@ -114,6 +114,11 @@ def test_invalid_salt_values_are_refused():
                                 ("concentration", "1 m", "not a concentration")):
         with pytest.raises(ConfigError, match=message):
             load_config(CONFIGS / "plating_branching.yaml", [f"model.electrolyte.salt={{{key}: {value}}}"])
+    # the concentration field is there only with the salt
+    with pytest.raises(ConfigError, match="needs model.electrolyte.salt"):
+        load_config(CONFIGS / "plating_branching.yaml", ["output.fields=[xi, salt_concentration]"])
+    cfg, _ = load_config(CONFIGS / "plating_branching_liquid.yaml", ["output.fields=[xi, salt_concentration]"])
+    assert cfg.output.fields == ["xi", "salt_concentration"]
 
 
 # --- the option off: as before, bit for bit -------------------------------------------------------

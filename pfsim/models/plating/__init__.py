@@ -167,7 +167,7 @@ class LiPlatingParams(PlatingPhysics):
 
 class LiPlating(InterfaceModel):
     fields = ("xi", "potential", "electron_potential", "damage")
-    optional_fields = (salt.FIELD,)  # with model.electrolyte.salt
+    optional_fields = {salt.FIELD: "electrolyte.salt"}  # a field only with that section
     field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1", salt.FIELD: "mol/m^3"}
     observable_units = {
         "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "temperature": "K",
