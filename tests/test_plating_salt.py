@@ -37,7 +37,7 @@ def semi_infinite(t):
 def sand_run(h, dt=0.05):
     """A flat front plated at J until Li+ runs out there. Mechanics on: the intact electrolyte
     holds the metal where it is (the plated Li thickens the anode), so the front does not move.
-    Returns the observables of every step and the StopRun that ended the run."""
+    Returns the model, the observables of every step and the StopRun that ended the run."""
     n = int(round((CELL + 4e-6) / h))
     m, s = scenario(shape=(4, n), spacing=h, sse=f"{CELL * 1e6:g} um", current=f"-{J / 10:g} mA/cm^2",
                     width=f"{2 * h * 1e6:g} um", extra=salt_extra())
