@@ -14,10 +14,11 @@ front advances and the electrolyte between them moves as a whole, keeping its co
 pfsim's counter electrode is a fixed wall, and pushing that salt into the electrolyte left would
 raise c by the advance over the gap (a closed rigid cell). The counter electrode (Li, the first
 node row) returns what the front took, spread evenly over its row. Ledger: salt now = initial +
-taken at the front + returned at the counter + carried off by the metal's advance. Backward Euler in one elliptic solve (the solver of the potentials, NumPy or CuPy
-alike): no limit on the time step. The reaction is that of the step (the potentials were solved
-with c of the step's start), so Li and salt stay balanced node by node. The kinetics take c
-through the cathodic branch (c / c0)."""
+taken at the front + returned at the counter + carried off by the metal's advance. Backward
+Euler in one elliptic solve (the solver of the potentials, NumPy or CuPy alike): no limit on the
+time step. The reaction is that of the step (the potentials were solved with c of the step's
+start), so Li and salt stay balanced node by node. The kinetics take c through the cathodic
+branch (c / c0)."""
 
 import numpy as np
 
@@ -32,7 +33,7 @@ UNITS = {"salt_concentration_front_min": "mol/m^3", "salt_concentration_front_me
          "salt_balance_error": "1"}
 LEDGER = ("initial_salt", "salt_reacted", "salt_released", "salt_displaced")  # mol (per metre of depth in 2D)
 # the residual of a solve is salt lost: the change of a step is solved to near the float64 floor
-# (a few more CG iterations than the potentials' 1e-9), so the balance holds to ~1e-12
+# (a few more CG iterations than the potentials' 1e-9), so the balance holds to ~1e-14
 TOLERANCE = 1e-13
 PRESENT = 1e-6  # the least electrolyte share of a node whose c counts for depletion
 
@@ -60,10 +61,10 @@ def cathodic_factor(m, state):
 
 def step(m, state, w, current, noise, share_before, t, dt):
     """Backward Euler of c over dt with the step's reaction; share_before: s of the step's start
-    (the salt the metal's advance carries off is (s - s_before) c of the start). The step that would take c to 0 or
-    below anywhere (the front: Sand's time) ends the run before it changes the salt or the metal
-    (no clipping is needed: c stays positive up to that step); the depletion time is interpolated
-    within the step."""
+    (the salt the metal's advance carries off is (s - s_before) c of the start). The step that
+    would take c to 0 or below where there is electrolyte (the front: Sand's time) ends the run
+    before it changes the salt or the metal (no clipping is needed: c stays positive up to that
+    step); the depletion time is interpolated within the step."""
     xp, salt = m.xp, m.params.electrolyte.salt
     rate = ((1 - salt.transference_number) / FARADAY) * w * current * noise  # mol/(m^3 s), < 0 plating
     reacted = m.extent.total(rate) * m.node_volume  # mol/s
@@ -115,8 +116,8 @@ def observables(m, state):
     """The least and the interface-weighted mean c at the front (the band where the interface
     weight w of the state's metal exceeds 0.1 per spacing, as the peak current's; mean weighted
     by w), and the salt balance: salt now - (initial + taken by the front + released at the
-    counter electrode + carried off by the metal's advance), relative to what the front took. From the state alone (a resumed run's
-    first sample is the uninterrupted run's)."""
+    counter electrode + carried off by the metal's advance), relative to what the front took.
+    From the state alone (a resumed run's first sample is the uninterrupted run's)."""
     xp, ext, c, p = m.xp, m.extent, state[FIELD], m.params
     out = {}
     w, _ = pk.interface_terms(m.backend, m.grid, state["xi"], p.interface.width, m.tau, m.aniso)
