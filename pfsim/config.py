@@ -96,10 +96,18 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _output_fields(self):
-        known = MODELS[self.model.kind][1].fields
+        model = MODELS[self.model.kind][1]
+        optional = getattr(model, "optional_fields", {})  # field -> the model key (a section) that brings it
+        known = model.fields + tuple(optional)
         for name in self.output.fields or []:
             if name not in known:
                 raise ValueError(f"output.fields: unknown field {name!r} (model has {', '.join(known)})")
+            if name in optional:
+                section = self.model
+                for key in optional[name].split("."):
+                    section = getattr(section, key)
+                if section is None:
+                    raise ValueError(f"output.fields: {name!r} needs model.{optional[name]}")
         return self
 
 

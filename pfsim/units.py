@@ -28,6 +28,7 @@ DIMENSIONS = {
     "surface energy": ("[mass] / [time] ** 2", "J/m^2"),
     "energy density": ("[mass] / [length] / [time] ** 2", "J/m^3"),
     "molar volume": ("[length] ** 3 / [substance]", "m^3/mol"),
+    "concentration": ("[substance] / [length] ** 3", "mol/m^3"),
     "energy": ("[mass] * [length] ** 2 / [time] ** 2", "J"),
     "molar energy": ("[mass] * [length] ** 2 / [time] ** 2 / [substance]", "J/mol"),
     "rate": ("1 / [time]", "1/s"),

@@ -100,7 +100,7 @@ def test_volume_conserving_relaxation_keeps_metal_volume():
     assert float(new.sum() + displaced.sum()) == pytest.approx(float(xi.sum()), rel=1e-12)
 
 
-def model_run(backend, path, steps=10, interface=None):
+def model_run(backend, path, steps=10, interface=None, salt=False):
     gb = np.zeros((24, 32), bool)
     gb[10:12, :] = True
     np.save(path, gb)
@@ -119,6 +119,8 @@ def model_run(backend, path, steps=10, interface=None):
         "drive": {"current_density": "-10 mA/cm^2"},
         "time": {"stop": 1.0},
     }
+    if salt:  # the Li+ concentration (defaults): xp operations and the elliptic solver, no kernel of its own
+        raw["model"]["electrolyte"]["salt"] = {}
     cfg = validate(raw)
     m = build_model(cfg.model, Grid.from_config(cfg.grid), backend, drive=cfg.drive, seed=cfg.seed)
     s = m.initial_state()
@@ -130,14 +132,18 @@ def model_run(backend, path, steps=10, interface=None):
 CAPILLARY = {"capillarity": True, "mobility": 1e-7, "anisotropy": {"strength": 0.05, "orientation": "grains"}}
 
 
-@pytest.mark.parametrize("interface", [None, CAPILLARY], ids=["plain", "capillary-anisotropic"])
-def test_model_cuda_path_matches_numpy_path(tmp_path, interface):
+@pytest.mark.parametrize("interface,salt", [(None, False), (CAPILLARY, False), (None, True)],
+                         ids=["plain", "capillary-anisotropic", "salt"])
+def test_model_cuda_path_matches_numpy_path(tmp_path, interface, salt):
     # the NumPy path solves with the CUDA path's multigrid CG: the kernels are what is compared
     numpy_path = Backend("numpy", np.dtype("float64"), "cpu", elliptic="multigrid")
-    m_np, s_np, o_np = model_run(numpy_path, tmp_path / "g.npy", interface=interface)
-    m_cu, s_cu, o_cu = model_run(shim("float64"), tmp_path / "g.npy", interface=interface)
+    m_np, s_np, o_np = model_run(numpy_path, tmp_path / "g.npy", interface=interface, salt=salt)
+    m_cu, s_cu, o_cu = model_run(shim("float64"), tmp_path / "g.npy", interface=interface, salt=salt)
     if interface:
         assert m_np.cap_coeff > 0 and m_np.aniso is not None
+    if salt:
+        assert "salt_concentration" in m_np.fields and o_np["salt_balance_error"] < 1e-10
+        assert o_np["salt_concentration_front_min"] < 0.999 * m_np.params.electrolyte.salt.concentration
     assert o_np["damaged_volume"] > 0 and o_np["nucleation_events"] > 0  # every part in play
     for name in m_np.fields:
         scale = max(float(np.abs(s_np[name]).max()), 1e-30)

@@ -59,7 +59,7 @@ def _sub_params(p):
                   potential_tolerance=p.potential_tolerance, voltage_limit=p.voltage_limit)
     strip = LiStrippingParams(kind="li_stripping", electrolyte=ElectrolyteConfig(conductivity=p.electrolyte.conductivity),
                               **dict(p.stripping), **common)
-    plate = LiPlatingParams(kind="li_plating", microstructure=p.microstructure, electrolyte=p.electrolyte,
+    plate = LiPlatingParams(kind="li_plating", microstructure=p.microstructure, electrolyte=dict(p.electrolyte),
                             **dict(p.plating), **common)
     return strip, plate
 

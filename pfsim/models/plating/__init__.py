@@ -3,7 +3,8 @@ with current focusing, grain boundaries, electronic leakage and fracture ("crack
 Butler-Volmer phase-field electrodeposition (after Chen et al. 2015, Hong & Viswanathan 2018) in
 a single-ion-conducting ceramic (docs/plating.md). One time step calls a stage module per equation
 of the docs in this order: potentials (1-2: electrons, lagged by one step, only where the SSE
-conducts them; ions, V from the applied current), front (3: the metal), damage (4), nucleation
+conducts them; ions, V from the applied current), salt (2b: the Li+ concentration of a liquid
+electrolyte, `electrolyte.salt`, off by default), front (3: the metal), damage (4), nucleation
 (5: leakage), connectivity (6: short circuit). Current density > 0 strips, < 0 plates."""
 
 from typing import Literal
@@ -21,7 +22,7 @@ from ...physics.parameters import CreepConfig, KineticsConfig, LithiumConfig
 from ...schema import Length, Section, quantity
 from ...units import to_si
 from ..interface import InterfaceModel
-from . import connectivity, damage, front, nucleation, potentials
+from . import connectivity, damage, front, nucleation, potentials, salt
 
 
 class PlatingElectrolyte(Section):
@@ -30,6 +31,29 @@ class PlatingElectrolyte(Section):
         0.0, description="electronic conductivity of the grains; LLZO 1e-9 to 1e-7 S/cm [memory] Han 2019; 0 = no leakage")
     toughness: quantity("fracture toughness", gt=0) = Field(1.25e6, description="K_IC; LLZO 1.25 MPa m^1/2 [checked] Singh 2022 (LPSCl 0.23)")
     youngs_modulus: quantity("pressure", gt=0) = Field(175e9, description="E; LLZO 175 GPa [checked] Singh 2022 (LPSCl 22): reported with G_c = K_IC^2/E")
+
+
+class Salt(Section):
+    """The Li salt of a liquid (binary, electroneutral) electrolyte.
+
+    Its concentration c (Li+ = anion) diffuses, is consumed by plating at (1 - t+) i / F and
+    scales the cathodic Butler-Volmer branch by c / c0 (docs/plating.md, Salt)."""
+
+    concentration: quantity("concentration", gt=0) = Field(
+        1000.0, description="c0: the initial concentration and the reference of the kinetics; 1 mol/L LiPF6 in EC/DMC, "
+                            "the usual liquid electrolyte and Hong & Viswanathan 2018's [memory]")
+    diffusivity: quantity("diffusivity", gt=0) = Field(
+        3e-10, description="ambipolar salt diffusivity D = 2 D+ D- / (D+ + D-); LiPF6 in EC/DMC 2-4e-10 m^2/s near "
+                           "1 mol/L [memory] (Valoen & Reimers 2005)")
+    transference_number: float = Field(
+        0.38, ge=0, lt=1, description="t+ of Li+ in the salt; LiPF6 in EC/DMC 0.3-0.4 [memory] (Valoen & Reimers 2005); "
+                                      "1 would be the single-ion conductor (no salt: leave the block out)")
+
+
+class LiPlatingElectrolyte(PlatingElectrolyte):
+    salt: Salt | None = Field(
+        None, description="the Li+ concentration of a liquid electrolyte (binary salt); none (default): a single-ion "
+                          "conductor, the ionic potential only")
 
 
 class InterfaceAnisotropy(Section):
@@ -135,7 +159,7 @@ class LiPlatingParams(PlatingPhysics):
                           "and lost contact carry over); same grid and electrolyte required")
     microstructure: MicrostructureConfig | None = Field(None, description="polycrystalline SSE (none: uniform)")
     lithium: LithiumConfig = LithiumConfig()
-    electrolyte: PlatingElectrolyte = PlatingElectrolyte()
+    electrolyte: LiPlatingElectrolyte = LiPlatingElectrolyte()
     kinetics: KineticsConfig = KineticsConfig()
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
     voltage_limit: quantity("voltage", gt=0) = Field(2.0, description="the run ends when |cell voltage| exceeds this")
@@ -143,7 +167,8 @@ class LiPlatingParams(PlatingPhysics):
 
 class LiPlating(InterfaceModel):
     fields = ("xi", "potential", "electron_potential", "damage")
-    field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1"}
+    optional_fields = {salt.FIELD: "electrolyte.salt"}  # a field only with that section
+    field_units = {"xi": "1", "potential": "V", "electron_potential": "V", "damage": "1", salt.FIELD: "mol/m^3"}
     observable_units = {
         "cell_voltage": "V", "interface_overpotential": "V", "current_density": "A/m^2", "stack_pressure": "Pa", "temperature": "K",
         "penetration_depth_max": "m", "penetration_depth_mean": "m", "li_volume_in_sse": "m^3",
@@ -162,6 +187,11 @@ class LiPlating(InterfaceModel):
         of the profile. With `model.initial_metal`, the builder hands that store's last frame
         to `start_from_metal` before the initial state (pfsim.build: models open no store)."""
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
+        if params.electrolyte.salt is not None:  # the Li+ concentration: a field, its ledger and observables
+            self.fields = type(self).fields + (salt.FIELD,)
+            self.ledger_names = type(self).ledger_names + salt.LEDGER
+            self.observable_units = {**self.observable_units, **salt.UNITS}
+        self.cathodic = None  # c / c0 of the step's kinetics (salt.cathodic_factor)
         whole, local = self.extent.whole, self.extent.local  # grid: this process's rows of the whole grid
         xp, be = self.xp, backend
         self.set_temperature(self.drive.temperature(0.0))
@@ -306,6 +336,9 @@ class LiPlating(InterfaceModel):
             "xi_operator": be.asarray(xi.copy()),
             "ledger": self.new_ledger(short_time=-1.0),
         }
+        if self.params.electrolyte.salt is not None:
+            state[salt.FIELD] = be.asarray(np.full(g.shape, self.params.electrolyte.salt.concentration))
+            self._set(state, "initial_salt", salt.total(self, state))
         self._set(state, "initial_li", self.li_content(state))
         self._set(state, "initial_sse_li", self.extent.total(state["xi"] * self.sse) * self.node_volume)
         return state
@@ -324,9 +357,13 @@ class LiPlating(InterfaceModel):
         p = self.params
         if self.ledger(state, "short_time") >= 0 and p.short_circuit == "stop":
             raise StopRun(f"short circuit at t = {self.ledger(state, 'short_time'):.6g} s", self.short_record(state))
+        share = salt.share(self, state["xi_operator"]) if p.electrolyte.salt is not None else None  # before the refresh
         w, relax, eta, current, stress = self._solve(state, t)
+        noise = front.reaction_noise(self, state, w, current)
+        if p.electrolyte.salt is not None:  # first: Sand's time ends the run with this step unwritten
+            salt.step(self, state, w, current, noise, share, t, dt)
         self._add(state, "ionic_charge", potentials.ionic_flux_to_counter(self, state["potential"]) * dt / self.lateral_area)
-        gate = front.step(self, state, w, relax, current, dt)
+        gate = front.step(self, state, w, relax, current, dt, noise)
         potentials.record_diagnostics(self, state, w, current, eta - stress)  # eta's electrical part
         if p.mechanics.enabled:
             damage.grow(self, state, eta, current, gate, dt)
@@ -346,9 +383,12 @@ class LiPlating(InterfaceModel):
         if self.drive.temperature(t) != self.temperature:
             self.set_temperature(self.drive.temperature(t))
         j_app = self.current(t)
+        self.cathodic = salt.cathodic_factor(self, state)
         potentials.operators(self, state)
         w, relax = pk.interface_terms(be, self.grid, state["xi"], p.interface.width, self.tau, self.aniso)
         w = xp.where(self.bottom, 0.0, w)  # the counter electrode's row is held: no reaction there
+        if p.electrolyte.salt is not None:  # the reaction takes its Li+ from the salt: only where the salt is
+            w = w * self.ion_space
         E, coupled = potentials.solve_electrons(self, state, w, stress) if self.leakage else (0.0, 1.0)
         V = potentials.solve_ions(self, state, w, E, coupled, j_app, stress)
         eta = E + coupled * V - state["potential"] + stress
@@ -380,7 +420,8 @@ class LiPlating(InterfaceModel):
         # metal in the SSE: the SSE nodes it fills (xi > 1/2), as the penetration depth counts it;
         # the profile's tail on SSE nodes (xi < 1/2, there from the start) is no Li in the SSE
         in_sse, damaged = ext.total((xi > 0.5) & sse, state["damage"] * sse)
-        return self.common_observables(state, t) | {
+        extra = salt.observables(self, state) if self.params.electrolyte.salt is not None else {}
+        return self.common_observables(state, t) | extra | {
             "penetration_depth_max": float(pen.max()),
             "penetration_depth_mean": float(pen.mean()),
             "li_volume_in_sse": in_sse * self.node_volume,

@@ -17,21 +17,28 @@ def gate(m, state):
     return m.xp.where(m.sse, state["damage"], 1.0)
 
 
-def step(m, state, w, relax, current, dt):
-    """Moves xi by the reaction with the step's interface weight w (so the Faradaic current is
-    the applied one), noise with zero current-weighted mean keeping the total current; books
-    the Faradaic charge and what the gate or clipping displaced. Returns the gate."""
-    xp, p, be, xi = m.xp, m.params, m.backend, state["xi"]
-    delta, tau = p.interface.width, m.tau
-    g = gate(m, state)
+def reaction_noise(m, state, w, current):
+    """The factor 1 + A (zeta - <zeta>) on the local plating rate (ones without noise), its
+    current-weighted mean removed so that the total current stays the applied one."""
+    xp, p = m.xp, m.params
     if p.noise > 0:
-        zeta = pk.uniform_noise(be, 2 * m.seed, int(m.ledger(state, "steps")), m.grid.shape, m.first_node)
+        zeta = pk.uniform_noise(m.backend, 2 * m.seed, int(m.ledger(state, "steps")), m.grid.shape, m.first_node)
         wi = xp.abs(w * current)
         wz, wsum = m.extent.total(wi * zeta, wi)
         mean = wz / max(wsum, 1e-300)
-        noise = 1 + p.noise * (zeta - mean)
-    else:
-        noise = xp.ones_like(xi)
+        return 1 + p.noise * (zeta - mean)
+    return xp.ones_like(state["xi"])
+
+
+def step(m, state, w, relax, current, dt, noise=None):
+    """Moves xi by the reaction with the step's interface weight w (so the Faradaic current is
+    the applied one), times the noise factor (reaction_noise, drawn here if not given); books
+    the Faradaic charge and what the gate or clipping displaced. Returns the gate."""
+    p, be, xi = m.params, m.backend, state["xi"]
+    delta, tau = p.interface.width, m.tau
+    g = gate(m, state)
+    if noise is None:
+        noise = reaction_noise(m, state, w, current)
     scale = m.omega / FARADAY
     n_sub = max(1, int(np.ceil(dt / m.relax_limit())))
     new, moved = xi, 0.0

@@ -7,6 +7,7 @@ import numpy as np
 from ...errors import StopRun
 from ...kernels import plating as pk
 from ...solvers.elliptic import face_conductivities
+from . import salt
 from .connectivity import metal_components
 
 NEWTON_STEP = 0.05  # V: the largest change of the cell voltage per Newton iteration
@@ -37,11 +38,14 @@ def operators(m, state):
             top = m.sigma_e_top
             sig = 1e6 * top * h + m.sigma_e_map * (1 - h) + 1e-6 * top
             m.electronic = m.extent.elliptic(k=sig, c=0.0, mask=~(m.bottom | m.top | m.anode_metal))
+        if m.params.electrolyte.salt is not None:
+            salt.operator(m, h)
         m._ops_xi = True
 
 
 def reaction_current(m, eta):
-    return m.i0_ratio * m.kinetics.current(eta, m.xp)
+    """i(eta) per node; with the salt, the cathodic branch scaled by c / c0 (m.cathodic)."""
+    return m.i0_ratio * m.kinetics.current(eta, m.xp, m.cathodic)
 
 
 def solve_electrons(m, state, w, stress):
@@ -52,7 +56,7 @@ def solve_electrons(m, state, w, stress):
     phi_e0 = state["electron_potential"]
     eta = phi_e0 - state["potential"] + stress
     # electrons released by the anodic reaction, linearised in phi_e (stable for any sigma_e)
-    slope = w * m.i0_ratio * bv.slope(eta, xp)
+    slope = w * m.i0_ratio * bv.slope(eta, xp, m.cathodic)
     source = -w * reaction_current(m, eta) + slope * phi_e0
     held = m.top | m.anode_metal
     m.electronic.set_diagonal(xp.where(held | m.bottom, 0.0, slope))
@@ -76,14 +80,14 @@ def solve_ions(m, state, w, E, coupled, j_applied, stress):
     for _ in range(200):
         eta0 = shift + coupled * V - phi
         if refresh:
-            slope = m.i0_ratio * bv.slope(eta0, xp)
+            slope = m.i0_ratio * bv.slope(eta0, xp, m.cathodic)
             c = xp.where(active, w * slope, 0.0)
             prob.set_diagonal(c)
             phi_b, _ = prob.solve(c * coupled, rtol=tol)
             per_volt = m.extent.total(c * coupled - c * phi_b) * m.node_volume
             if per_volt <= 0:
                 raise StopRun("the anode gets no Li+ (no contact, or metal spans the electrolyte)")
-        i_k = m.i0_ratio * bv.current(eta0, xp)
+        i_k = m.i0_ratio * bv.current(eta0, xp, m.cathodic)
         b_a = xp.where(active, w * (i_k + slope * (shift - eta0)), 0.0)
         phi_a, _ = prob.solve(b_a, x0=phi - V * phi_b, rtol=tol)
         base = m.extent.total(b_a - c * phi_a) * m.node_volume
