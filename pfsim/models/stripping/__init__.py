@@ -27,6 +27,10 @@ class InterfaceConfig(Section):
         0.5e-6, description="with relaxation_time, the void surfaces' curvature-flow coefficient A = length^2 / time "
                             "(v_n = A (K - mean K)), independent of the interface width; the Allen-Cahn mobility is "
                             "M = A / kappa (docs/stripping.md section 4)")
+    conserve_volume: Literal["per_void", "domain"] = Field(
+        "domain", description="the shape relaxation keeps the volume of each void (per_void: its own Lagrange multiplier, "
+                              "voids exchange Li only through the vacancy field) or only the total (domain: one multiplier, "
+                              "which ripens distant voids into one at the curvature-flow rate)")
     work_of_adhesion: quantity("surface energy", gt=0) = Field(
         0.25, description="W_ad of Li on the SSE; Young-Dupre: W_ad = gamma (1 + cos theta_Li), the void's contact angle on "
                           "the SSE is 180 deg - theta_Li; it sets both nucleation's wetting factor and the growing voids' "

@@ -40,9 +40,13 @@ def _update(m, state, dt, S, eps_dot, relaxation):
         relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
         if m.wetting_rate != 0:  # the contact angle at the SSE (wall energy of xi), in the shape relaxation
             relax += m.wetting_rate * xi * (1 - xi) * m.wall_density
-        relax_sum, q_sum = m.extent.total(relax, q)
+        if m.params.interface.conserve_volume == "per_void":
+            relax -= q * per_void_multiplier(m, xi, relax, q)
+            lagrange = 0.0
+        else:
+            relax_sum, q_sum = m.extent.total(relax, q)
+            lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
         del q
-        lagrange = relax_sum / max(q_sum, vk.LAGRANGE_FLOOR)
     else:
         relax, lagrange = m.xp.zeros_like(xi), 0.0
     clipped, exchange, closed = vk.void_update(
@@ -53,6 +57,30 @@ def _update(m, state, dt, S, eps_dot, relaxation):
     m._add(state, "creep_volume", closed * m.node_volume)
     xi[...] = clipped
     return exchanged
+
+
+VOID_REGION = 0.99  # a void and its diffuse rim (about 2.5 widths across its xi = 1/2 contour): xi under this
+
+
+def per_void_multiplier(m, xi, relax, q):
+    """Lagrange multiplier field of the shape relaxation, one value per void, so that the
+    relaxation keeps every void's volume: sum(relax) / sum(q) over each connected region of
+    xi < VOID_REGION (periodic walls joined). The nodes outside all regions (the rims' far tails,
+    where q is tiny) take the domain's multiplier, and what that leaves of their relaxation is
+    shared among the voids by their sum(q), so the total is kept exactly as with one multiplier.
+    Labelled on the host, whole grid."""
+    whole_xi, whole_relax, whole_q, li = (m.extent.gather(a) for a in (xi, relax, q, m.li_float))
+    raw = periodic_labels((whole_xi < VOID_REGION) & (li > 0))
+    _, labels = np.unique(raw, return_inverse=True)  # consecutive, 0 (outside) stays first
+    labels = labels.reshape(whole_xi.shape)
+    R, Q = np.bincount(labels.ravel(), whole_relax.ravel()), np.bincount(labels.ravel(), whole_q.ravel())
+    domain = R.sum() / max(Q.sum(), vk.LAGRANGE_FLOOR)
+    if (raw == 0).any() and len(R) > 1:
+        left = R[0] - domain * Q[0]  # the tails' relaxation that their domain multiplier does not remove
+        R[1:] += left * Q[1:] / max(Q[1:].sum(), vk.LAGRANGE_FLOOR)
+        R[0] = domain * Q[0]
+    multiplier = R / np.maximum(Q, vk.LAGRANGE_FLOOR)
+    return m.backend.asarray(m.extent.local(multiplier[labels]))
 
 
 def statistics(m, xi):
