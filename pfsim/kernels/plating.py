@@ -77,6 +77,11 @@ def a_and_slope(xp, gx, gy, aniso, cos0, sin0):
     return w_and_slope(unit, xp, nx, ny)
 
 
+ION_FLOOR = 1e-10  # ionic conductivity of the metal relative to the SSE (the ionic potential
+#                    in the metal is a harmless harmonic extension; the solver converges at this contrast)
+#                    and the salt's share of a metal node (models/plating/salt.py)
+
+
 def h_of(xi):
     """h(xi) = xi^3 (6 xi^2 - 15 xi + 10): 0 off the metal, 1 in it."""
     return xi * xi * xi * (xi * (6 * xi - 15) + 10)

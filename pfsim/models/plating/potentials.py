@@ -11,8 +11,6 @@ from . import salt
 from .connectivity import metal_components
 
 NEWTON_STEP = 0.05  # V: the largest change of the cell voltage per Newton iteration
-ION_FLOOR = 1e-10  # ionic conductivity of the metal relative to the SSE (the ionic potential
-#                    in the metal is a harmless harmonic extension; the solver converges at this contrast)
 
 
 def operators(m, state):
@@ -25,7 +23,7 @@ def operators(m, state):
         m._ops_xi = None
     if m._ops_xi is None:
         h = pk.h_of(ref)
-        kappa = m.kappa_map * ((1 - h) * m.ion_space + ION_FLOOR)
+        kappa = m.kappa_map * ((1 - h) * m.ion_space + pk.ION_FLOOR)
         m.ionic = m.extent.elliptic(k=kappa, c=0.0, mask=~m.bottom)
         # k_face / h^2 between the counter electrode's row and the next (the solver's faces)
         m.counter_faces = face_conductivities(m.grid, kappa, xp)[-1][..., 0].astype(m.backend.dtype)
