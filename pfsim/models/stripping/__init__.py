@@ -401,10 +401,7 @@ class LiStripping(InterfaceModel):
         """The model step's limit: the relaxation's on this grid or, where that is shorter, on the
         grid of spacing relaxation_length / 2 with the width relaxation_length (the step that resolves
         the relaxation of bumps of that size); finer grids sub-cycle the relaxation within the step
-        (voids.step), so the step and the number of solves per unit time do not depend on the grid."""
-        ell = self.params.interface.relaxation_length
-        kappa, barrier = 3 * self.params.lithium.surface_energy * ell, 6 * self.params.lithium.surface_energy / ell
-        mobility = ell**2 / (kappa * self.params.interface.relaxation_time)
-        reference = 2.0 / (mobility * (kappa * 4 * self.grid.ndim / (ell / 2) ** 2 + 2 * barrier))
+        (voids.step), so the step and the number of solves per unit time do not depend on the grid.
+        On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length."""
+        reference = 2.0 * self.params.interface.relaxation_time / (16 * self.grid.ndim + 4)
         return max(self.relaxation_limit(), reference)
-
