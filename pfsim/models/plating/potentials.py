@@ -23,7 +23,7 @@ def operators(m, state):
         m._ops_xi = None
     if m._ops_xi is None:
         h = pk.h_of(ref)
-        kappa = m.kappa_map * ((1 - h) * m.ion_space + pk.ION_FLOOR)
+        kappa = m.kappa_map * salt.electrolyte_share(m, h)
         m.ionic = m.extent.elliptic(k=kappa, c=0.0, mask=~m.bottom)
         # k_face / h^2 between the counter electrode's row and the next (the solver's faces)
         m.counter_faces = face_conductivities(m.grid, kappa, xp)[-1][..., 0].astype(m.backend.dtype)

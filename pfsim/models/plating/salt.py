@@ -39,12 +39,17 @@ PRESENT = 1e-6  # the least electrolyte share of a node whose c counts for deple
 
 def share(m, xi_operator):
     """s: the electrolyte's share of each node, from the xi the potential operators are built from."""
-    return (1 - pk.h_of(xi_operator)) * m.ion_space + pk.ION_FLOOR
+    return electrolyte_share(m, pk.h_of(xi_operator))
+
+
+def electrolyte_share(m, h):
+    """(1 - h) where ions may be, plus the floor: the weight of the ionic conductivity and of c."""
+    return (1 - h) * m.ion_space + pk.ION_FLOOR
 
 
 def operator(m, h):
     """The diffusion operator on the xi the ionic operator is built from (the same refresh)."""
-    m.salt_share = (1 - h) * m.ion_space + pk.ION_FLOOR  # share(), from h
+    m.salt_share = electrolyte_share(m, h)
     k = m.params.electrolyte.salt.diffusivity * m.salt_share
     m.salt_problem = m.extent.elliptic(k=k, c=m.salt_share, mask=None)  # every node carries c: no Dirichlet row
     m.salt_faces = face_conductivities(m.grid, k, m.xp)  # the solver's faces (D s / h^2), for the explicit flux
