@@ -16,7 +16,7 @@ from ...physics.kinetics import ButlerVolmer
 from ...physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ...schema import Section, quantity
 from ..interface import InterfaceModel
-from . import creep, nucleation, pores, potential, vacancies, voids
+from . import creep, nucleation, pores, potential, subgrid, vacancies, voids
 
 
 class InterfaceConfig(Section):
@@ -53,6 +53,13 @@ class NucleationConfig(Section):
         0.05, gt=0, le=1, description="event-limited sub-steps: at most this many expected nucleation events per sub-step")
     max_supersaturation_change: float = Field(
         0.1, gt=0, le=1, description="event-limited sub-steps: at most this relative change of the peak interface supersaturation per sub-step")
+    subgrid_contact: Literal["open", "blocked"] = Field(
+        "open", description="whether a sub-grid void's footprint blocks the Li|SSE contact (blocked: pores and voids "
+                            "thinner than the interface are sub-grid caps whose footprints are laid out on the grid, "
+                            "docs/stripping.md section 5) or not (open: a sub-grid void is a point sink)")
+    resolve_height: quantity("length", gt=0) | None = Field(
+        None, description="with subgrid_contact: blocked, a sub-grid void (or initial pore) becomes a resolved xi cap once "
+                          "its cap is this high (default twice the interface width)")
     max_seeds_per_step: int = Field(
         8, ge=1, description="safety cap on the nuclei planted in one sub-step; a converged run never reaches it "
                              "(a run that does says so in its log and in the observable nucleation_cap_hits)")
@@ -112,6 +119,7 @@ class LiStripping(InterfaceModel):
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
         xp, li = self.xp, params.lithium
+        self.open_columns, self._blocked_key = None, None  # contact share left by sub-grid voids (subgrid.py)
         self.sink_k2 = 0.0 if li.sink_length is None else 1.0 / li.sink_length**2
         # double well and gradient energy from gamma and delta: kappa = 3 gamma delta, W = 6 gamma / delta
         delta = params.interface.width
@@ -331,8 +339,24 @@ class LiStripping(InterfaceModel):
         return state
 
     def contact_weight(self, xi):
-        """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m)."""
-        return vk.contact_weight(self.backend, self.grid, xi, self.li_float)
+        """Sum over contact faces of xi(Li-side neighbour) / h at each SSE node (1/m), less the
+        footprints of sub-grid voids where they block the contact (`refresh_contact`)."""
+        w = vk.contact_weight(self.backend, self.grid, xi, self.li_float)
+        return w if self.open_columns is None else w * self.open_columns
+
+    def refresh_contact(self, state):
+        """The contact share that the sub-grid voids of `state` leave open per column
+        (subgrid_contact: blocked; nothing otherwise)."""
+        if self.params.nucleation.subgrid_contact != "blocked":
+            return
+        v = self.subgrid(state)
+        key = v.tobytes()
+        if key == self._blocked_key:
+            return
+        self._blocked_key = key
+        self.blocked_columns = subgrid.blocked_fraction(self, v)
+        local = self._local_columns(1.0 - self.blocked_columns)
+        self.open_columns = self.backend.asarray(self.xp.asarray(local)[..., None])
 
     def contact_fraction(self, xi):
         """Area fraction of the SSE surface wetted by metal (xi-weighted contact faces)."""
@@ -341,6 +365,7 @@ class LiStripping(InterfaceModel):
     def euler_step(self, state, t, dt):
         # what a stage leaves behind is freed before the next, which sets the peak memory of the step
         xp = self.xp
+        self.refresh_contact(state)
         self.follow_temperature(state, t)
         _, j_sse = potential.solve(self, state, self.current(t))  # cell voltage, Faradaic current into the SSE
         contact, eps_dot, injection = creep.step(self, state, t, dt, j_sse)
@@ -365,6 +390,7 @@ class LiStripping(InterfaceModel):
                 + self.ledger(state, "displaced_volume"))
 
     def observables(self, state, t):
+        self.refresh_contact(state)
         xi, S = state["xi"], state["supersaturation"]
         charge = self.ledger(state, "charge")
         stripped = charge * self.omega / FARADAY * self.lateral_area

@@ -20,6 +20,7 @@ import logging
 import numpy as np
 
 from ...physics.constants import BOLTZMANN
+from . import subgrid as blocking
 
 log = logging.getLogger("pfsim")
 
@@ -69,7 +70,7 @@ def draw(m, state, S_site, xi_site, stress, dt, substep):
     stream = np.random.Generator(np.random.Philox(key=[m.seed, 2], counter=[0, 0, substep, step]))
     draws = stream.uniform(size=rate.size)  # one per column of the whole grid
     with np.errstate(divide="ignore"):
-        wait = np.where((rate > 0) & (xi_site > 0.5) & (v <= 0), -np.log(draws) / rate, np.inf)
+        wait = np.where((rate > 0) & open_sites(m, xi_site, v), -np.log(draws) / rate, np.inf)
     order = np.argsort(wait, kind="stable")
     due = order[wait[order] < dt]
     return due[: p.max_seeds_per_step], len(due) > p.max_seeds_per_step
@@ -77,8 +78,16 @@ def draw(m, state, S_site, xi_site, stress, dt, substep):
 
 def expected_events(m, state, S_site, xi_site, stress, dt):
     """Expected number of nucleation events in dt at S_site (the sites that may nucleate)."""
-    open_ = (xi_site > 0.5) & (m.subgrid(state) <= 0)
+    open_ = open_sites(m, xi_site, m.subgrid(state))
     return float(dt * rates(m, S_site, stress)[open_].sum())
+
+
+def open_sites(m, xi_site, v):
+    """The sites that may nucleate: metal, no sub-grid void there, not under a blocking footprint."""
+    open_ = (xi_site > 0.5) & (v <= 0)
+    if m.params.nucleation.subgrid_contact == "blocked":
+        open_ &= blocking.blocked_fraction(m, v) < 0.5
+    return open_
 
 
 def plant_nuclei(m, state, chosen, S_site, stress, capped):
@@ -102,11 +111,20 @@ def plant_nuclei(m, state, chosen, S_site, stress, capped):
 
 
 # --- sub-grid growth -----------------------------------------------------------------------------
-def subgrid_sink(m, state, stress):
+def subgrid_sink(m, state, stress, dt=None):
     """(k, S_r) per whole-grid column: the sink coefficient (1/s, on the site node's S) and the
     Gibbs-Thomson supersaturation of each sub-grid void (k = 0 where there is none):
-    dV/dt = 4 pi r psi D_v x_v0 (S - S_r) with V = (4 pi / 3) r^3 f."""
+    dV/dt = 4 pi r psi D_v x_v0 (S - S_r) with V = (4 pi / 3) r^3 f; with blocking footprints,
+    subgrid.sink's terms over the covered columns (kept for `grow`). dt (a sub-step): a void that
+    would emit more than its volume within it at the present S dissolves at once (its volume
+    goes to the vacancies): the solve would otherwise emit the excess, which `grow` takes back
+    from the whole field (a void of a few atoms has S_r of order e^100)."""
+    if dt is not None:
+        dissolve_doomed(m, state, stress, dt)
     v = m.subgrid(state)
+    if m.params.nucleation.subgrid_contact == "blocked":
+        k, Sr, m.subgrid_voids = blocking.sink(m, v, stress)
+        return k, Sr
     k, Sr = np.zeros(v.size), np.ones(v.size)
     on = v > 0
     if on.any():
@@ -118,12 +136,37 @@ def subgrid_sink(m, state, stress):
     return k, Sr
 
 
+def dissolve_doomed(m, state, stress, dt):
+    """Sub-grid voids that would emit more than their volume within dt at the sites' present S
+    (the sink terms of `subgrid_sink`) dissolve now: their volume goes to the vacancies."""
+    v = m.subgrid(state)
+    if not (v > 0).any():
+        return
+    S_site = m.sites_of(state["supersaturation"])
+    if m.params.nucleation.subgrid_contact == "blocked":
+        _, _, per_void = blocking.sink(m, v, stress)
+        emitted = np.zeros(m.columns)
+        for c, (cols, kj, Sr) in per_void.items():
+            emitted[c] = float((kj * (Sr - S_site[cols])).sum())
+    else:
+        k, Sr = subgrid_sink(m, state, stress)
+        emitted = k * (Sr - S_site)
+    doomed = (v > 0) & (emitted * dt * m.x_v0 * m.node_volume >= v)
+    if doomed.any():
+        take_vacancies(m, state, -float(v[doomed].sum()))
+        book(m, state, -float(v[doomed].sum()))
+        m.set_subgrid(state, np.where(doomed, 0.0, v))
+
+
 def grow(m, state, k, Sr, S_site, dt):
     """Sub-grid void volumes after a sub-step whose solve gave S_site at the sites: exactly what
     the sink term took from the vacancies. A void that dissolves gives back at most its volume:
     the rest is taken back from its site's vacancies."""
     v = m.subgrid(state)
-    dv = dt * m.x_v0 * m.node_volume * k * (S_site - Sr)
+    if m.params.nucleation.subgrid_contact == "blocked":
+        dv = blocking.growth(m, m.subgrid_voids, S_site, dt)
+    else:
+        dv = dt * m.x_v0 * m.node_volume * k * (S_site - Sr)
     new = v + dv
     over = np.where(new < 0, -new, 0.0)
     new = clear_tiny(m, state, np.maximum(new, 0.0))
@@ -163,6 +206,9 @@ def resolve(m, state):
     v = m.subgrid(state)
     if not (v > 0).any():
         return
+    blocked = m.params.nucleation.subgrid_contact == "blocked"
+    if blocked:
+        v = blocking.merge_overlapping(m, v)
     xi_site = m.sites_of(state["xi"])
     normal = m.extent.lateral_sites(m.column_height_index)
     whole_lateral = m.extent.whole.shape[:-1]
@@ -170,6 +216,15 @@ def resolve(m, state):
         center = np.unravel_index(int(k), whole_lateral) + (int(normal[k]),)
         if xi_site[k] < 0.5:
             v[k] -= merge(m, state, center, v[k])
+            continue
+        if blocked:
+            theta = float(blocking.angles(m)[k])
+            if v[k] < blocking.cap_volume(m, blocking.resolve_height(m), theta):
+                continue
+            planted = blocking.plant_cap(m, state["xi"], center, v[k], theta)
+            if planted is not None:
+                state["xi"][...] = planted[0]
+                v[k] -= planted[1]
             continue
         if v[k] < m.resolvable_volume.get(int(k), m.flat_resolvable_volume):
             continue

@@ -14,14 +14,17 @@ trench, in 2D) of footprint radius a = r sin(theta). All draws come from the cou
 stream keyed (seed, PORE_STREAM), so the same seed gives the same pores on any number of
 processes. Pores of radius at least `resolve_radius` (default 2 grid spacings) are resolved xi
 voids; smaller ones are sub-grid voids of the same volume at their column (nucleation.py: they
-grow where S exceeds their Gibbs-Thomson value and dissolve otherwise). The pores are part of
+grow where S exceeds their Gibbs-Thomson value and dissolve otherwise). With
+`nucleation.subgrid_contact: blocked` the criterion is the cap's height instead (resolved from
+`nucleation.resolve_height`), and a sub-grid pore keeps its footprint's contact blocked
+(subgrid.py). The pores are part of
 the initial state: a resumed run reads them from its checkpoint."""
 
 import logging
 
 import numpy as np
 
-from . import nucleation
+from . import nucleation, subgrid
 
 log = logging.getLogger("pfsim")
 
@@ -124,9 +127,15 @@ def place(m, state, cfg):
     resolved = 0
     z = whole.coords(lat)
     first = m.extent.lateral_sites(m.column_height_index)  # whole-grid normal index of each column's first Li node
+    blocking = m.params.nucleation.subgrid_contact == "blocked"
     for col, at, r in pores:
         k = int(np.ravel_multi_index(col, whole.shape[:-1]))
-        if r < r_res:
+        if blocking and r * (1 - np.cos(theta)) < subgrid.resolve_height(m):
+            # thinner than a resolved void can be: a sub-grid cap (3D) or trench (2D) of its footprint
+            v[k] += r * r * (theta - np.sin(theta) * np.cos(theta)) if lat == 1 else \
+                4 * np.pi / 3 * r**3 * m.wetting_whole[k]
+            continue
+        if not blocking and r < r_res:
             v[k] += 4 * np.pi / 3 * r**3 * m.wetting_whole[k] / m.depth
             continue
         resolved += 1
@@ -142,6 +151,7 @@ def place(m, state, cfg):
         xi[...] = xp.where(m.li_side, xp.minimum(xi, pore), 0.0)
     m.set_subgrid(state, v)
     nucleation.book(m, state, float(v.sum()))
+    m.refresh_contact(state)
     log.info(f"li_stripping: {len(pores)} initial pores ({resolved} resolved, {len(pores) - resolved} sub-grid), "
              f"contact fraction {m.contact_fraction(xi):.4f} (asked {cfg.contact_fraction:g})")
     return pores

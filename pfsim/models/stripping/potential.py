@@ -50,6 +50,7 @@ def solve(m, state, j_applied):
 def solve_at(m, state, t):
     """The potentials, cell voltage and diagnostics of the state at t, nothing moved (the
     model's solve_potentials: the t = 0 sample of a new run is the solved state)."""
+    m.refresh_contact(state)
     m.follow_temperature(state, t)
     _, j_sse = solve(m, state, m.current(t))
     record_diagnostics(m, state, j_sse)

@@ -66,7 +66,7 @@ def step(m, state, dt, injection, stress):
     nucleating = p.enabled
     while done < dt * (1 - 1e-12):
         trial = min(h, dt - done)
-        k_n, S_r = nucleation.subgrid_sink(m, state, stress)
+        k_n, S_r = nucleation.subgrid_sink(m, state, stress, trial)
         g, S_inf, shape = foil_robin(m, state, trial)
         S_new, to_sinks = solve(m, state, trial, injection, k_n, S_r, g, S_inf)
         old_site, new_site = m.sites_of(S), m.sites_of(S_new)

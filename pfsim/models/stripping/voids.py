@@ -6,6 +6,7 @@ import numpy as np
 
 from ...kernels import voids as vk
 from ...physics.geometry import periodic_labels
+from . import subgrid
 from .creep import closure_band
 
 
@@ -17,6 +18,8 @@ def step(m, state, dt, S_new, eps_dot, S_mean=None):
     Where dt exceeds the relaxation's explicit limit (grids finer than the interface width
     relaxation_length / 2 sets the step for), the relaxation is sub-cycled after the rest."""
     S = S_new if S_mean is None else S_mean
+    if m.params.nucleation.subgrid_contact == "blocked":
+        subgrid.close_by_creep(m, state, eps_dot, dt)
     n = relaxation_substeps(m, dt)
     if n == 1:
         exchanged = _update(m, state, dt, S, eps_dot, relaxation=True)
