@@ -130,9 +130,11 @@ def _dot(a, b):
     return float((a * b).sum())
 
 
-def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
+def gmres(apply, precondition, b, rtol, restart=30, maxiter=90, stall=None):
     """Right-preconditioned restarted GMRES from x = 0 (modified Gram-Schmidt, Givens rotations):
-    (x, iterations, converged: ||b - A x|| <= rtol ||b||), at most maxiter iterations."""
+    (x, iterations, converged: ||b - A x|| <= rtol ||b||), at most maxiter iterations.
+    stall: stop also when a restart cycle has reduced the true residual by less than this
+    factor (the rounding floor of a matrix-free product reached: a solve "to rounding")."""
     # written for NumPy and CuPy alike: the Krylov vectors live with b, the small Hessenberg
     # system on the host (its entries are the scalars of the dot products)
     xp = _xp_of(b)
@@ -140,11 +142,12 @@ def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
     bn = float(np.sqrt(_dot(b, b)))
     if bn == 0:
         return x, 0, True
-    r, its = b.copy(), 0
+    r, its, last = b.copy(), 0, None
     while its < maxiter:
         beta = float(np.sqrt(_dot(r, r)))
-        if beta <= rtol * bn:
+        if beta <= rtol * bn or (stall is not None and last is not None and beta > stall * last):
             break
+        last = beta
         V, Z = [r / beta], []
         H = np.zeros((restart + 1, restart))
         cs, sn = np.zeros(restart), np.zeros(restart)
@@ -690,24 +693,34 @@ class BlockMultigrid:
             self.segments.append((start, size, fs))
             mask = active[start:start + size].reshape(fs)
             self.problems.append(EllipticProblem.from_faces(backend, faces, flow.periodic, c=c, mask=mask))
-        self.factor = flow.face_factor[flow.free_face]
+        self.face_factor = flow.face_factor
+        self.mu_e = {p: mu_e[p].reshape(-1) for p in flow.pairs}
         fc = flow.free_cell
         self.schur = -(compliance[fc] + 1.0 / mu_c[fc])
         self.cycles = 0
 
     def solve(self, r):
+        """Block Gauss-Seidel over the components (u_a from r_a less the couplings K_ab u_b to
+        the components b < a already found: the edge stresses' mixed derivatives, one product
+        per pair), then the pressure."""
         xp, fl, nf = self.xp, self.flow, self.nf
         full = xp.zeros(fl.nface)
-        full[fl.free_face] = r[:nf] / self.factor
+        full[fl.free_face] = r[:nf]
         u_full = xp.zeros(fl.nface)
-        for (start, size, fs), problem in zip(self.segments, self.problems):
-            seg = xp.where(problem.active, full[start:start + size].reshape(fs), 0.0)
+        if self.pin_u is not None:
+            pin_faces, pin_values = fl.free_face[self.pin_u], r[self.pin_u]
+        for a, ((start, size, fs), problem) in enumerate(zip(self.segments, self.problems)):
+            rhs = full[start:start + size]
+            for p in fl.pairs:
+                if a in p and min(p) < a:  # K_ab u_b, b < a: the momentum's edge part on the rows of a
+                    rhs = rhs - (fl.Dedge[p] @ (self.mu_e[p] * (fl.G_ghost[p] @ u_full)))[start:start + size]
+            rhs = rhs / self.face_factor[start:start + size]
+            seg = xp.where(problem.active, rhs.reshape(fs), 0.0)
             u_full[start:start + size] = problem._precondition(xp.ascontiguousarray(seg)).reshape(-1)
+            if self.pin_u is not None:  # identity rows
+                u_full[pin_faces] = pin_values
         self.cycles += 1
         u = u_full[fl.free_face]
-        if self.pin_u is not None:  # identity rows
-            u[self.pin_u] = r[self.pin_u]
-            u_full[fl.free_face[self.pin_u]] = u[self.pin_u]
         div = 0.0
         for a in range(fl.nd):
             div = div + fl.E[a] @ u_full
@@ -828,9 +841,8 @@ class CreepSolver:
         the first guess is the flow at the rate scale's viscosity improved by `stress_steps`
         Picard steps on the stress (`_stress_update`)."""
         host, fl, xp = self.flow, self.geometry, self.xp  # fl: the geometry on the solve's device
-        be = self.backend
-        if xp is np and be is not None and getattr(be, "is_gpu", False):
-            metal = be.to_host(metal)  # the assembled paths run on the host (module doc)
+        if xp is np:
+            metal = to_host(metal)  # the assembled paths run on the host (module doc)
         xi = xp.clip(xp.asarray(metal, dtype=np.float64).ravel(), 0.0, 1.0)
         xi = xp.where(fl.solid.ravel(), 1.0, xi)
         b_full = self._rhs_wall_x.copy()
@@ -891,7 +903,10 @@ class CreepSolver:
         def exact_solve(P, A, rhs, tight=False):
             if P.exact:
                 return P.solve(rhs)
-            y, count, _ = gmres(A.dot, P.solve, rhs, rtol=1e-12 if tight else 0.01 * rtol, maxiter=LINEAR_MAXITER)
+            # "to rounding": 1e-12, or where the true residual stops falling (a matrix-free
+            # product's rounding floor can lie above 1e-12 at a high viscosity contrast)
+            y, count, _ = gmres(A.dot, P.solve, rhs, rtol=1e-12 if tight else 0.01 * rtol, maxiter=LINEAR_MAXITER,
+                                stall=0.5 if tight else None)
             sol.linear_iterations += count
             return y
 

@@ -93,7 +93,8 @@ def solved_step(m, state, t, dt, j_sse):
             flow = creep_flow(m, state, pressure)
             if flow is None:
                 break
-            whole, entered, used = cf.advect(m._creep["geometry"], m.extent.gather(xi), flow.velocity, left)
+            velocity = [cf.to_host(v) for v in flow.velocity]  # the multigrid path leaves them on the device
+            whole, entered, used = cf.advect(m._creep["geometry"], m.extent.gather(xi), velocity, left)
             xi[...] = m.backend.asarray(m.extent.local(whole))
             m._add(state, "creep_volume", entered)
             left -= used
@@ -131,7 +132,8 @@ def creep_flow(m, state, pressure):
         if cache["key"] != key:
             geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
             cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, reference_stress(c), m.creep_rate0),
-                                             stress_scale=pressure, regularisation=REGULARISATION)
+                                             stress_scale=pressure, regularisation=REGULARISATION,
+                                             backend=m.backend, method=c.solver)
             cache["solution"] = None
         cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"], rtol=RTOL)
         cache["key"], cache["xi"], cache["stale"] = key, xi, False
