@@ -38,14 +38,30 @@ spectrum lies in about [1/m, 1] at m = 5-7; plain Picard contracts only by (1 - 
 iteration where the load is a prescribed stress. A solve ends with one Picard step solved to
 rounding, so the metal cells are incompressible to rounding (the advection of xi needs it).
 
-Linear algebra: the assembled SciPy sparse saddle-point matrix. In 2D (up to
-DIRECT_MAX_UNKNOWNS) its SuperLU factor is the preconditioner (`DirectFactor`); in 3D, where
-SuperLU's fill explodes, a block lower-triangular preconditioner (`BlockAMG`: smoothed
-aggregation on the viscous block, the viscosity-scaled pressure mass matrix for the Schur
-complement). The scalar SPD problems of pfsim.solvers.sparse have another structure, so that
-module's classes do not apply. The assembly works on host arrays; a matrix-free GPU path would
-replace `CreepFlow._matrix`/`_apply` and the preconditioners (`CreepSolver.solve` hands GPU
-fields to the host today).
+Linear algebra (`CreepSolver(method=...)`, config key model.creep.solver):
+- "direct" and "amg": the assembled SciPy sparse saddle-point matrix, on the host. In 2D (up to
+  DIRECT_MAX_UNKNOWNS) its SuperLU factor is the preconditioner (`DirectFactor`); in 3D, where
+  SuperLU's fill explodes, a block lower-triangular preconditioner (`BlockAMG`: smoothed
+  aggregation on the viscous block, the viscosity-scaled pressure mass matrix for the Schur
+  complement). A GPU backend's fields are copied to the host for these.
+- "multigrid": matrix-free, written once for NumPy and CuPy (the `xp` of the backend; the
+  arrays of a solve stay on the device, only the scalars of dot products and convergence
+  tests come to the host). The operator is applied as products of the constant geometric
+  operators E, Dcell, Dedge and G_ghost (SciPy CSR on the host; `CreepFlow.on` copies them once
+  to the device as cupyx.scipy.sparse CSR matrices, cuSPARSE products) with the viscosities as
+  diagonal scalings: the same arithmetic as `_apply` on the host, no second stencil
+  implementation of the MAC operator to keep in step, and the sparse products are
+  bandwidth-bound like a stencil would be. GMRES (`gmres`) runs on the device arrays. The
+  preconditioner (`BlockMultigrid`) is block lower-triangular: per velocity component the
+  diagonal block of the viscous operator (a scalar variable-coefficient Laplacian on that
+  component's faces) by one V-cycle of pfsim.solvers.elliptic's geometric multigrid
+  (`EllipticProblem.from_faces`; its CUDA smoother and product on a GPU), block Gauss-Seidel
+  over the components, then the pressure from -(C + 1/mu) per cell. The cell viscosity is the
+  kernel twin's CUDA form on a GPU. "auto" picks it on a GPU backend; on the CPU it is slower
+  than "direct"/"amg" (docs/stripping.md, "Cost"). Its CuPy path has not run on a GPU yet
+  (tests run its NumPy form and, through the test shim of the CUDA kernels, its GPU branches).
+The scalar SPD problems of pfsim.solvers.sparse have another structure, so that module's
+classes do not apply.
 """
 
 import copy
@@ -643,8 +659,11 @@ class BlockMultigrid:
     by that factor, which makes the block symmetric: their conductivities along the wall and
     their diagonal are halved, the one across the cell stays. Held faces (solid, walls,
     no-penetration) and pinned faces are inactive (Dirichlet) nodes. The couplings between the
-    components (the mixed derivatives of the edge stresses) are left out: GMRES makes up for
-    them, at a cost in iterations that grows with the viscosity contrast."""
+    components (the mixed derivatives of the edge stresses) enter by block Gauss-Seidel, the
+    components solved in turn with those already found on the right-hand side (`solve`): on the
+    2D scenario's Picard matrix GMRES to 1e-8 takes 27 iterations with it, 37 with the
+    components independent (block Jacobi), 21 with BlockAMG (AMG on the coupled block) and 11
+    with the viscous block solved exactly (the rest is the Schur approximation's)."""
 
     exact = False
 
@@ -971,11 +990,12 @@ class CreepSolver:
             sol.iterations += 1
         else:
             sol.converged = rn <= rtol
-        if newton and sol.iterations > 0:
+        if newton and (sol.iterations > 0 or (x0 is None and self.method != "direct")):
             # a last Picard step, solved to rounding: it keeps the Newton accuracy of the momentum
             # rows and satisfies the continuity rows exactly, so the metal cells are
             # incompressible to rounding, not to the tolerance (what a tolerance lets through
-            # would pass xi = 1 in the advection, and voids.py would trade it for vacancies)
+            # would pass xi = 1 in the advection, and voids.py would trade it for vacancies).
+            # Also where the first guess converged, unless SuperLU solved it exactly.
             lu, A = factor(x)
             x = exact_solve(lu, A, b, tight=True)
             r = residual(x)
