@@ -393,6 +393,48 @@ def test_solved_creep_in_3d():
     assert obs["li_site_balance_error"] < 1e-8
 
 
+@pytest.mark.slow
+def test_solved_creep_through_the_cuda_path():
+    """The stripping model with the solved flow on a GPU backend's code path (the CUDA kernels
+    through the test shim: "auto" is the multigrid method there) against the NumPy path with the
+    multigrid method: the same xi after three steps with a closing void."""
+    from conftest import advance
+    from cuda_shim import harness
+    from pfsim.backend import Backend
+    from pfsim.config import validate
+    from pfsim.models import build_model
+
+    harness.require_gxx()
+
+    def run(backend, solver):
+        raw = {
+            "name": "t", "seed": 1,
+            "grid": {"shape": [24, 24], "spacing": "0.25 um", "boundaries": {"x": "periodic", "y": "no_flux"}},
+            "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "2 um"},
+                      "interface": {"width": "0.5 um", "relaxation_time": "60 s"},
+                      "nucleation": {"enabled": False}, "creep": {"model": "solved", "solver": solver}},
+            "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "3 MPa"},
+            "time": {"stop": 1.0},
+        }
+        cfg = validate(raw)
+        m = build_model(cfg.model, Grid.from_config(cfg.grid), backend, drive=cfg.drive, seed=cfg.seed)
+        s = m.initial_state()
+        X, Y = m.grid.mesh()
+        void = ((X - 3e-6) ** 2 + (Y - 2.6e-6) ** 2) < (0.6e-6) ** 2
+        s["xi"][void & m.li_side] = 0.0
+        m._set(s, "initial_li", m.li_content(s))
+        v0 = m.observables(s, 0.0)["void_volume_fraction"]
+        t = advance(m, s, 1.0, 3)
+        return m, s, v0, m.observables(s, t)
+
+    m_np, s_np, v0, o_np = run(Backend("numpy", np.dtype("float64"), "cpu", elliptic="multigrid"), "multigrid")
+    m_cu, s_cu, _, o_cu = run(harness.ShimBackend("float64"), "auto")
+    assert m_cu._creep["solver"].method == "multigrid" and m_np._creep["solver"].method == "multigrid"
+    assert o_np["void_volume_fraction"] < 0.9 * v0 and o_np["li_site_balance_error"] < 1e-9
+    assert np.abs(np.asarray(s_cu["xi"]) - s_np["xi"]).max() < 1e-7
+    assert o_cu["void_volume_fraction"] == pytest.approx(o_np["void_volume_fraction"], rel=1e-6)
+
+
 def test_size_dependent_strength():
     """sigma0 = max(sigma0, 100 MPa (L / 1 um)^-0.68) with `size_effect`: 100 MPa at 1 um,
     20.9 MPa at 10 um, the bulk 1 MPa beyond about 0.9 mm; the reduced model's rate scales by
