@@ -234,13 +234,14 @@ def test_multigrid_newtonian_periodic_stokes():
     assert e8 < 0.11 and np.log(e6 / e8) / np.log(8 / 6) > 1.8
 
 
-def _stripping_like(shape=(24, 16), m=5, p=2e5):
+def _stripping_like(shape=(24, 16), m=5, p=2e5, lateral="periodic"):
     """A Li layer on a rigid SSE with a pit in its surface, a void above the surface and a
-    partial (phase-field) rim, periodic laterally, the collector a traction wall: the geometry
-    of pfsim.models.stripping.creep on a small grid. Returns (flow, material, p, xi)."""
+    partial (phase-field) rim, periodic laterally (or between free-slip walls), the collector a
+    traction wall: the geometry of pfsim.models.stripping.creep on a small grid. Returns (flow,
+    material, p, xi)."""
     nx, ny = shape
     h = 0.25e-6
-    grid = _grid(shape, h, [True, False])
+    grid = _grid(shape, h, [lateral == "periodic", False])
     solid = np.zeros(shape, bool)
     solid[:, :4] = True
     solid[10:13, 3] = False  # a pit
@@ -249,12 +250,14 @@ def _stripping_like(shape=(24, 16), m=5, p=2e5):
     r = np.hypot(X - 16 * h, Y - 6.5 * h)
     xi = np.clip((r - 2.2 * h) / (1.5 * h), 0.0, 1.0)  # a void of about 3 cells' radius
     walls = {(1, 0): Wall("noslip"), (1, 1): Wall("traction", -p)}
+    if lateral != "periodic":
+        walls[(0, 0)] = walls[(0, 1)] = Wall(lateral)
     return CreepFlow(grid, walls, solid=solid), Material(m, SIGMA0, EPS0), p, xi
 
 
-@pytest.mark.parametrize("m", [1, 5])
-def test_multigrid_agrees_with_direct_around_a_void(m):
-    flow, mat, p, xi = _stripping_like(m=m)
+@pytest.mark.parametrize("m, lateral", [(1, "periodic"), (5, "periodic"), (5, "freeslip")])
+def test_multigrid_agrees_with_direct_around_a_void(m, lateral):
+    flow, mat, p, xi = _stripping_like(m=m, lateral=lateral)
     sols = {}
     for method in ("direct", "multigrid"):
         solver = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method=method)
@@ -273,6 +276,29 @@ def test_multigrid_agrees_with_direct_around_a_void(m):
     dense = (xi.ravel() >= 0.5) & metal.ravel()
     div = sum(flow.E[a] @ g.velocity_scaled for a in range(2))
     assert np.abs(div[dense]).max() < 1e-11 * max(float(np.abs(g.velocity_scaled).max()), 1e-300)
+
+
+def test_multigrid_agrees_with_direct_in_3d():
+    """3D: periodic along x, free-slip walls along y, a rigid base with a step, a spherical void
+    with a phase-field rim, the collector a traction wall (m = 5)."""
+    shape, h, p = (8, 6, 10), 0.25e-6, 2e5
+    grid = _grid(shape, h, [True, False, False])
+    solid = np.zeros(shape, bool)
+    solid[:, :, :3] = True
+    solid[1:3, 2:4, 3] = True
+    X, Y, Z = np.meshgrid(*[np.arange(n) * h for n in shape], indexing="ij")
+    r = np.sqrt((X - 4.5 * h) ** 2 + (Y - 2.5 * h) ** 2 + (Z - 5.5 * h) ** 2)
+    xi = np.clip((r - 1.2 * h) / (1.5 * h), 0.0, 1.0)
+    walls = {(1, 0): Wall("freeslip"), (1, 1): Wall("freeslip"), (2, 0): Wall("noslip"),
+             (2, 1): Wall("traction", -p)}
+    flow, mat = CreepFlow(grid, walls, solid=solid), Material(5, SIGMA0, EPS0)
+    d, g = (CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method=method).solve(xi, rtol=1e-8)
+            for method in ("direct", "multigrid"))
+    assert d.converged and g.converged
+    umax = max(float(np.abs(v).max()) for v in d.velocity)
+    for a in range(3):
+        assert np.abs(g.velocity[a] - d.velocity[a]).max() < 1e-6 * umax
+    assert np.abs(g.pressure - d.pressure)[~solid].max() < 1e-6 * p
 
 
 def test_multigrid_through_the_cuda_kernels():
