@@ -6,7 +6,9 @@
 - solved (docs/stripping.md, "Solved mechanics"): the power-law creep flow of the Li is solved on
   the grid (pfsim.solvers.creep_flow) with the SSE rigid and bonded, the voids traction-free and
   the stack pressure on the current collector, and carries xi; every stripped atom leaves a
-  vacancy, and the closure band does nothing (eps_dot = 0)."""
+  vacancy, and the closure band does nothing (eps_dot = 0). `model.creep.solver` picks the
+  linear algebra (the matrix-free multigrid on the run's backend, or SuperLU / block AMG on the
+  host); xi is gathered to the host, and the flow's velocities come back to it for the advection."""
 
 import numpy as np
 
