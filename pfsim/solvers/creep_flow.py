@@ -676,14 +676,18 @@ class BlockMultigrid:
         shape, nd = flow.shape, flow.nd
         mu = mu_c.reshape(shape)
         active = ~flow.held_face
-        pin_u = [i for i in pin if i < nf]
-        self.pin_u = xp.asarray(pin_u, dtype=np.int64) if pin_u else None
+        pin_u = [i for i in pin if i < nf]  # identity rows of velocities (free-face indices)
         self.pin_p = xp.asarray([i - nf for i in pin if i >= nf], dtype=np.int64) if len(pin) > len(pin_u) else None
+        self.pins = []  # per component: (its pinned faces, their free-face indices) or None
         if pin_u:
             active = active.copy()
-            active[flow.free_face[self.pin_u]] = False
+            active[flow.free_face[xp.asarray(pin_u, dtype=np.int64)]] = False
         self.problems, self.segments = [], []
         for a in range(nd):
+            mine = [i for i in pin_u if flow.face_offset[a] <= int(flow.free_face[i]) < flow.face_offset[a]
+                    + int(np.prod(flow.face_shape(a)))]
+            self.pins.append((flow.free_face[xp.asarray(mine, dtype=np.int64)], xp.asarray(mine, dtype=np.int64))
+                             if mine else None)
             fs = flow.face_shape(a)
             factor = flow.face_factor[flow._faces[a]]
             c = xp.zeros(fs)
@@ -726,8 +730,6 @@ class BlockMultigrid:
         full = xp.zeros(fl.nface)
         full[fl.free_face] = r[:nf]
         u_full = xp.zeros(fl.nface)
-        if self.pin_u is not None:
-            pin_faces, pin_values = fl.free_face[self.pin_u], r[self.pin_u]
         for a, ((start, size, fs), problem) in enumerate(zip(self.segments, self.problems)):
             rhs = full[start:start + size]
             for p in fl.pairs:
@@ -736,8 +738,9 @@ class BlockMultigrid:
             rhs = rhs / self.face_factor[start:start + size]
             seg = xp.where(problem.active, rhs.reshape(fs), 0.0)
             u_full[start:start + size] = problem._precondition(xp.ascontiguousarray(seg)).reshape(-1)
-            if self.pin_u is not None:  # identity rows
-                u_full[pin_faces] = pin_values
+            if self.pins[a] is not None:  # identity rows
+                faces, rows = self.pins[a]
+                u_full[faces] = r[rows]
         self.cycles += 1
         u = u_full[fl.free_face]
         div = 0.0
