@@ -10,9 +10,11 @@ f runs over the 2*ndim faces of node i, K_f = k_f / h_axis^2, and k_f is the har
 round; a bounded axis has no face across its walls (zero flux; a Dirichlet wall is a row of
 inactive nodes). Faces between active and inactive nodes are kept: the held values enter the
 active rows through them, and the active-node block of A is symmetric positive definite.
-An active node with no face (all K_f = 0) and c_i = 0 would make A singular; such nodes are
-made inactive automatically, i.e. held at u_i = b_i (`EllipticProblem.active` is the mask
-in effect).
+`EllipticProblem.from_faces` takes the K_f themselves instead of k (operators whose face
+coefficients are not harmonic means of node values: the viscous blocks of the creep flow,
+pfsim.solvers.creep_flow.BlockMultigrid). An active node with no face (all K_f = 0) and
+c_i = 0 would make A singular; such nodes are made inactive automatically, i.e. held at
+u_i = b_i (`EllipticProblem.active` is the mask in effect).
 
 A connected group of active nodes that touches no inactive node and has c = 0 throughout
 (e.g. a fully periodic grid with c = 0) makes A singular: CG then converges only if b sums to
