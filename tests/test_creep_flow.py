@@ -32,7 +32,7 @@ def poiseuille_exact(y, H, G, m):
     return SQ3 * EPS0 * (SQ3 * G / SIGMA0) ** m * (H ** (m + 1) - np.abs(y) ** (m + 1)) / (m + 1)
 
 
-def poiseuille_error(n, m, ndim=2):
+def poiseuille_error(n, m, ndim=2, method="auto"):
     """Max error of u_x over the channel, relative to its peak, with n cells across 2H."""
     H = 1e-6
     h = 2 * H / n
@@ -40,7 +40,7 @@ def poiseuille_error(n, m, ndim=2):
     grid = _grid(shape, h, [True] * (ndim - 1) + [False])
     walls = {(ndim - 1, 0): Wall("noslip"), (ndim - 1, 1): Wall("noslip")}
     G = 0.5 * SIGMA0 / H  # shear stress 0.5 sigma0 at the plates
-    solver = CreepSolver(CreepFlow(grid, walls), Material(m, SIGMA0, EPS0), stress_scale=G * H)
+    solver = CreepSolver(CreepFlow(grid, walls), Material(m, SIGMA0, EPS0), stress_scale=G * H, method=method)
     sol = solver.solve(np.ones(shape), body_force=[G] + [0.0] * (ndim - 1))
     assert sol.converged, sol.history
     y = grid.coords(ndim - 1) - (n - 1) * h / 2
@@ -149,7 +149,7 @@ def test_void_closure_power_law_converges(m):
 
 
 # --- (c) the Newtonian limit ------------------------------------------------------------------
-def periodic_stokes_error(n, ndim):
+def periodic_stokes_error(n, ndim, method="auto"):
     """u = (sin x cos y, -cos x sin y) (2D) or (sin x cos y cos z, cos x sin y cos z,
     -2 cos x cos y sin z) (3D), P = 0, is the Stokes flow of the body force f = ndim mu u
     (k = 1, period 2 pi): -mu lap u = ndim mu u, div u = 0."""
@@ -170,7 +170,7 @@ def periodic_stokes_error(n, ndim):
 
     force = [lambda X, a=a: ndim * mu * k * k * field(a)(X) for a in range(ndim)]
     flow = CreepFlow(grid)
-    solver = CreepSolver(flow, Material(1.0, SIGMA0, EPS0), stress_scale=mu * U * k)
+    solver = CreepSolver(flow, Material(1.0, SIGMA0, EPS0), stress_scale=mu * U * k, method=method)
     sol = solver.solve(np.ones([n] * ndim), body_force=force)
     err = max(float(np.abs(sol.velocity[a] - field(a)(flow.positions({a}, flow.face_shape(a)))).max())
               for a in range(ndim))
@@ -196,8 +196,9 @@ def test_newtonian_periodic_stokes_3d_finer():
     assert e12 < 0.05 and np.log(e8 / e12) / np.log(12 / 8) > 1.8
 
 
+@pytest.mark.parametrize("method", ["auto", "multigrid"])
 @pytest.mark.parametrize("m", [1, 5])
-def test_layer_at_rest_under_stack_pressure(m):
+def test_layer_at_rest_under_stack_pressure(m, method):
     """A metal layer bonded to a rigid base with a solid step, pressed by p at the top: at rest,
     P = p everywhere in the metal (incompressible, no void to close)."""
     grid = _grid((12, 10), 1e-7, [True, False])
@@ -206,18 +207,147 @@ def test_layer_at_rest_under_stack_pressure(m):
     solid[4:7, 3:5] = True
     p = 2e5
     flow = CreepFlow(grid, {(1, 0): Wall("noslip"), (1, 1): Wall("traction", -p)}, solid=solid)
-    sol = CreepSolver(flow, Material(m, SIGMA0, EPS0), stress_scale=p).solve(np.ones((12, 10)))
+    sol = CreepSolver(flow, Material(m, SIGMA0, EPS0), stress_scale=p, method=method).solve(np.ones((12, 10)))
     V = 1e-7 * EPS0 * (p / SIGMA0) ** m  # the velocity scale h eps(p)
     assert max(float(np.abs(v).max()) for v in sol.velocity) < 1e-9 * V
     assert np.allclose(sol.pressure[~solid], p, rtol=1e-9)
 
 
+# --- the matrix-free multigrid method (the GPU path, here on NumPy) -----------------------------
+@pytest.mark.parametrize("m", [1, 5])
+def test_multigrid_poiseuille(m):
+    # the same discrete flow as method "direct": the errors of test_poiseuille_power_law_converges_at_second_order
+    e16, e32 = poiseuille_error(16, m, method="multigrid"), poiseuille_error(32, m, method="multigrid")
+    assert e32 < {1: 1.2e-3, 5: 1.6e-2}[m]
+    assert np.log2(e16 / e32) > 1.8
+    assert abs(e32 - poiseuille_error(32, m, method="direct")) < 1e-6 * e32
+
+
+def test_multigrid_poiseuille_3d():
+    assert poiseuille_error(16, 5, ndim=3, method="multigrid") < 6e-2
+
+
+def test_multigrid_newtonian_periodic_stokes():
+    e16, e32 = periodic_stokes_error(16, 2, "multigrid"), periodic_stokes_error(32, 2, "multigrid")
+    assert e32 < 3.5e-3 and np.log2(e16 / e32) > 1.9
+    e6, e8 = periodic_stokes_error(6, 3, "multigrid"), periodic_stokes_error(8, 3, "multigrid")
+    assert e8 < 0.11 and np.log(e6 / e8) / np.log(8 / 6) > 1.8
+
+
+def _stripping_like(shape=(24, 16), m=5, p=2e5, lateral="periodic"):
+    """A Li layer on a rigid SSE with a pit in its surface, a void above the surface and a
+    partial (phase-field) rim, periodic laterally (or between free-slip walls), the collector a
+    traction wall: the geometry of pfsim.models.stripping.creep on a small grid. Returns (flow,
+    material, p, xi)."""
+    nx, ny = shape
+    h = 0.25e-6
+    grid = _grid(shape, h, [lateral == "periodic", False])
+    solid = np.zeros(shape, bool)
+    solid[:, :4] = True
+    solid[10:13, 3] = False  # a pit
+    solid[2:5, 4] = True  # a step
+    X, Y = np.meshgrid(np.arange(nx) * h, np.arange(ny) * h, indexing="ij")
+    r = np.hypot(X - 16 * h, Y - 6.5 * h)
+    xi = np.clip((r - 2.2 * h) / (1.5 * h), 0.0, 1.0)  # a void of about 3 cells' radius
+    walls = {(1, 0): Wall("noslip"), (1, 1): Wall("traction", -p)}
+    if lateral != "periodic":
+        walls[(0, 0)] = walls[(0, 1)] = Wall(lateral)
+    return CreepFlow(grid, walls, solid=solid), Material(m, SIGMA0, EPS0), p, xi
+
+
+@pytest.mark.parametrize("m, lateral", [(1, "periodic"), (5, "periodic"), (5, "freeslip")])
+def test_multigrid_agrees_with_direct_around_a_void(m, lateral):
+    flow, mat, p, xi = _stripping_like(m=m, lateral=lateral)
+    sols = {}
+    for method in ("direct", "multigrid"):
+        solver = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method=method)
+        assert solver.method == method
+        sols[method] = solver.solve(xi, rtol=1e-8)
+        assert sols[method].converged, sols[method].history
+    d, g = sols["direct"], sols["multigrid"]
+    umax = max(float(np.abs(v).max()) for v in d.velocity)
+    assert umax > 0
+    # both to the solver tolerance 1e-8 of the residual: measured 1e-9 - 1e-8 of the largest velocity
+    for a in range(2):
+        assert np.abs(g.velocity[a] - d.velocity[a]).max() < 1e-6 * umax
+    metal = ~flow.solid
+    assert np.abs(g.pressure - d.pressure)[metal].max() < 1e-6 * p
+    # the last Picard step to rounding: the metal cells incompressible to rounding
+    dense = (xi.ravel() >= 0.5) & metal.ravel()
+    div = sum(flow.E[a] @ g.velocity_scaled for a in range(2))
+    assert np.abs(div[dense]).max() < 1e-11 * max(float(np.abs(g.velocity_scaled).max()), 1e-300)
+
+
+def test_multigrid_agrees_with_direct_in_3d():
+    """3D: periodic along x, free-slip walls along y, a rigid base with a step, a spherical void
+    with a phase-field rim, the collector a traction wall (m = 5)."""
+    shape, h, p = (8, 6, 10), 0.25e-6, 2e5
+    grid = _grid(shape, h, [True, False, False])
+    solid = np.zeros(shape, bool)
+    solid[:, :, :3] = True
+    solid[1:3, 2:4, 3] = True
+    X, Y, Z = np.meshgrid(*[np.arange(n) * h for n in shape], indexing="ij")
+    r = np.sqrt((X - 4.5 * h) ** 2 + (Y - 2.5 * h) ** 2 + (Z - 5.5 * h) ** 2)
+    xi = np.clip((r - 1.2 * h) / (1.5 * h), 0.0, 1.0)
+    walls = {(1, 0): Wall("freeslip"), (1, 1): Wall("freeslip"), (2, 0): Wall("noslip"),
+             (2, 1): Wall("traction", -p)}
+    flow, mat = CreepFlow(grid, walls, solid=solid), Material(5, SIGMA0, EPS0)
+    d, g = (CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method=method).solve(xi, rtol=1e-8)
+            for method in ("direct", "multigrid"))
+    assert d.converged and g.converged
+    umax = max(float(np.abs(v).max()) for v in d.velocity)
+    for a in range(3):
+        assert np.abs(g.velocity[a] - d.velocity[a]).max() < 1e-6 * umax
+    assert np.abs(g.pressure - d.pressure)[~solid].max() < 1e-6 * p
+
+
+def test_multigrid_through_the_cuda_kernels():
+    """The multigrid path with a GPU backend's code (the CUDA forms of the elliptic smoother and
+    product and of the cell viscosity, run on the CPU by the test shim): the same flow as on
+    NumPy."""
+    from cuda_shim import harness
+
+    harness.require_gxx()
+    flow, mat, p, xi = _stripping_like(shape=(16, 12))
+    gpu = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, backend=harness.ShimBackend("float64"))
+    assert gpu.method == "multigrid"  # "auto" on a GPU backend
+    ref = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method="multigrid").solve(xi, rtol=1e-8)
+    got = gpu.solve(xi, rtol=1e-8)
+    assert got.converged
+    umax = max(float(np.abs(v).max()) for v in ref.velocity)
+    for a in range(2):
+        assert np.abs(got.velocity[a] - ref.velocity[a]).max() < 1e-6 * umax
+
+
+def test_solver_method_is_checked():
+    flow, mat, p, _ = _stripping_like(shape=(8, 8))
+    with pytest.raises(ValueError, match="multigrid"):
+        CreepSolver(flow, mat, stress_scale=p, method="superlu")
+    assert CreepSolver(flow, mat, stress_scale=p).method == "direct"  # auto on the CPU, 2D
+
+
+def test_solver_config_key():
+    from pfsim.config import validate
+    from pfsim.errors import ConfigError
+
+    raw = {"name": "t", "grid": {"shape": [8, 8], "spacing": "0.25 um",
+                                 "boundaries": {"x": "periodic", "y": "no_flux"}},
+           "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "1 um"},
+                     "interface": {"width": "0.5 um", "relaxation_time": "60 s"},
+                     "creep": {"model": "solved", "solver": "multigrid"}},
+           "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "3 MPa"}, "time": {"stop": 1.0}}
+    assert validate(raw).model.creep.solver == "multigrid"
+    raw["model"]["creep"]["solver"] = "superlu"
+    with pytest.raises(ConfigError, match="model.creep.solver"):
+        validate(raw)
+
+
 # --- the solved mechanics in the stripping model ------------------------------------------------
-def _stripping_with_void(mode, pressure):
+def _stripping_with_void(mode, pressure, solver="auto"):
     from test_stripping import scenario
 
     m, s = scenario(shape=(40, 40), spacing="0.2 um", sse="3 um", pressure=pressure, nucleation=False,
-                    extra_model={"creep": {"enabled": True, "model": mode}})
+                    extra_model={"creep": {"enabled": True, "model": mode, "solver": solver}})
     X, Y = m.grid.mesh()
     void = ((X - 4e-6) ** 2 + (Y - 4.2e-6) ** 2) < (0.8e-6) ** 2  # 0.4 um above the SSE
     s["xi"][void & m.li_side] = 0.0
@@ -225,10 +355,11 @@ def _stripping_with_void(mode, pressure):
     return m, s
 
 
-def test_solved_creep_closes_a_void_and_keeps_the_ledger():
+@pytest.mark.parametrize("solver", ["auto", "multigrid"])
+def test_solved_creep_closes_a_void_and_keeps_the_ledger(solver):
     from conftest import advance
 
-    m, s = _stripping_with_void("solved", "3 MPa")
+    m, s = _stripping_with_void("solved", "3 MPa", solver)
     v0 = m.observables(s, 0.0)["void_volume_fraction"]
     t = advance(m, s, 1.0, 10)
     obs = m.observables(s, t)
@@ -237,6 +368,7 @@ def test_solved_creep_closes_a_void_and_keeps_the_ledger():
     assert obs["void_volume_fraction"] < 0.6 * v0
     assert obs["li_site_balance_error"] < 1e-9
     assert m.ledger(s, "creep_volume") > 0
+    assert m._creep["solver"].method == {"auto": "direct"}.get(solver, solver)
     xi = s["xi"]
     assert float(xi.min()) >= 0.0 and float(xi.max()) <= 1.0
 
@@ -285,6 +417,48 @@ def test_solved_creep_in_3d():
     # measured: void fraction 0.052 -> 0.021 in 5 s, balance 2.5e-10 (of 5 s of stripping), 6 solves
     assert obs["void_volume_fraction"] < 0.6 * v0
     assert obs["li_site_balance_error"] < 1e-8
+
+
+@pytest.mark.slow
+def test_solved_creep_through_the_cuda_path():
+    """The stripping model with the solved flow on a GPU backend's code path (the CUDA kernels
+    through the test shim: "auto" is the multigrid method there) against the NumPy path with the
+    multigrid method: the same xi after three steps with a closing void."""
+    from conftest import advance
+    from cuda_shim import harness
+    from pfsim.backend import Backend
+    from pfsim.config import validate
+    from pfsim.models import build_model
+
+    harness.require_gxx()
+
+    def run(backend, solver):
+        raw = {
+            "name": "t", "seed": 1,
+            "grid": {"shape": [24, 24], "spacing": "0.25 um", "boundaries": {"x": "periodic", "y": "no_flux"}},
+            "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "2 um"},
+                      "interface": {"width": "0.5 um", "relaxation_time": "60 s"},
+                      "nucleation": {"enabled": False}, "creep": {"model": "solved", "solver": solver}},
+            "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "3 MPa"},
+            "time": {"stop": 1.0},
+        }
+        cfg = validate(raw)
+        m = build_model(cfg.model, Grid.from_config(cfg.grid), backend, drive=cfg.drive, seed=cfg.seed)
+        s = m.initial_state()
+        X, Y = m.grid.mesh()
+        void = ((X - 3e-6) ** 2 + (Y - 2.6e-6) ** 2) < (0.6e-6) ** 2
+        s["xi"][void & m.li_side] = 0.0
+        m._set(s, "initial_li", m.li_content(s))
+        v0 = m.observables(s, 0.0)["void_volume_fraction"]
+        t = advance(m, s, 1.0, 3)
+        return m, s, v0, m.observables(s, t)
+
+    m_np, s_np, v0, o_np = run(Backend("numpy", np.dtype("float64"), "cpu", elliptic="multigrid"), "multigrid")
+    m_cu, s_cu, _, o_cu = run(harness.ShimBackend("float64"), "auto")
+    assert m_cu._creep["solver"].method == "multigrid" and m_np._creep["solver"].method == "multigrid"
+    assert o_np["void_volume_fraction"] < 0.9 * v0 and o_np["li_site_balance_error"] < 1e-9
+    assert np.abs(np.asarray(s_cu["xi"]) - s_np["xi"]).max() < 1e-7
+    assert o_cu["void_volume_fraction"] == pytest.approx(o_np["void_volume_fraction"], rel=1e-6)
 
 
 def test_size_dependent_strength():

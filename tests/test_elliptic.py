@@ -163,6 +163,32 @@ def test_set_diagonal_matches_a_fresh_problem():
         np.testing.assert_allclose(u, v, rtol=0, atol=1e-12 * np.abs(v).max())
 
 
+@pytest.mark.parametrize("name", ["2d-periodic-x", "3d-mixed"])
+def test_from_faces_matches_the_node_conductivities(name):
+    """EllipticProblem.from_faces with the face conductivities of k is the problem of k (the same
+    operator and the same cycle, so the same iterations and solution); what it is given beyond
+    a bounded wall is ignored."""
+    from pfsim.solvers.elliptic import face_conductivities
+
+    g = make_grid(*MEDIUM[name])
+    k, c, mask = random_problem(g, seed=4)
+    b = np.random.default_rng(5).standard_normal(g.shape)
+    faces = face_conductivities(g, k)
+    for a, K in enumerate(faces):  # junk across the walls of bounded axes
+        if not g.periodic[a]:
+            K[tuple(-1 if d == a else slice(None) for d in range(g.ndim))] = 7.0
+    problem = EllipticProblem.from_faces(F64, faces, g.periodic, c=c, mask=mask)
+    ref = EllipticProblem(g, F64, k, c, mask)
+    assert (problem.active == ref.active).all()
+    x = np.random.default_rng(6).standard_normal(g.shape)
+    np.testing.assert_allclose(problem.apply(x), ref.apply(x), rtol=1e-14, atol=0)
+    (u, info), (v, want) = problem.solve(b), ref.solve(b)
+    assert info.converged and info.iterations == want.iterations
+    np.testing.assert_allclose(u, v, rtol=0, atol=1e-12 * np.abs(v).max())
+    with pytest.raises(ValueError):
+        EllipticProblem.from_faces(F64, [-K for K in faces], g.periodic)
+
+
 def test_singular_but_compatible():
     """Fully periodic, c = 0: A is singular; b with zero sum still converges."""
     g = make_grid((32, 24), (1.0, 1.0), ("periodic", "periodic"))

@@ -105,3 +105,74 @@ def test_interface_models_on_the_device(scenario, overrides, stop):
         assert float(np.abs(f_cu[name] - f_np[name]).max()) <= 1e-7 * scale, name
     for key, value in o_np.items():
         assert o_cu[key] == pytest.approx(value, rel=1e-6, abs=1e-12, nan_ok=True), key
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_creep_flow_multigrid_on_the_device(ndim):
+    """The solved creep flow's matrix-free multigrid method on CuPy against the same method on
+    NumPy (and against SuperLU on the host): a rigid base with a step, a void with a
+    phase-field rim, the collector a traction wall, m = 5."""
+    import numpy as np
+
+    from pfsim.grid import Grid
+    from pfsim.solvers.creep_flow import CreepFlow, CreepSolver, Material, Wall, to_host
+
+    shape = (24, 16) if ndim == 2 else (10, 8, 12)
+    h, p = 0.25e-6, 2e5
+    periodic = [True] + [False] * (ndim - 1)
+    sides = tuple(("periodic", "periodic") if q else ("no_flux", "no_flux") for q in periodic)
+    g = Grid(shape, (h,) * ndim, (0.0,) * ndim, sides)
+    solid = np.zeros(shape, bool)
+    solid[..., :4] = True
+    solid[(slice(2, 5),) + (slice(None),) * (ndim - 2) + (4,)] = True
+    X = np.meshgrid(*[np.arange(n) * h for n in shape], indexing="ij")
+    centre = [n * h / 2 for n in shape[:-1]] + [7.5 * h]
+    r = np.sqrt(sum((x - c) ** 2 for x, c in zip(X, centre)))
+    xi = np.clip((r - 2.2 * h) / (1.5 * h), 0.0, 1.0)
+    walls = {(ndim - 1, 0): Wall("noslip"), (ndim - 1, 1): Wall("traction", -p)}
+    for a in range(1, ndim - 1):
+        walls[(a, 0)] = walls[(a, 1)] = Wall("freeslip")
+    flow, mat = CreepFlow(g, walls, solid=solid), Material(5, 1e6, 0.01)
+    device = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, backend=select_backend("cupy", "float32"))
+    assert device.method == "multigrid"  # auto on a GPU backend, in float64 whatever the fields use
+    got = device.solve(xi, rtol=1e-8)
+    assert got.converged, got.history
+    for method in ("multigrid", "direct"):
+        ref = CreepSolver(flow, mat, stress_scale=p, regularisation=1e-5, method=method).solve(xi, rtol=1e-8)
+        umax = max(float(np.abs(v).max()) for v in ref.velocity)
+        for a in range(ndim):
+            assert float(np.abs(to_host(got.velocity[a]) - ref.velocity[a]).max()) <= 1e-6 * umax, (method, a)
+        assert float(np.abs(to_host(got.pressure) - ref.pressure)[~solid].max()) <= 1e-6 * p, method
+
+
+def test_solved_creep_on_the_device():
+    """The stripping model with the solved flow (`auto`: multigrid on the device, SuperLU on the
+    host) and a planted void at 3 MPa, three steps on CuPy against NumPy."""
+    import numpy as np
+
+    from conftest import CONFIGS, advance
+    from pfsim.config import load_config
+    from pfsim.grid import Grid
+    from pfsim.models import build_model
+
+    cfg, _ = load_config(CONFIGS / "void_stripping.yaml", ["grid.shape=[40,30]", "model.geometry.pits=[]",
+                                                           "model.creep.model=solved", "drive.stack_pressure=3 MPa",
+                                                           "model.nucleation.enabled=false"])
+    out = []
+    for be in (numpy_backend("float64"), select_backend("cupy", "float64")):
+        m = build_model(cfg.model, Grid.from_config(cfg.grid), be, drive=cfg.drive, seed=cfg.seed)
+        s = m.initial_state()
+        X, Y = m.grid.mesh()
+        void = ((X - 5e-6) ** 2 + (Y - 4.6e-6) ** 2) < (0.8e-6) ** 2
+        xi = be.to_host(s["xi"])
+        xi[void & be.to_host(m.li_side)] = 0.0
+        s["xi"][...] = be.asarray(xi)
+        m._set(s, "initial_li", m.li_content(s))
+        t = advance(m, s, 1.0, 3)
+        out.append((be.to_host(s["xi"]), m.observables(s, t), m._creep["solver"].method))
+    (xi_np, o_np, method_np), (xi_cu, o_cu, method_cu) = out
+    assert (method_np, method_cu) == ("direct", "multigrid")
+    assert float(np.abs(xi_cu - xi_np).max()) <= 1e-6
+    for key in ("void_volume_fraction", "contact_fraction", "cell_voltage"):
+        assert o_cu[key] == pytest.approx(o_np[key], rel=1e-6), key
+    assert o_cu["li_site_balance_error"] < 1e-8

@@ -56,6 +56,12 @@ class CreepConfig(Section):
     resolve_change: float = Field(
         0.05, gt=0, le=1, description="solved: the flow is solved again once xi has changed by this much at some node "
                                       "since the last solve (and whenever the pressure or temperature changes)")
+    solver: Literal["auto", "direct", "amg", "multigrid"] = Field(
+        "auto", description="solved: the linear algebra of the flow solve. direct: SuperLU factor of the assembled "
+                            "saddle point (2D); amg: block preconditioner with smoothed-aggregation AMG (PyAMG) on the "
+                            "viscous block; multigrid: matrix-free, the geometric multigrid per velocity component, on "
+                            "the run's backend (NumPy or CuPy); auto: multigrid on a GPU backend, else direct in 2D up "
+                            "to 60 000 unknowns and amg beyond (docs/stripping.md, Solved mechanics)")
     size_effect: bool = Field(
         False, description="size-dependent strength: sigma0 becomes max(sigma0, size_strength (size_length / 1 um)^-size_exponent), "
                            "the micropillar law of single-crystal Li (docs/stripping.md, Solved mechanics)")

@@ -38,16 +38,33 @@ spectrum lies in about [1/m, 1] at m = 5-7; plain Picard contracts only by (1 - 
 iteration where the load is a prescribed stress. A solve ends with one Picard step solved to
 rounding, so the metal cells are incompressible to rounding (the advection of xi needs it).
 
-Linear algebra: the assembled SciPy sparse saddle-point matrix. In 2D (up to
-DIRECT_MAX_UNKNOWNS) its SuperLU factor is the preconditioner (`DirectFactor`); in 3D, where
-SuperLU's fill explodes, a block lower-triangular preconditioner (`BlockAMG`: smoothed
-aggregation on the viscous block, the viscosity-scaled pressure mass matrix for the Schur
-complement). The scalar SPD problems of pfsim.solvers.sparse have another structure, so that
-module's classes do not apply. The assembly works on host arrays; a matrix-free GPU path would
-replace `CreepFlow._matrix`/`_apply` and the preconditioners (`CreepSolver.solve` hands GPU
-fields to the host today).
+Linear algebra (`CreepSolver(method=...)`, config key model.creep.solver):
+- "direct" and "amg": the assembled SciPy sparse saddle-point matrix, on the host. In 2D (up to
+  DIRECT_MAX_UNKNOWNS) its SuperLU factor is the preconditioner (`DirectFactor`); in 3D, where
+  SuperLU's fill explodes, a block lower-triangular preconditioner (`BlockAMG`: smoothed
+  aggregation on the viscous block, the viscosity-scaled pressure mass matrix for the Schur
+  complement). A GPU backend's fields are copied to the host for these.
+- "multigrid": matrix-free, written once for NumPy and CuPy (the `xp` of the backend; the
+  arrays of a solve stay on the device, only the scalars of dot products and convergence
+  tests come to the host). The operator is applied as products of the constant geometric
+  operators E, Dcell, Dedge and G_ghost (SciPy CSR on the host; `CreepFlow.on` copies them once
+  to the device as cupyx.scipy.sparse CSR matrices, cuSPARSE products) with the viscosities as
+  diagonal scalings: the same arithmetic as `_apply` on the host, no second stencil
+  implementation of the MAC operator to keep in step, and the sparse products are
+  bandwidth-bound like a stencil would be. GMRES (`gmres`) runs on the device arrays. The
+  preconditioner (`BlockMultigrid`) is block lower-triangular: per velocity component the
+  diagonal block of the viscous operator (a scalar variable-coefficient Laplacian on that
+  component's faces) by one V-cycle of pfsim.solvers.elliptic's geometric multigrid
+  (`EllipticProblem.from_faces`; its CUDA smoother and product on a GPU), block Gauss-Seidel
+  over the components, then the pressure from -(C + 1/mu) per cell. The cell viscosity is the
+  kernel twin's CUDA form on a GPU. "auto" picks it on a GPU backend; on the CPU it is slower
+  than "direct"/"amg" (docs/stripping.md, "Cost"). Its CuPy path has not run on a GPU yet
+  (tests run its NumPy form and, through the test shim of the CUDA kernels, its GPU branches).
+The scalar SPD problems of pfsim.solvers.sparse have another structure, so that module's
+classes do not apply.
 """
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,11 +75,33 @@ from ..backend import Backend
 from ..kernels import creep_flow as ck
 
 HOST = Backend("numpy", np.dtype(np.float64), "cpu")  # the assembled path's arrays
+
+
+def _float64(backend):
+    """The backend in float64 (the flow solves in double precision whatever the fields use)."""
+    if np.dtype(backend.dtype) == np.float64:
+        return backend
+    return Backend(backend.name, np.dtype(np.float64), backend.device, backend.elliptic, backend.cpu_kernels)
 WALL_KINDS = ("noslip", "freeslip", "traction")
 GMRES_MAXITER = 60  # per Newton step
 DIRECT_MAX_UNKNOWNS = 60_000  # 2D saddle points up to this size by SuperLU, larger ones and 3D by block AMG
 REFACTOR_AFTER = 15  # GMRES iterations past which a kept factor is renewed
 LINEAR_MAXITER = 400  # GMRES iterations of a linear solve with an inexact preconditioner
+METHODS = ("auto", "direct", "amg", "multigrid")
+
+
+def _xp_of(a):
+    """The array module of a: CuPy for device arrays, NumPy for host arrays and numbers."""
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_host(a):
+    """A host (NumPy) copy of a device array; host arrays as they are."""
+    return a.get() if _xp_of(a) is not np else a
 
 
 def void_weight(xi):
@@ -71,7 +110,7 @@ def void_weight(xi):
     void's surface sits at xi = 1/2 (where voids.statistics puts it too); the share 1 - xi
     (every partial cell compressible) made the voids a half cell too large (closure rate of a
     cylindrical void, m = 1: 6.4 % too fast with 16 cells on the radius, against 2.8 %)."""
-    return np.clip(1 - 2 * xi, 0.0, 1.0)
+    return _xp_of(xi).clip(1 - 2 * xi, 0.0, 1.0)
 
 
 @dataclass
@@ -107,18 +146,24 @@ def _dot(a, b):
     return float((a * b).sum())
 
 
-def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
+def gmres(apply, precondition, b, rtol, restart=30, maxiter=90, stall=None):
     """Right-preconditioned restarted GMRES from x = 0 (modified Gram-Schmidt, Givens rotations):
-    (x, iterations, converged: ||b - A x|| <= rtol ||b||), at most maxiter iterations."""
-    x = np.zeros_like(b)
-    bn = np.sqrt(_dot(b, b))
+    (x, iterations, converged: ||b - A x|| <= rtol ||b||), at most maxiter iterations.
+    stall: stop also when a restart cycle has reduced the true residual by less than this
+    factor (the rounding floor of a matrix-free product reached: a solve "to rounding")."""
+    # written for NumPy and CuPy alike: the Krylov vectors live with b, the small Hessenberg
+    # system on the host (its entries are the scalars of the dot products)
+    xp = _xp_of(b)
+    x = xp.zeros_like(b)
+    bn = float(np.sqrt(_dot(b, b)))
     if bn == 0:
         return x, 0, True
-    r, its = b.copy(), 0
+    r, its, last = b.copy(), 0, None
     while its < maxiter:
-        beta = np.sqrt(_dot(r, r))
-        if beta <= rtol * bn:
+        beta = float(np.sqrt(_dot(r, r)))
+        if beta <= rtol * bn or (stall is not None and last is not None and beta > stall * last):
             break
+        last = beta
         V, Z = [r / beta], []
         H = np.zeros((restart + 1, restart))
         cs, sn = np.zeros(restart), np.zeros(restart)
@@ -131,7 +176,7 @@ def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
             Z.append(z)
             for i in range(k + 1):
                 H[i, k] = _dot(w, V[i])
-                w -= H[i, k] * V[i]
+                w -= float(H[i, k]) * V[i]
             hn = H[k + 1, k] = np.sqrt(_dot(w, w))
             for i in range(k):  # earlier rotations
                 t = cs[i] * H[i, k] + sn[i] * H[i + 1, k]
@@ -146,12 +191,12 @@ def gmres(apply, precondition, b, rtol, restart=30, maxiter=90):
             k += 1
             if abs(g[k]) <= rtol * bn or hn == 0:  # converged, or the Krylov space is exhausted
                 break
-            V.append(w / hn)
+            V.append(w / float(hn))
         y = np.zeros(k)
         for i in range(k - 1, -1, -1):  # back substitution
             y[i] = (g[i] - _dot(H[i, i + 1:k], y[i + 1:k])) / H[i, i]
         for i in range(k):
-            x += y[i] * Z[i]
+            x += float(y[i]) * Z[i]
         r = b - apply(x)
     return x, its, bool(np.sqrt(_dot(r, r)) <= rtol * bn)
 
@@ -324,6 +369,31 @@ class CreepFlow:
         self.free_face = np.flatnonzero(~held)
         self.free_cell = np.flatnonzero(~self.solid.ravel())
         self.n_free = len(self.free_face) + len(self.free_cell)
+        self.prescribed_any = {p: bool(v.any()) for p, v in self.edge_prescribed.items()}  # host flags
+        self._device = None
+
+    def on(self, xp):
+        """This geometry with its arrays on the device of the array module xp (itself for NumPy).
+        The constant operators E, Dcell, Dedge and G_ghost become cupyx.scipy.sparse CSR matrices
+        (one copy to the device; their products are cuSPARSE SpMVs), the masks and index arrays
+        device arrays; the walls and the host-side loads stay shared with the host geometry."""
+        if xp is np:
+            return self
+        if self._device is None:
+            import cupyx.scipy.sparse as csp
+
+            dev = copy.copy(self)
+            dev.E = [csp.csr_matrix(m) for m in self.E]
+            dev.Dcell = [csp.csr_matrix(m) for m in self.Dcell]
+            dev.Dedge = {p: csp.csr_matrix(m) for p, m in self.Dedge.items()}
+            dev.G_ghost = {p: csp.csr_matrix(m) for p, m in self.G_ghost.items()}
+            dev.G_plain = None  # the host's only (wall loads)
+            dev.edge_prescribed = {p: xp.asarray(v) for p, v in self.edge_prescribed.items()}
+            for name in ("solid", "face_factor", "held_face", "free_face", "free_cell"):
+                setattr(dev, name, xp.asarray(getattr(self, name)))
+            dev._faces = [xp.asarray(f) for f in self._faces]
+            self._device = dev
+        return self._device
 
     def free_translation(self):
         """Axes along which a rigid translation is not resisted: no held face of that component,
@@ -387,7 +457,8 @@ class CreepFlow:
         """eps_e^2 = 2/3 D:D at cells and at the edges of each pair: at a cell, its normal rates and
         the squared shear rates averaged from its computed (not prescribed) edges; at an edge, its
         own shear rate and the rest averaged from its (up to four) cells."""
-        II = np.zeros(self.ncell)
+        xp = _xp_of(u)
+        II = xp.zeros(self.ncell)
         for a in range(self.nd):
             II += (self.E[a] @ u) ** 2
         shear_cell, shear_edge = {}, {}
@@ -395,7 +466,7 @@ class CreepFlow:
             g = (self.G_ghost[(a, b)] @ u).reshape(self.edge_shape(a, b))
             w = (~self.edge_prescribed[(a, b)]).astype(float)
             num, den = self._edges_to_cells(0.25 * g * g * w, a, b), self._edges_to_cells(w, a, b)
-            shear_cell[(a, b)] = 2 * np.where(den > 0, num / np.where(den > 0, den, 1), 0.0).ravel()
+            shear_cell[(a, b)] = 2 * xp.where(den > 0, num / xp.where(den > 0, den, 1), 0.0).ravel()
             shear_edge[(a, b)] = 0.5 * g * g
             II += shear_cell[(a, b)]
         II_edge = {}
@@ -403,9 +474,9 @@ class CreepFlow:
             rest = (II - shear_cell[p]).reshape(self.shape)
             around = self.cells_around_edges(rest, *p)
             II_edge[p] = (2.0 / 3.0) * (sum(around) / 4 + shear_edge[p])
-            if self.edge_prescribed[p].any():  # the own rate of a prescribed edge is not computed: the cells' average
+            if self.prescribed_any[p]:  # the own rate of a prescribed edge is not computed: the cells' average
                 cell_II = self.cells_around_edges(II.reshape(self.shape), *p)
-                II_edge[p] = np.where(self.edge_prescribed[p], (2.0 / 3.0) * sum(cell_II) / 4, II_edge[p])
+                II_edge[p] = xp.where(self.edge_prescribed[p], (2.0 / 3.0) * sum(cell_II) / 4, II_edge[p])
         return (2.0 / 3.0) * II, II_edge
 
     def strain_rate(self, u):
@@ -414,14 +485,15 @@ class CreepFlow:
     def cells_around_edges(self, c, a, b):
         """The four cells around each edge in the a-b plane, as four edge-shaped arrays (a bounded
         wall mirrors the cell inside)."""
+        xp = _xp_of(c)
         outs = [c]
         for d in (a, b):
             new = []
             for out in outs:
                 if self.periodic[d]:
-                    new += [np.roll(out, 1, axis=d), out]
+                    new += [xp.roll(out, 1, axis=d), out]
                 else:
-                    pad = np.concatenate([_take(out, d, slice(0, 1)), out, _take(out, d, slice(-1, None))], axis=d)
+                    pad = xp.concatenate([_take(out, d, slice(0, 1)), out, _take(out, d, slice(-1, None))], axis=d)
                     n = out.shape[d]
                     new += [_take(pad, d, slice(0, n + 1)), _take(pad, d, slice(1, n + 2))]
             outs = new
@@ -429,34 +501,38 @@ class CreepFlow:
 
     def _edges_to_cells(self, e, a, b):
         """Sum over the four edges around each cell in the a-b plane."""
+        xp = _xp_of(e)
         out = e
         for c in (a, b):
             n = self.shape[c]
             if self.periodic[c]:
-                out = out + np.roll(out, -1, axis=c)
+                out = out + xp.roll(out, -1, axis=c)
             else:
                 out = _take(out, c, slice(0, n)) + _take(out, c, slice(1, n + 1))
         return out
 
     # --- the linear system ----------------------------------------------------------------------
     def _apply(self, mu_c, mu_e, compliance, pin, x):
-        """The saddle-point matrix of `_matrix` times x (free unknowns), without assembling it."""
+        """The saddle-point matrix of `_matrix` times x (free unknowns), without assembling it:
+        products of the constant sparse operators and the diagonal viscosities, on x's device
+        (`on`). pin: the identity rows' indices (a list or an index array), or None."""
+        xp = _xp_of(x)
         ff, fc = self.free_face, self.free_cell
         nf = len(ff)
-        u = np.zeros(self.nface)
+        u = xp.zeros(self.nface)
         u[ff] = x[:nf]
-        P = np.zeros(self.ncell)
+        P = xp.zeros(self.ncell)
         P[fc] = x[nf:]
-        mom = np.zeros(self.nface)
-        div = np.zeros(self.ncell)
+        mom = xp.zeros(self.nface)
+        div = xp.zeros(self.ncell)
         for a in range(self.nd):
             ea = self.E[a] @ u
             div += ea
             mom += self.Dcell[a] @ (2 * mu_c * ea - P)
         for p in self.pairs:
             mom += self.Dedge[p] @ (mu_e[p].ravel() * (self.G_ghost[p] @ u))
-        out = np.concatenate([mom[ff], -div[fc] - compliance[fc] * P[fc]])
-        if pin:
+        out = xp.concatenate([mom[ff], -div[fc] - compliance[fc] * P[fc]])
+        if pin is not None and len(pin):
             out[pin] = x[pin]
         return out
 
@@ -567,6 +643,122 @@ class BlockAMG:
         return np.concatenate([u, p])
 
 
+class BlockMultigrid:
+    """Block lower-triangular preconditioner of [[K, G], [D, -C]] without an assembled matrix,
+    for NumPy and CuPy alike: the viscous block K approximated per velocity component by its
+    diagonal block K_aa, each solved by one V-cycle of the geometric multigrid of
+    pfsim.solvers.elliptic (`EllipticProblem.from_faces`, on the node grid of the faces normal
+    to axis a), then the pressure from the Schur complement approximated by -(C + 1/mu) per
+    cell, as in `BlockAMG`.
+
+    K_aa is a scalar variable-coefficient Laplacian: across the cell between two faces along a
+    the conductivity 2 mu_c / h_a^2, across the edge between two faces along another axis b
+    mu_e / h_b^2; an edge on a no-slip wall of axis b (ghost u = -u) adds 2 mu_e / h_b^2 to the
+    diagonal of the face beside it; a prescribed edge (freeslip or traction wall) adds nothing.
+    A traction wall's face rows (half control volumes, factor 2 on the cell part) are divided
+    by that factor, which makes the block symmetric: their conductivities along the wall and
+    their diagonal are halved, the one across the cell stays. Held faces (solid, walls,
+    no-penetration) and pinned faces are inactive (Dirichlet) nodes. The couplings between the
+    components (the mixed derivatives of the edge stresses) enter by block Gauss-Seidel, the
+    components solved in turn with those already found on the right-hand side (`solve`): on the
+    2D scenario's Picard matrix GMRES to 1e-8 takes 27 iterations with it, 37 with the
+    components independent (block Jacobi), 21 with BlockAMG (AMG on the coupled block) and 11
+    with the viscous block solved exactly (the rest is the Schur approximation's)."""
+
+    exact = False
+
+    def __init__(self, flow, backend, mu_c, mu_e, compliance, pin, nf):
+        from .elliptic import EllipticProblem
+
+        xp = backend.xp
+        self.flow, self.xp, self.nf = flow, xp, nf
+        h = flow.h / flow.length_unit
+        shape, nd = flow.shape, flow.nd
+        mu = mu_c.reshape(shape)
+        active = ~flow.held_face
+        pin_u = [i for i in pin if i < nf]  # identity rows of velocities (free-face indices)
+        self.pin_p = xp.asarray([i - nf for i in pin if i >= nf], dtype=np.int64) if len(pin) > len(pin_u) else None
+        self.pins = []  # per component: (its pinned faces, their free-face indices) or None
+        if pin_u:
+            active = active.copy()
+            active[flow.free_face[xp.asarray(pin_u, dtype=np.int64)]] = False
+        self.problems, self.segments = [], []
+        for a in range(nd):
+            mine = [i for i in pin_u if flow.face_offset[a] <= int(flow.free_face[i]) < flow.face_offset[a]
+                    + int(np.prod(flow.face_shape(a)))]
+            self.pins.append((flow.free_face[xp.asarray(mine, dtype=np.int64)], xp.asarray(mine, dtype=np.int64))
+                             if mine else None)
+            fs = flow.face_shape(a)
+            factor = flow.face_factor[flow._faces[a]]
+            c = xp.zeros(fs)
+            faces = []
+            for b in range(nd):
+                if b == a:  # across the cells between consecutive faces
+                    K = 2 * mu / h[a] ** 2
+                    if not flow.periodic[a]:
+                        K = xp.concatenate([K, xp.zeros_like(_take(K, a, slice(0, 1)))], axis=a)
+                    faces.append(xp.ascontiguousarray(K))
+                    continue
+                me = mu_e[(min(a, b), max(a, b))]  # edges: staggered along a and b, the shape of fs elsewhere
+                n = shape[b]
+                if flow.periodic[b]:  # faces at cells k, k+1 along b share edge k+1
+                    K = xp.roll(me, -1, axis=b)
+                else:
+                    K = xp.concatenate([_take(me, b, slice(1, n)), xp.zeros_like(_take(me, b, slice(0, 1)))], axis=b)
+                    for side, k_edge, k_face in ((0, 0, 0), (1, n, n - 1)):
+                        if flow.walls[(b, side)].kind == "noslip":
+                            _take(c, b, slice(k_face, k_face + 1))[...] += (
+                                2 * _take(me, b, slice(k_edge, k_edge + 1)) / h[b] ** 2)
+                faces.append(xp.ascontiguousarray(K / (h[b] ** 2 * factor)))
+            c = c / factor
+            start = flow.face_offset[a]
+            size = int(np.prod(fs))
+            self.segments.append((start, size, fs))
+            mask = active[start:start + size].reshape(fs)
+            self.problems.append(EllipticProblem.from_faces(backend, faces, flow.periodic, c=c, mask=mask))
+        self.face_factor = flow.face_factor
+        self.mu_e = {p: mu_e[p].reshape(-1) for p in flow.pairs}
+        fc = flow.free_cell
+        self.schur = -(compliance[fc] + 1.0 / mu_c[fc])
+        self.cycles = 0
+
+    def solve(self, r):
+        """Block Gauss-Seidel over the components (u_a from r_a less the couplings K_ab u_b to
+        the components b < a already found: the edge stresses' mixed derivatives, one product
+        per pair), then the pressure."""
+        xp, fl, nf = self.xp, self.flow, self.nf
+        full = xp.zeros(fl.nface)
+        full[fl.free_face] = r[:nf]
+        u_full = xp.zeros(fl.nface)
+        for a, ((start, size, fs), problem) in enumerate(zip(self.segments, self.problems)):
+            rhs = full[start:start + size]
+            for p in fl.pairs:
+                if a in p and min(p) < a:  # K_ab u_b, b < a: the momentum's edge part on the rows of a
+                    rhs = rhs - (fl.Dedge[p] @ (self.mu_e[p] * (fl.G_ghost[p] @ u_full)))[start:start + size]
+            rhs = rhs / self.face_factor[start:start + size]
+            seg = xp.where(problem.active, rhs.reshape(fs), 0.0)
+            u_full[start:start + size] = problem._precondition(xp.ascontiguousarray(seg)).reshape(-1)
+            if self.pins[a] is not None:  # identity rows
+                faces, rows = self.pins[a]
+                u_full[faces] = r[rows]
+        self.cycles += 1
+        u = u_full[fl.free_face]
+        div = 0.0
+        for a in range(fl.nd):
+            div = div + fl.E[a] @ u_full
+        p = (r[nf:] + div[fl.free_cell]) / self.schur  # (r_p - D u) / S, D u = -div u
+        if self.pin_p is not None:
+            p[self.pin_p] = r[nf + self.pin_p]
+        return xp.concatenate([u, p])
+
+
+class _MatrixFree:
+    """A linear operator given by its product (what GMRES needs of a matrix)."""
+
+    def __init__(self, dot):
+        self.dot = dot
+
+
 class CreepSolver:
     """One geometry + material: solve(metal, ...) -> FlowSolution. Internally nondimensional:
     lengths in the smallest spacing, stresses in `stress_scale` S, rates in eps0 (S/sigma0)^m."""
@@ -582,18 +774,28 @@ class CreepSolver:
         self.backend = backend
         self._rhs_wall = flow._wall_rhs() / self.S  # stresses / scaled length
         self._lu, self._lu_key = None, None
-        if method not in ("auto", "direct", "amg"):
-            raise ValueError(f"method: expected 'auto', 'direct' or 'amg', got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+        gpu = backend is not None and getattr(backend, "is_gpu", False)
         if method == "auto":  # SuperLU's fill in 3D grows too fast (16^3 periodic cells: 37 s a factor)
-            method = "direct" if flow.nd == 2 and flow.n_free <= DIRECT_MAX_UNKNOWNS else "amg"
+            if gpu:
+                method = "multigrid"
+            else:
+                method = "direct" if flow.nd == 2 and flow.n_free <= DIRECT_MAX_UNKNOWNS else "amg"
         self.method = method
+        # the arrays of a solve: the backend's device (in float64) for the matrix-free multigrid
+        # path, the host for the assembled ones
+        self.kernels = _float64(backend) if method == "multigrid" and backend is not None else HOST
+        self.xp = self.kernels.xp
+        self.geometry = flow.on(self.xp)
+        self._rhs_wall_x = self.xp.asarray(self._rhs_wall)
         self._refactor_after = REFACTOR_AFTER
 
     def _metal(self, II):
         """The metal's viscosity (scaled) at eps_e^2 = II (scaled rates), regularised (the
         operations of pfsim.kernels.creep_flow.cell_viscosity)."""
         coef, rate, expo, reg2 = self._power_law()
-        return coef * (np.sqrt(II + reg2) * rate) ** expo
+        return coef * (_xp_of(II).sqrt(II + reg2) * rate) ** expo
 
     def _power_law(self):
         """(coef, rate, expo, reg2) of mu = coef (sqrt(II + reg2) rate)^expo in scaled units."""
@@ -608,7 +810,7 @@ class CreepSolver:
         with np.errstate(divide="ignore"):
             mu = (self.mat.reference_stress / (3 * self.mat.reference_rate) * self.R / self.S
                   * (sigma_e * self.S / self.mat.reference_stress) ** (1 - m))
-        return np.minimum(mu, self._metal(0.0))
+        return _xp_of(mu).minimum(mu, self._metal(0.0))
 
     def _visc(self, u, xi, reference=False, metal=None):
         """Cell and edge viscosities (scaled) and the cells' compliance from the scaled face
@@ -618,17 +820,19 @@ class CreepSolver:
         the solid's faces). reference: the metal at the rate scale everywhere (the first guess);
         metal: (cells, {pair: edges}) metal viscosities to use instead of mu(eps_e).
         Returns (mu_c, mu_e, compliance, (metal at cells, metal at edges))."""
-        fl = self.flow
+        fl = self.geometry
+        xp = _xp_of(xi)
         mu_v = self.void_softness * self.mat.viscosity(self.R * np.sqrt(1 + self.reg**2)) * self.R / self.S
         if reference:
             ref = self.mat.viscosity(self.R) * self.R / self.S
-            metal = (np.full(fl.ncell, ref), {p: np.full(fl.edge_shape(*p), ref) for p in fl.pairs})
+            metal = (xp.full(fl.ncell, ref), {p: xp.full(fl.edge_shape(*p), ref) for p in fl.pairs})
         w = void_weight(xi)
         if metal is None:
             II, II_edge = fl.strain_rates(u)
             metal = (self._metal(II), {p: self._metal(II_edge[p]) for p in fl.pairs})
-            # the cells' mixture by the kernel twin (pfsim.kernels.creep_flow; NumPy on the host)
-            mu_c, _ = ck.cell_viscosity(HOST, II, xi, fl.solid.ravel(), *self._power_law(), mu_v)
+            # the cells' mixture by the kernel twin (pfsim.kernels.creep_flow: NumPy on the host,
+            # the CUDA form on a GPU backend's multigrid path)
+            mu_c, _ = ck.cell_viscosity(self.kernels, II, xi, fl.solid.ravel(), *self._power_law(), mu_v)
         else:
             mu_c = (1 - w) * metal[0] + w * mu_v
         solid_g = fl.solid
@@ -637,9 +841,9 @@ class CreepSolver:
             mu_m = metal[1][p]
             phi = 0.0
             for x, so in zip(fl.cells_around_edges(w.reshape(fl.shape), *p), fl.cells_around_edges(solid_g, *p)):
-                phi = phi + np.where(so, 0.0, 1.0 / ((1 - x) * mu_m + x * mu_v))
+                phi = phi + xp.where(so, 0.0, 1.0 / ((1 - x) * mu_m + x * mu_v))
             phi = phi / 4
-            mu_e[p] = np.where(phi > 0, 1.0 / np.where(phi > 0, phi, 1.0), 0.0)
+            mu_e[p] = xp.where(phi > 0, 1.0 / xp.where(phi > 0, phi, 1.0), 0.0)
         compliance = w / mu_v
         return mu_c, mu_e, compliance, metal
 
@@ -647,9 +851,10 @@ class CreepSolver:
         """Metal viscosities that carry the equivalent stresses 3 mu eps_e of the iterate u under
         the viscosities `metal` (a Picard step on the stress: where the load sets the stress, as
         under a traction, it lands on the power law's viscosity at once)."""
-        II, II_edge = self.flow.strain_rates(u)
-        cells = self._metal_of_stress(3 * metal[0] * np.sqrt(II))
-        edges = {p: self._metal_of_stress(3 * metal[1][p] * np.sqrt(II_edge[p])) for p in self.flow.pairs}
+        II, II_edge = self.geometry.strain_rates(u)
+        xp = _xp_of(II)
+        cells = self._metal_of_stress(3 * metal[0] * xp.sqrt(II))
+        edges = {p: self._metal_of_stress(3 * metal[1][p] * xp.sqrt(II_edge[p])) for p in self.geometry.pairs}
         return cells, edges
 
     def solve(self, metal, body_force=None, x0=None, rtol=1e-8, maxiter=40, newton=True, stress_steps=1):
@@ -657,58 +862,61 @@ class CreepSolver:
         coordinates, arrays or numbers); x0: a previous FlowSolution (warm start); without it
         the first guess is the flow at the rate scale's viscosity improved by `stress_steps`
         Picard steps on the stress (`_stress_update`)."""
-        fl = self.flow
-        be = self.backend
-        if be is not None and getattr(be, "is_gpu", False):
-            metal = be.to_host(metal)  # the assembled path runs on the host (module doc)
-        xi = np.clip(np.asarray(metal, float).ravel(), 0.0, 1.0)
-        xi = np.where(fl.solid.ravel(), 1.0, xi)
-        b_full = self._rhs_wall.copy()
+        host, fl, xp = self.flow, self.geometry, self.xp  # fl: the geometry on the solve's device
+        if xp is np:
+            metal = to_host(metal)  # the assembled paths run on the host (module doc)
+        xi = xp.clip(xp.asarray(metal, dtype=np.float64).ravel(), 0.0, 1.0)
+        xi = xp.where(fl.solid.ravel(), 1.0, xi)
+        b_full = self._rhs_wall_x.copy()
         if body_force is not None:
-            b_full += fl.face_values(body_force) * (self.L / self.S)
+            b_full += xp.asarray(host.face_values(body_force)) * (self.L / self.S)
         ff, fc = fl.free_face, fl.free_cell
         nf = len(ff)
-        b = np.concatenate([b_full[ff], np.zeros(len(fc))])
+        b = xp.concatenate([b_full[ff], xp.zeros(len(fc))])
         has_traction = any(w.kind == "traction" for w in fl.walls.values())
         # levels the equations leave free are held by identity rows: the pressure's (no traction
         # wall, no void: P = 0 in the first free cell, for its continuity row, which the others
         # imply) and a rigid translation along an axis no face or wall holds (u_a = 0 on its
         # first face, for its momentum row; the mean velocity is set to zero after the solve)
         pin = []
-        if not has_traction and (void_weight(xi[fc]) == 0).all():
+        if not has_traction and bool((void_weight(xi[fc]) == 0).all()):
             pin.append(nf)
-        free_axes = fl.free_translation()
-        where = np.full(fl.nface, -1)
-        where[ff] = np.arange(nf)
+        free_axes = host.free_translation()
+        where = np.full(host.nface, -1)
+        where[host.free_face] = np.arange(nf)
         for a in free_axes:
-            pin.append(int(where[fl._faces[a].ravel()[0]]))
-        b[pin] = 0.0
+            pin.append(int(where[host._faces[a].ravel()[0]]))
+        pin_ix = xp.asarray(pin, dtype=np.int64) if pin else None  # on the device once
+        if pin:
+            b[pin_ix] = 0.0
 
         def unpack(x):
-            u = np.zeros(fl.nface)
+            u = xp.zeros(fl.nface)
             u[ff] = x[:nf]
             return u
 
         def residual(x):
             mu_c, mu_e, C, _ = self._visc(unpack(x), xi)
-            return fl._apply(mu_c, mu_e, C, pin, x) - b
+            return fl._apply(mu_c, mu_e, C, pin_ix, x) - b
 
         bnorm = max(_norm(b), 1e-300)
         if x0 is not None:
-            x = np.concatenate([x0.velocity_scaled[ff], x0.pressure_scaled[fc]])
+            x = xp.concatenate([x0.velocity_scaled[ff], x0.pressure_scaled[fc]])
         else:  # start from the viscosity of the rate scale everywhere
-            x = np.zeros(fl.n_free)
+            x = xp.zeros(fl.n_free)
         sol = FlowSolution(None, None, None)
 
-        face_axis = np.zeros(fl.nface, int)
-        for a in range(fl.nd):
-            face_axis[fl._faces[a].ravel()] = a
-
         def build(mu_c, mu_e, C):
-            A = fl._matrix(mu_c, mu_e, C, pin)
             sol.factorisations += 1
+            if self.method == "multigrid":
+                return (BlockMultigrid(fl, self.kernels, mu_c, mu_e, C, pin, nf),
+                        _MatrixFree(lambda v: fl._apply(mu_c, mu_e, C, pin_ix, v)))
+            A = fl._matrix(mu_c, mu_e, C, pin)
             if self.method == "direct":
                 return DirectFactor(A, nf, mu_c[fc]), A
+            face_axis = np.zeros(fl.nface, int)
+            for a in range(fl.nd):
+                face_axis[fl._faces[a].ravel()] = a
             return BlockAMG(A, nf, mu_c[fc], fl.face_factor[ff], face_axis[ff]), A
 
         def factor(x):
@@ -717,7 +925,10 @@ class CreepSolver:
         def exact_solve(P, A, rhs, tight=False):
             if P.exact:
                 return P.solve(rhs)
-            y, count, _ = gmres(A.dot, P.solve, rhs, rtol=1e-12 if tight else 0.01 * rtol, maxiter=LINEAR_MAXITER)
+            # "to rounding": 1e-12, or where the true residual stops falling (a matrix-free
+            # product's rounding floor can lie above 1e-12 at a high viscosity contrast)
+            y, count, _ = gmres(A.dot, P.solve, rhs, rtol=1e-12 if tight else 0.01 * rtol, maxiter=LINEAR_MAXITER,
+                                stall=0.5 if tight else None)
             sol.linear_iterations += count
             return y
 
@@ -782,11 +993,12 @@ class CreepSolver:
             sol.iterations += 1
         else:
             sol.converged = rn <= rtol
-        if newton and sol.iterations > 0:
+        if newton and (sol.iterations > 0 or (x0 is None and self.method != "direct")):
             # a last Picard step, solved to rounding: it keeps the Newton accuracy of the momentum
             # rows and satisfies the continuity rows exactly, so the metal cells are
             # incompressible to rounding, not to the tolerance (what a tolerance lets through
-            # would pass xi = 1 in the advection, and voids.py would trade it for vacancies)
+            # would pass xi = 1 in the advection, and voids.py would trade it for vacancies).
+            # Also where the first guess converged, unless SuperLU solved it exactly.
             lu, A = factor(x)
             x = exact_solve(lu, A, b, tight=True)
             r = residual(x)
@@ -798,13 +1010,14 @@ class CreepSolver:
         u = unpack(x)
         for a in free_axes:
             u[fl._faces[a]] -= u[fl._faces[a]].mean()
-        P = np.zeros(fl.ncell)
+        P = xp.zeros(fl.ncell)
         P[fc] = x[nf:]
         sol.velocity_scaled, sol.pressure_scaled = u, P
         V = self.L * self.R
+        # on the solve's device (the host for "direct" and "amg"; `to_host` copies)
         sol.velocity = [(u[fl._faces[a]] * V) for a in range(fl.nd)]
         sol.pressure = (P * self.S).reshape(fl.shape)
-        sol.strain_rate = (np.sqrt(fl.strain_rate(u)) * self.R).reshape(fl.shape)
+        sol.strain_rate = (xp.sqrt(fl.strain_rate(u)) * self.R).reshape(fl.shape)
         return sol
 
 

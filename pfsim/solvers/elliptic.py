@@ -10,9 +10,11 @@ f runs over the 2*ndim faces of node i, K_f = k_f / h_axis^2, and k_f is the har
 round; a bounded axis has no face across its walls (zero flux; a Dirichlet wall is a row of
 inactive nodes). Faces between active and inactive nodes are kept: the held values enter the
 active rows through them, and the active-node block of A is symmetric positive definite.
-An active node with no face (all K_f = 0) and c_i = 0 would make A singular; such nodes are
-made inactive automatically, i.e. held at u_i = b_i (`EllipticProblem.active` is the mask
-in effect).
+`EllipticProblem.from_faces` takes the K_f themselves instead of k (operators whose face
+coefficients are not harmonic means of node values: the viscous blocks of the creep flow,
+pfsim.solvers.creep_flow.BlockMultigrid). An active node with no face (all K_f = 0) and
+c_i = 0 would make A singular; such nodes are made inactive automatically, i.e. held at
+u_i = b_i (`EllipticProblem.active` is the mask in effect).
 
 A connected group of active nodes that touches no inactive node and has c = 0 throughout
 (e.g. a fully periodic grid with c = 0) makes A singular: CG then converges only if b sums to
@@ -448,6 +450,13 @@ def _cholesky_inverse(M):
 
 
 # --- the problem -------------------------------------------------------------------------------
+class _NodeGrid:
+    """What EllipticProblem reads of a grid (shape, periodic axes) for `from_faces`."""
+
+    def __init__(self, shape, periodic):
+        self.shape, self.periodic, self.ndim = tuple(shape), tuple(periodic), len(shape)
+
+
 class EllipticProblem:
     """A u = b for fixed conductivities k >= 0, diagonal c >= 0 and active mask (see module doc).
 
@@ -461,15 +470,41 @@ class EllipticProblem:
     """
 
     def __init__(self, grid, backend, k, c=0.0, mask=None, preconditioner="multigrid", sweeps=1):
+        xp = backend.xp
+        k = xp.broadcast_to(xp.asarray(k, dtype=np.float64), grid.shape)
+        if bool((k < 0).any()):
+            raise ValueError("k must be >= 0")
+        self._setup(grid, backend, face_conductivities(grid, k, xp), c, mask, preconditioner, sweeps)
+
+    @classmethod
+    def from_faces(cls, backend, faces, periodic, c=0.0, mask=None, preconditioner="multigrid", sweeps=1):
+        """The problem given its face conductivities directly, on a node grid of faces[0]'s shape:
+        faces[a][i] = K_f (already divided by h_a^2) of the face from node i to node i+1 along
+        axis a, wrapping round on a periodic axis and 0 at the last node of a bounded one (no
+        face across the wall), the layout `face_conductivities` returns. For operators that are
+        not harmonic means of node values (the viscous blocks of pfsim.solvers.creep_flow)."""
+        xp = backend.xp
+        faces = [xp.array(K, dtype=np.float64) for K in faces]  # copies: the walls are zeroed below
+        shape = tuple(faces[0].shape)
+        if len(faces) != len(shape) or any(tuple(K.shape) != shape for K in faces):
+            raise ValueError("faces: one array per axis, all of the node grid's shape")
+        for a, K in enumerate(faces):
+            if not periodic[a]:
+                K[along(len(shape), a, -1)] = 0
+        if any(bool((K < 0).any()) for K in faces):
+            raise ValueError("face conductivities must be >= 0")
+        grid = _NodeGrid(shape, tuple(bool(p) for p in periodic))
+        self = cls.__new__(cls)
+        self._setup(grid, backend, faces, c, mask, preconditioner, sweeps)
+        return self
+
+    def _setup(self, grid, backend, faces, c, mask, preconditioner, sweeps):
         if preconditioner not in ("multigrid", "jacobi"):
             raise ValueError(f"preconditioner: expected 'multigrid' or 'jacobi', got {preconditioner!r}")
         xp = backend.xp
         self.grid, self.backend, self.xp = grid, backend, xp
         self.preconditioner, self.sweeps, self.multigrid = preconditioner, sweeps, None
-        k = xp.broadcast_to(xp.asarray(k, dtype=np.float64), grid.shape)
-        if bool((k < 0).any()):
-            raise ValueError("k must be >= 0")
-        faces = [xp.ascontiguousarray(K.astype(backend.dtype)) for K in face_conductivities(grid, k, xp)]
+        faces = [xp.ascontiguousarray(K.astype(backend.dtype)) for K in faces]
         mask = xp.ones(grid.shape, bool) if mask is None else xp.asarray(mask, bool)
         self.level = _FineLevel(xp, faces, xp.broadcast_to(mask, grid.shape), grid.periodic,
                                 numpy_forms=not backend.is_gpu)

@@ -6,7 +6,9 @@
 - solved (docs/stripping.md, "Solved mechanics"): the power-law creep flow of the Li is solved on
   the grid (pfsim.solvers.creep_flow) with the SSE rigid and bonded, the voids traction-free and
   the stack pressure on the current collector, and carries xi; every stripped atom leaves a
-  vacancy, and the closure band does nothing (eps_dot = 0)."""
+  vacancy, and the closure band does nothing (eps_dot = 0). `model.creep.solver` picks the
+  linear algebra (the matrix-free multigrid on the run's backend, or SuperLU / block AMG on the
+  host); xi is gathered to the host, and the flow's velocities come back to it for the advection."""
 
 import numpy as np
 
@@ -93,7 +95,8 @@ def solved_step(m, state, t, dt, j_sse):
             flow = creep_flow(m, state, pressure)
             if flow is None:
                 break
-            whole, entered, used = cf.advect(m._creep["geometry"], m.extent.gather(xi), flow.velocity, left)
+            velocity = [cf.to_host(v) for v in flow.velocity]  # the multigrid path leaves them on the device
+            whole, entered, used = cf.advect(m._creep["geometry"], m.extent.gather(xi), velocity, left)
             xi[...] = m.backend.asarray(m.extent.local(whole))
             m._add(state, "creep_volume", entered)
             left -= used
@@ -131,7 +134,8 @@ def creep_flow(m, state, pressure):
         if cache["key"] != key:
             geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
             cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, reference_stress(c), m.creep_rate0),
-                                             stress_scale=pressure, regularisation=REGULARISATION)
+                                             stress_scale=pressure, regularisation=REGULARISATION,
+                                             backend=m.backend, method=c.solver)
             cache["solution"] = None
         cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"], rtol=RTOL)
         cache["key"], cache["xi"], cache["stale"] = key, xi, False
