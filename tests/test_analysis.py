@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MATERIALS = ROOT / "configs" / "materials"
 
 # the two material files on a small cell with a fast ramp (4, 8, 12 mA/cm^2, 1 min each), with the
-# sink length and the bulk creep strength they had before the calibration (docs/validation.md; the
-# calibrated sets lose their contact in the first step of this ramp): Li|LLZO at 0 MPa loses its
+# sink length, the bulk creep strength and the point-sink sub-grid voids they had before the
+# calibration (docs/validation.md; the calibrated sets lose their contact in the first step of this
+# ramp): Li|LLZO at 0 MPa loses its
 # contact in the 12 mA/cm^2 step; at 2 MPa and Li|Li6PS5Cl carry the ramp
 SWEEP = f"""
 name: ccd-test
@@ -27,6 +28,7 @@ base: [{MATERIALS / 'li_llzo.yaml'}, {MATERIALS / 'li_lpscl.yaml'}]
 set:
   model.lithium.sink_length: "1 um"
   model.creep.size_effect: false
+  model.nucleation.subgrid_contact: open
   grid.shape: [16, 24]
   model.geometry.electrolyte_thickness: "2 um"
   drive.current_density: [{{steps: 3, duration: "1 min", start: "4 mA/cm^2", step: "4 mA/cm^2"}}]

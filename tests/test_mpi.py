@@ -326,6 +326,21 @@ def test_stripping_decomposed_equals_single_process(strip_runs, ranks):
 
 
 @pytest.mark.mpi
+def test_blocking_subgrid_pores_decomposed_equal_single_process(mpi, tmp_path):
+    """configs/materials/li_llzo.yaml (blocking sub-grid pores, docs/stripping.md section 5) on
+    20 um for 3 min at 1 mA/cm^2 on one process and on 2 ranks: the pores' footprints, laid out
+    over the whole grid's columns, block the same contact on both slabs."""
+    args = ["--set", "grid.shape=[80, 32]", "--set", "time.stop=3 min", "--set", 'drive.current_density="1 mA/cm^2"',
+            *STRIP[2:]]
+    cfg = CONFIGS / "materials" / "li_llzo.yaml"
+    assert run_cli("run", cfg, "-o", tmp_path / "serial.zarr", *args) == 0
+    mpi_run(mpi, 2, "run", cfg, "-o", "ranks2.zarr", *args, cwd=tmp_path)
+    assert_close_run(tmp_path / "serial.zarr", tmp_path / "ranks2.zarr", rtol=1e-7)
+    a = xr.open_zarr(tmp_path / "serial.zarr")
+    assert a.subgrid_void_count.values[0] >= 2 and a.contact_fraction.values[-1] < a.contact_fraction.values[0] - 0.05
+
+
+@pytest.mark.mpi
 @pytest.mark.slow  # 26 s; test_interrupted_run_resumes_on_other_rank_count covers the mechanism by default
 def test_stripping_resumes_on_other_rank_count(mpi, strip_runs, tmp_path):
     """The 2-rank store extended to 2 min on one process equals a single-process run straight to
