@@ -70,3 +70,27 @@ def test_a_growing_pore_converges_under_refinement():
     d1, d2 = c[0] - c[1], c[1] - c[2]
     assert 0 < d2 < 0.7 * d1, c
     assert c[2] < 0.6  # the pore grew and spread
+
+
+def failure_time(tmp_path, width_um, subgrid_contact, h=0.25, seed=1):
+    """Failure time (s) of the Li|LLZO ramp at 0 MPa on a cell width_um wide (4 um of Li)."""
+    n = int(round(width_um / h))
+    store = tmp_path / f"w{width_um}-{subgrid_contact}-{h}.zarr"
+    rc = run_cli("run", LLZO, "-o", store, "--set", f"grid.shape=[{n}, {int(round(8 / h))}]",
+                 "--set", f"grid.spacing={h} um", "--set", f"model.interface.width={2 * h} um",
+                 "--set", f"drive.current_density={RAMP}", "--set", "time.stop=170 min",
+                 "--set", f"model.nucleation.subgrid_contact={subgrid_contact}", "--set", f"seed={seed}")
+    assert rc == 0
+    g = zarr.open_group(str(store), mode="r")
+    assert np.asarray(g["contact_fraction"])[-1] < 0.2501
+    return float(np.asarray(g["obs_time"])[-1])
+
+
+@pytest.mark.slow
+def test_blocking_pores_converge_in_the_cell_width(tmp_path):
+    # measured (docs/validation.md, "Critical currents on a converged cell"): blocking sub-grid
+    # pores 4243 s (40 um) and 4400 s (80 um); the point sinks 3515 s (10 um) and 5717 s (40 um)
+    blocked = [failure_time(tmp_path, w, "blocked") for w in (40, 80)]
+    assert abs(blocked[1] - blocked[0]) < 0.1 * blocked[0], blocked
+    point = [failure_time(tmp_path, w, "open") for w in (10, 40)]
+    assert point[1] > 1.3 * point[0], point

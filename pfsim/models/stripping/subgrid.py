@@ -211,19 +211,3 @@ def plant_cap(m, xi, center, volume, theta):
             hi = mid
     return best
 
-
-def close_by_creep(m, state, eps_dot, dt):
-    """Creep closes the sub-grid voids as it closes the resolved ones in the closure band
-    (voids.py, reduced model): dv/dt = -1.5 eps_dot v, exactly integrated; the metal that fills
-    them came in by creep (ledger creep_volume), so the Li sites balance."""
-    if eps_dot <= 0:
-        return
-    from . import nucleation
-    v = m.subgrid(state)
-    if not (v > 0).any():
-        return
-    shrunk = v * np.exp(-1.5 * eps_dot * dt)
-    new = nucleation.clear_tiny(m, state, shrunk)  # what dissolves under an atom goes to the vacancies
-    m.set_subgrid(state, new)
-    nucleation.book(m, state, float(new.sum() - v.sum()))
-    m._add(state, "creep_volume", float((v - shrunk).sum()))

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...kernels import voids as vk
 from ...physics.geometry import periodic_labels
-from . import subgrid
+from . import nucleation
 from .creep import closure_band
 
 
@@ -19,7 +19,7 @@ def step(m, state, dt, S_new, eps_dot, S_mean=None):
     relaxation_length / 2 sets the step for), the relaxation is sub-cycled after the rest."""
     S = S_new if S_mean is None else S_mean
     if m.params.nucleation.subgrid_contact == "blocked":
-        subgrid.close_by_creep(m, state, eps_dot, dt)
+        nucleation.close_by_creep(m, state, eps_dot, dt)
     n = relaxation_substeps(m, dt)
     if n == 1:
         exchanged = _update(m, state, dt, S, eps_dot, relaxation=True)
