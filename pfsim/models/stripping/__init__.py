@@ -354,9 +354,7 @@ class LiStripping(InterfaceModel):
         if key == self._blocked_key:
             return
         self._blocked_key = key
-        self.blocked_columns = subgrid.blocked_fraction(self, v)
-        local = self._local_columns(1.0 - self.blocked_columns)
-        self.open_columns = self.backend.asarray(self.xp.asarray(local)[..., None])
+        self.open_columns = self.backend.asarray(self._local_columns(1.0 - subgrid.blocked_fraction(self, v))[..., None])
 
     def contact_fraction(self, xi):
         """Area fraction of the SSE surface wetted by metal (xi-weighted contact faces)."""

@@ -119,12 +119,25 @@ def subgrid_sink(m, state, stress, dt=None):
     would emit more than its volume within it at the present S dissolves at once (its volume
     goes to the vacancies): the solve would otherwise emit the excess, which `grow` takes back
     from the whole field (a void of a few atoms has S_r of order e^100)."""
-    if dt is not None:
-        dissolve_doomed(m, state, stress, dt)
     v = m.subgrid(state)
+    terms = _sink_terms(m, v, stress)
+    if dt is not None and (v > 0).any():
+        emitted = _emission(terms, m.sites_of(state["supersaturation"]))
+        doomed = (v > 0) & (emitted * dt * m.x_v0 * m.node_volume >= v)
+        if doomed.any():
+            take_vacancies(m, state, -float(v[doomed].sum()))
+            book(m, state, -float(v[doomed].sum()))
+            v = np.where(doomed, 0.0, v)
+            m.set_subgrid(state, v)
+            terms = _sink_terms(m, v, stress)
+    k, Sr, m.subgrid_voids = terms
+    return k, Sr
+
+
+def _sink_terms(m, v, stress):
+    """(k, S_r) per column and, with blocking footprints, subgrid.sink's terms per void (else None)."""
     if m.params.nucleation.subgrid_contact == "blocked":
-        k, Sr, m.subgrid_voids = blocking.sink(m, v, stress)
-        return k, Sr
+        return blocking.sink(m, v, stress)
     k, Sr = np.zeros(v.size), np.ones(v.size)
     on = v > 0
     if on.any():
@@ -133,29 +146,18 @@ def subgrid_sink(m, state, stress, dt=None):
         k[on] = 4 * np.pi * r * psi * m.d_vac / (m.depth * m.node_volume)
         gamma = m.params.lithium.surface_energy
         Sr[on] = np.exp(np.minimum((2 * gamma / r + stress) / m.kT_per_volume, 700.0))
-    return k, Sr
+    return k, Sr, None
 
 
-def dissolve_doomed(m, state, stress, dt):
-    """Sub-grid voids that would emit more than their volume within dt at the sites' present S
-    (the sink terms of `subgrid_sink`) dissolve now: their volume goes to the vacancies."""
-    v = m.subgrid(state)
-    if not (v > 0).any():
-        return
-    S_site = m.sites_of(state["supersaturation"])
-    if m.params.nucleation.subgrid_contact == "blocked":
-        _, _, per_void = blocking.sink(m, v, stress)
-        emitted = np.zeros(m.columns)
-        for c, (cols, kj, Sr) in per_void.items():
-            emitted[c] = float((kj * (Sr - S_site[cols])).sum())
-    else:
-        k, Sr = subgrid_sink(m, state, stress)
-        emitted = k * (Sr - S_site)
-    doomed = (v > 0) & (emitted * dt * m.x_v0 * m.node_volume >= v)
-    if doomed.any():
-        take_vacancies(m, state, -float(v[doomed].sum()))
-        book(m, state, -float(v[doomed].sum()))
-        m.set_subgrid(state, np.where(doomed, 0.0, v))
+def _emission(terms, S_site):
+    """Each sub-grid void's emission rate k (S_r - S) at the sites' S, at its column."""
+    k, Sr, per_void = terms
+    if per_void is None:
+        return k * (Sr - S_site)
+    emitted = np.zeros(len(k))
+    for c, (cols, kj, Sr_c) in per_void.items():
+        emitted[c] = float((kj * (Sr_c - S_site[cols])).sum())
+    return emitted
 
 
 def grow(m, state, k, Sr, S_site, dt):

@@ -132,8 +132,7 @@ def place(m, state, cfg):
         k = int(np.ravel_multi_index(col, whole.shape[:-1]))
         if blocking and r * (1 - np.cos(theta)) < subgrid.resolve_height(m):
             # thinner than a resolved void can be: a sub-grid cap (3D) or trench (2D) of its footprint
-            v[k] += r * r * (theta - np.sin(theta) * np.cos(theta)) if lat == 1 else \
-                4 * np.pi / 3 * r**3 * m.wetting_whole[k]
+            v[k] += subgrid.volume(m, r, theta)
             continue
         if not blocking and r < r_res:
             v[k] += 4 * np.pi / 3 * r**3 * m.wetting_whole[k] / m.depth

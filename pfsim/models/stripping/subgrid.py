@@ -36,7 +36,7 @@ def angles(m):
 
 def shape(m, v, theta):
     """(radius r, footprint radius a, blocked length or area, free surface A_s, curvature,
-    height, is_trench) of sub-grid voids of volume v (model units) at angles theta (rad)."""
+    is_trench) of sub-grid voids of volume v (model units) at angles theta (rad)."""
     v = np.asarray(v, float)
     s, c = np.sin(theta), np.cos(theta)
     f = (2 + c) * (1 - c) ** 2 / 4
@@ -44,7 +44,7 @@ def shape(m, v, theta):
     if m.grid.ndim == 3:
         a = r_cap * s
         return r_cap, a, np.pi * a * a, 2 * np.pi * r_cap**2 * (1 - c), 2 / np.maximum(r_cap, 1e-300), \
-            r_cap * (1 - c), np.zeros(v.shape, bool)
+            np.zeros(v.shape, bool)
     trench = r_cap * s > 0.5 * m.depth
     r_tr = np.sqrt(v / (theta - s * c))
     r = np.where(trench, r_tr, r_cap)
@@ -52,17 +52,22 @@ def shape(m, v, theta):
     blocked = np.where(trench, 2 * a, np.pi * a * a / m.depth)  # per unit depth
     area = np.where(trench, 2 * theta * r, 2 * np.pi * r**2 * (1 - c) / m.depth)
     curvature = np.where(trench, 1.0, 2.0) / np.maximum(r, 1e-300)
-    return r, a, blocked, area, curvature, r * (1 - c), trench
+    return r, a, blocked, area, curvature, trench
+
+
+def volume(m, r, theta):
+    """Volume (model units) of the sub-grid void of radius r at angle theta: the inverse of
+    `shape` (a cap, or in 2D a trench once its footprint is wider than the slab's depth)."""
+    s, c = np.sin(theta), np.cos(theta)
+    if m.grid.ndim == 2 and r * s > 0.5 * m.depth:
+        return r * r * (theta - s * c)
+    return 4 * np.pi / 3 * r**3 * (2 + c) * (1 - c) ** 2 / 4 / m.depth
 
 
 def cap_volume(m, height, theta):
     """Volume (model units) of the sub-grid void of the given height at angle theta: the
     threshold at which it becomes a resolved void."""
-    s, c = np.sin(theta), np.cos(theta)
-    r = height / (1 - c)
-    if m.grid.ndim == 2 and r * s > 0.5 * m.depth:
-        return r * r * (theta - s * c)
-    return 4 * np.pi / 3 * r**3 * (2 + c) * (1 - c) ** 2 / 4 / m.depth
+    return volume(m, height / (1 - np.cos(theta)), theta)
 
 
 def resolve_height(m):
@@ -71,7 +76,18 @@ def resolve_height(m):
 
 
 def footprints(m, v):
-    """{column: (covered columns, covered share of each)} of every sub-grid void (whole grid)."""
+    """{column: (covered columns, covered share of each)} of every sub-grid void (whole grid);
+    kept for the last v (the sink, the nucleation sites and the contact ask for the same)."""
+    key = np.asarray(v, float).tobytes()
+    cached = getattr(m, "_footprint_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    out = _footprints(m, v)
+    m._footprint_cache = (key, out)
+    return out
+
+
+def _footprints(m, v):
     whole = m.extent.whole
     lat = whole.ndim - 1
     shape_lat = whole.shape[:lat]
@@ -128,7 +144,7 @@ def sink(m, v, stress):
         return k_col, np.ones(m.columns), per_void
     on = np.array(sorted(fp))
     theta = angles(m)[on]
-    r, _, _, area, curvature, _, trench = shape(m, v[on], theta)
+    r, _, _, area, curvature, trench = shape(m, v[on], theta)
     psi = (1 - np.cos(theta)) / 2
     D, h = m.d_vac, m.grid.spacing[-1]
     sphere = np.where(trench, 0.0, 4 * np.pi * psi * D * r / m.depth)
