@@ -82,6 +82,8 @@ def _float64(backend):
     if np.dtype(backend.dtype) == np.float64:
         return backend
     return Backend(backend.name, np.dtype(np.float64), backend.device, backend.elliptic, backend.cpu_kernels)
+
+
 WALL_KINDS = ("noslip", "freeslip", "traction")
 GMRES_MAXITER = 60  # per Newton step
 DIRECT_MAX_UNKNOWNS = 60_000  # 2D saddle points up to this size by SuperLU, larger ones and 3D by block AMG
