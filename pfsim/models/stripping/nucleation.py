@@ -115,15 +115,18 @@ def subgrid_sink(m, state, stress, dt=None):
     """(k, S_r) per whole-grid column: the sink coefficient (1/s, on the site node's S) and the
     Gibbs-Thomson supersaturation of each sub-grid void (k = 0 where there is none):
     dV/dt = 4 pi r psi D_v x_v0 (S - S_r) with V = (4 pi / 3) r^3 f; with blocking footprints,
-    subgrid.sink's terms over the covered columns (kept for `grow`). dt (a sub-step): a void that
-    would emit more than its volume within it at the present S dissolves at once (its volume
-    goes to the vacancies): the solve would otherwise emit the excess, which `grow` takes back
-    from the whole field (a void of a few atoms has S_r of order e^100)."""
+    subgrid.sink's terms over the covered columns (kept for `grow`). dt (a sub-step): a void of at
+    most `dump_volume` that would emit more than its volume within it at the present S dissolves
+    at once (its volume goes to the vacancies): the solve would otherwise emit the excess, which
+    `grow` takes back from the whole field (a void of a few atoms has S_r of order e^100). A larger
+    void is left to the solve, and the sub-step to `largest_loss` (vacancies.step): handing its
+    volume to the vacancies at once raised S everywhere by up to hundreds and nucleated a void at
+    every open site."""
     v = m.subgrid(state)
     terms = _sink_terms(m, v, stress)
     if dt is not None and (v > 0).any():
         emitted = _emission(terms, m.sites_of(state["supersaturation"]))
-        doomed = (v > 0) & (emitted * dt * m.x_v0 * m.node_volume >= v)
+        doomed = (v > 0) & (v <= dump_volume(m)) & (emitted * dt * m.x_v0 * m.node_volume >= v)
         if doomed.any():
             take_vacancies(m, state, -float(v[doomed].sum()))
             book(m, state, -float(v[doomed].sum()))
@@ -160,16 +163,34 @@ def _emission(terms, S_site):
     return emitted
 
 
+def dump_volume(m):
+    """The largest sub-grid void volume that may go to the vacancies at once: spread over the Li
+    side it raises S by at most a tenth of nucleation.max_supersaturation_change."""
+    return 0.1 * m.params.nucleation.max_supersaturation_change * m.x_v0 * m.node_volume * m.li_nodes
+
+
+def volume_change(m, k, Sr, S_site, dt):
+    """Volume change of each sub-grid void over a sub-step whose solve gave S_site at the sites."""
+    if m.params.nucleation.subgrid_contact == "blocked":
+        return blocking.growth(m, m.subgrid_voids, S_site, dt)
+    return dt * m.x_v0 * m.node_volume * k * (S_site - Sr)
+
+
+def largest_loss(m, state, k, Sr, S_site, dt):
+    """The largest share of its volume a sub-grid void above `dump_volume` loses in the sub-step."""
+    v = m.subgrid(state)
+    big = v > dump_volume(m)
+    if not big.any():
+        return 0.0
+    return float(np.max(-volume_change(m, k, Sr, S_site, dt)[big] / v[big]))
+
+
 def grow(m, state, k, Sr, S_site, dt):
     """Sub-grid void volumes after a sub-step whose solve gave S_site at the sites: exactly what
     the sink term took from the vacancies. A void that dissolves gives back at most its volume:
     the rest is taken back from its site's vacancies."""
     v = m.subgrid(state)
-    if m.params.nucleation.subgrid_contact == "blocked":
-        dv = blocking.growth(m, m.subgrid_voids, S_site, dt)
-    else:
-        dv = dt * m.x_v0 * m.node_volume * k * (S_site - Sr)
-    new = v + dv
+    new = v + volume_change(m, k, Sr, S_site, dt)
     over = np.where(new < 0, -new, 0.0)
     new = clear_tiny(m, state, np.maximum(new, 0.0))
     m.set_subgrid(state, new)

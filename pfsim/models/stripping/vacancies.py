@@ -12,6 +12,8 @@ import numpy as np
 from ...kernels import voids as vk
 from . import nucleation
 
+MAX_LOSS = 0.5  # the largest share of its volume a dissolving sub-grid void may lose in one sub-step
+
 
 def foil_robin(m, state, dt):
     """(g, S_inf, shape) per whole-grid column for a sub-step dt: the flux into the unresolved
@@ -54,7 +56,8 @@ def solve(m, state, dt, injection, k_n, S_r, g, S_inf):
 def step(m, state, dt, injection, stress):
     """The vacancy, sub-grid void and nucleation stages over dt in event-limited sub-steps: each
     accepted sub-step changes the peak interface supersaturation by at most the fraction
-    `max_supersaturation_change` and expects at most `max_expected_events` nucleation events
+    `max_supersaturation_change`, expects at most `max_expected_events` nucleation events and
+    dissolves no sub-grid void above nucleation.dump_volume by more than MAX_LOSS of its volume
     (else it is retried with a shorter one). Returns the time-mean of the solved S over dt (what
     the resolved voids condensed, section 4)."""
     p, xp = m.params.nucleation, m.xp
@@ -73,9 +76,11 @@ def step(m, state, dt, injection, stress):
         peak_old, peak_new = old_site.max(), new_site.max()
         change = abs(peak_new - peak_old) / max(peak_old, peak_new, 1e-300)
         events = nucleation.expected_events(m, state, new_site, xi_site, stress, trial) if nucleating else 0.0
+        loss = nucleation.largest_loss(m, state, k_n, S_r, new_site, trial)
         factor = min(2.0, 0.8 * p.max_supersaturation_change / max(change, 1e-300),
-                     0.8 * p.max_expected_events / max(events, 1e-300))
-        if (change > p.max_supersaturation_change or events > p.max_expected_events) and trial > h_min:
+                     0.8 * p.max_expected_events / max(events, 1e-300), 0.8 * MAX_LOSS / max(loss, 1e-300))
+        too_far = change > p.max_supersaturation_change or events > p.max_expected_events or loss > MAX_LOSS
+        if too_far and trial > h_min:
             h = max(trial * max(factor, 0.1), h_min)  # rejected: retry shorter
             continue
         # accepted: book the sinks and the foil, grow the sub-grid voids, draw nucleation
