@@ -29,6 +29,18 @@ the critical current; the figure draws the mean with min-max bars per material, 
 small dot, and the measured Li|LLZO points (Wang, Choudhury, Sakamoto, Joule 3 (2019) 2165:
 about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. Exit codes: 0 figure written;
 2 no run store in the folder, or none with a critical current or a completed ramp.
+
+The experiments' criterion, a voltage divergence, from a stripping run's observables:
+
+    python -m pfsim.analysis voltage STORE [STORE ...] [--rise 0.02] [--contact 0.25]
+
+prints per store the first time the cell voltage (symmetric_cell_voltage where the run has
+`model.symmetric_cell`, else cell_voltage) rose by more than `rise` volts within one hold of
+constant current (above the hold's second sample, the first solved at its current: the
+ohmic steps between holds do not count), the current then, and beside it the first sample with the contact fraction under
+`contact`. Runs stopped by the contact criterion end before the voltage diverges: run them with
+`--set model.failure_contact_fraction=0` to see both. Exit codes: 0; 1 a store without the
+observables.
 """
 
 import argparse
@@ -306,12 +318,59 @@ def ccd_main(argv) -> int:
     return 0
 
 
+def voltage_divergence(times, voltage, current, rise):
+    """(time, current) of the first sample whose voltage exceeds the hold's reference by more
+    than `rise`; None if none does. A hold is a run of samples at the same applied current; its
+    reference is its second sample, the first whose voltage was solved at the hold's current (a
+    sample on the breakpoint carries the hold's current and the last step's voltage)."""
+    start = 0
+    for k in range(len(times)):
+        if current[k] != current[start]:
+            start = k
+        ref = min(start + 1, k)
+        if voltage[k] - voltage[ref] > rise:
+            return float(times[k]), float(current[k])
+    return None
+
+
+def voltage_main(argv) -> int:
+    import xarray as xr
+
+    ap = argparse.ArgumentParser(prog="python -m pfsim.analysis voltage",
+                                 description="critical current of a stripping run by voltage divergence within a hold, "
+                                             "beside the contact criterion (exit 0; 1: a store without the observables)")
+    ap.add_argument("stores", nargs="+", help="run stores of li_stripping runs")
+    ap.add_argument("--rise", type=float, default=0.02, help="voltage rise within one hold that counts as divergence (V, default 0.02)")
+    ap.add_argument("--contact", type=float, default=0.25, help="contact fraction of the contact criterion (default 0.25)")
+    args = ap.parse_args(argv)
+    for path in args.stores:
+        try:
+            ds = xr.open_zarr(path)
+            name = "symmetric_cell_voltage" if "symmetric_cell_voltage" in ds else "cell_voltage"
+            t, v, j, c = (ds[k].values for k in ("obs_time", name, "current_density", "contact_fraction"))
+        except (OSError, KeyError, ValueError) as exc:
+            print(f"{path}: not a stripping run store with observables ({exc})", file=sys.stderr)
+            return 1
+
+        def found(hit):
+            return "none in the run" if hit is None else f"t = {hit[0]:.6g} s at {hit[1] / 10:.4g} mA/cm^2"
+
+        under = np.flatnonzero(c < args.contact)
+        contact = None if under.size == 0 else (t[under[0]], j[under[0]])
+        print(f"{path}: {name} rise > {args.rise * 1e3:g} mV within a hold: "
+              f"{found(voltage_divergence(t, v, j, args.rise))}; contact < {args.contact:g}: {found(contact)}")
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["ccd"]:
         return ccd_main(argv[1:])
+    if argv[:1] == ["voltage"]:
+        return voltage_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m pfsim.analysis", description=__doc__.split("\n\n")[0],
-                                 epilog="python -m pfsim.analysis ccd --help: critical current against stack pressure")
+                                 epilog="python -m pfsim.analysis ccd --help: critical current against stack pressure; "
+                                        "python -m pfsim.analysis voltage --help: the voltage-divergence criterion")
     ap.add_argument("stores", nargs="+", help="run stores with a transformed_fraction observable")
     ap.add_argument("--window", nargs=2, type=float, default=(0.05, 0.95), metavar=("LOW", "HIGH"),
                     help="range of X fitted (default 0.05 0.95)")

@@ -191,3 +191,15 @@ def test_sweep_base_list_refused(tmp_path, base):
     path.write_text(f"name: s\nbase: {base}\naxes: {{seed: {{seeds: 2}}}}\n")
     with pytest.raises(ConfigError, match="base: one scenario file or a list of different ones"):
         Sweep(path)
+
+
+def test_voltage_command(swept, tmp_path, capsys):
+    """The voltage criterion of each member beside the contact one; a folder is no store (exit 1)."""
+    _, out = swept
+    stores = sorted(str(p) for p in out.glob("member-*.zarr"))
+    assert main(["voltage", *stores, "--rise", "0.005"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(stores) and all("cell_voltage rise > 5 mV" in line for line in lines)
+    assert any("contact < 0.25: t = " in line for line in lines)
+    assert main(["voltage", str(tmp_path)]) == 1
+    assert "not a stripping run store" in capsys.readouterr().err

@@ -6,7 +6,7 @@ potential (1), creep (2), vacancies (3), voids (4), nucleation (5)."""
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ... import stencil
 from ...kernels import voids as vk
@@ -16,7 +16,7 @@ from ...physics.kinetics import ButlerVolmer
 from ...physics.parameters import CreepConfig, ElectrolyteConfig, KineticsConfig, LithiumConfig
 from ...schema import Section, quantity
 from ..interface import InterfaceModel
-from . import creep, nucleation, pores, potential, subgrid, vacancies, voids
+from . import cell, creep, nucleation, pores, potential, subgrid, vacancies, voids
 
 
 class InterfaceConfig(Section):
@@ -96,7 +96,16 @@ class LiStrippingParams(StrippingPhysics):
     initial_contact: InitialContactConfig | None = Field(
         None, description="pores at the Li|SSE interface at the start (default none: full contact)")
     potential_tolerance: float = Field(1e-9, gt=0, le=1e-3, description="relative residual of the elliptic solves (at least 1e-5 in float32 runs)")
-    voltage_limit: quantity("voltage", gt=0) = Field(1.0, description="the run ends (contact failure) when |cell voltage| exceeds this")
+    voltage_limit: quantity("voltage", gt=0) = Field(
+        1.0, description="the run ends (contact failure) when |cell voltage| of the resolved electrode exceeds this")
+    symmetric_cell: cell.SymmetricCellConfig | None = Field(
+        None, description="the SSE pellet and counter electrode of a symmetric cell around the resolved electrode: "
+                          "adds the observable symmetric_cell_voltage (default none)")
+
+    @model_validator(mode="after")
+    def _pellet_holds_the_layer(self):
+        cell.check(self)
+        return self
 
 
 class LiStripping(InterfaceModel):
@@ -109,6 +118,7 @@ class LiStripping(InterfaceModel):
         "li_thickness": "m", "peak_local_current_density": "A/m^2", "charge_passed": "C/m^2",
         "li_site_balance_error": "1", "nucleation_events": "1", "subgrid_void_count": "1", "subgrid_void_volume": "m^3",
         "nucleation_cap_hits": "1", "substeps": "1", "step_peak_supersaturation": "1", "displaced_volume": "m^3", "foil_supersaturation": "1",
+        "symmetric_cell_voltage": "V", "counter_overpotential": "V", "pellet_ohmic_drop": "V",
     }
     # the ledger's scalars; after them (instance's ledger_names), per whole-grid lateral column, the
     # sub-grid void volume and the unresolved foil's mean supersaturation (sections 5 and 3)
@@ -415,7 +425,7 @@ class LiStripping(InterfaceModel):
             "step_peak_supersaturation": self.ledger(state, "step_peak_supersaturation"),
             "displaced_volume": self.ledger(state, "displaced_volume"),
             "foil_supersaturation": float(self.foil(state).mean()),
-        }
+        } | cell.observables(self, state, t)
 
     def relaxation_limit(self):
         """Explicit limit of the void-shape relaxation on this grid."""
