@@ -27,8 +27,10 @@ listed and left out. Members are grouped by material (the scenario's `name`) and
 the table gives per group the seeds counted, the mean, the standard deviation and the min-max of
 the critical current; the figure draws the mean with min-max bars per material, each member as a
 small dot, and the measured Li|LLZO points (Wang, Choudhury, Sakamoto, Joule 3 (2019) 2165:
-about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. Exit codes: 0 figure written;
-2 no run store in the folder, or none with a critical current or a completed ramp.
+about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. With `--rise V` the members
+are read by the voltage criterion below instead of their `failure` records (members must run
+without the contact stop: configs/sweeps/ccd_vs_pressure_voltage.yaml). Exit codes: 0 figure
+written; 2 no run store in the folder, or none with a critical current or a completed ramp.
 
 The experiments' criterion, a voltage divergence, from a stripping run's observables:
 
@@ -148,8 +150,9 @@ class Group:
         return float(max(self.failed)) if self.complete else float("nan")
 
 
-def read_member(path) -> Member:
-    """The outcome of one run store's stripping ramp (see the module's docstring)."""
+def read_member(path, rise=None) -> Member:
+    """The outcome of one run store's stripping ramp (see the module's docstring); with `rise`
+    (V), by the voltage criterion (`voltage_divergence`) instead of the failure record."""
     import xarray as xr
 
     from .io.store import RunStore
@@ -171,6 +174,8 @@ def read_member(path) -> Member:
 
     if not np.isfinite(pressure):
         return left_out("stack pressure not a constant")
+    if rise is not None:
+        return _by_voltage(path, material, pressure, seed, status, failure, rise, left_out)
     if status == "ended" and failure.get("kind") in CCD_KINDS:
         return Member(path, material, pressure, seed, "failed", abs(float(failure["current_density"])) / 10,
                       f"{failure['kind']} failure at t = {float(failure['time']):.6g} s")
@@ -185,6 +190,32 @@ def read_member(path) -> Member:
     return left_out(f"{status}{': ' + reason if reason else ''}")
 
 
+def _by_voltage(path, material, pressure, seed, status, failure, rise, left_out):
+    """read_member by the voltage criterion: the first rise within a hold; a run stopped by the
+    voltage limit before one counts at its failure's current; a finished ramp without one is
+    "above"; a run stopped by the contact criterion first is left out (it ended too early to tell)."""
+    import xarray as xr
+
+    if status not in ("ended", "finished"):
+        return left_out(status)
+    ds = xr.open_zarr(str(path))
+    name = "symmetric_cell_voltage" if "symmetric_cell_voltage" in ds else "cell_voltage"
+    if name not in ds or "current_density" not in ds:
+        return left_out("no cell_voltage or current_density samples")
+    t, v, j = ds["obs_time"].values, ds[name].values, np.abs(ds["current_density"].values)
+    hit = voltage_divergence(t, v, j, rise)
+    if hit is not None:
+        return Member(path, material, pressure, seed, "failed", hit[1] / 10,
+                      f"{name} rose by more than {rise * 1e3:g} mV within a hold at t = {hit[0]:.6g} s")
+    if status == "ended" and failure.get("kind") == "voltage":
+        return Member(path, material, pressure, seed, "failed", abs(float(failure["current_density"])) / 10,
+                      f"voltage limit at t = {float(failure['time']):.6g} s")
+    if status == "finished" and not failure:
+        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no voltage rise")
+    return left_out(f"ended by the {failure.get('kind')} criterion before any voltage rise of {rise * 1e3:g} mV "
+                    "(run with model.failure_contact_fraction=0)")
+
+
 def sweep_folder(path) -> Path:
     """The folder of member stores: `path` itself, or the output folder of a sweep file."""
     path = Path(path)
@@ -195,9 +226,9 @@ def sweep_folder(path) -> Path:
     return path
 
 
-def read_members(folder) -> list[Member]:
-    """Every run store (*.zarr) directly in `folder`, in name order."""
-    return [read_member(p) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
+def read_members(folder, rise=None) -> list[Member]:
+    """Every run store (*.zarr) directly in `folder`, in name order (rise: read_member's)."""
+    return [read_member(p, rise) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
 
 
 def group_members(members) -> list[Group]:
@@ -289,12 +320,15 @@ def ccd_main(argv) -> int:
                                              "to count)")
     ap.add_argument("sweep", help="a sweep's output folder (member-NNNN.zarr) or its sweep file")
     ap.add_argument("-o", "--output", help="PNG to write (default FOLDER/ccd_vs_pressure.png)")
+    ap.add_argument("--rise", type=float, help="the voltage criterion instead of the failure records: the first "
+                                                "rise of the cell voltage within a hold by more than this (V); see "
+                                                "python -m pfsim.analysis voltage")
     args = ap.parse_args(argv)
     folder = sweep_folder(args.sweep)
     if not folder.is_dir():
         print(f"{args.sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING
-    members = read_members(folder)
+    members = read_members(folder, args.rise)
     if not members:
         print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING
@@ -309,7 +343,8 @@ def ccd_main(argv) -> int:
     print(ccd_table(groups))
     import matplotlib.pyplot as plt
 
-    fig = ccd_figure(groups, members)
+    title = None if args.rise is None else f"critical current of stripping: cell voltage rise > {args.rise * 1e3:g} mV within a hold"
+    fig = ccd_figure(groups, members, title)
     out = Path(args.output) if args.output else folder / "ccd_vs_pressure.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=150)

@@ -85,6 +85,13 @@ def test_ccd_vs_pressure_sweep_file_validates():
     assert sorted({cfg.drive.stack_pressure for cfg, _ in configs}) == pytest.approx([0, 0.5e6, 1e6, 2e6, 3e6])
 
 
+def test_voltage_sweep_file_runs_past_the_contact_criterion_in_a_symmetric_cell():
+    configs = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure_voltage.yaml").validate()
+    assert len(configs) == 2 * 3 * 3
+    for cfg, _ in configs:
+        assert cfg.model.failure_contact_fraction == 0 and cfg.model.symmetric_cell.electrolyte_thickness == 1e-3
+
+
 def test_members_from_failure_records(swept):
     _, out = swept
     members = read_members(out)
@@ -203,3 +210,17 @@ def test_voltage_command(swept, tmp_path, capsys):
     assert any("contact < 0.25: t = " in line for line in lines)
     assert main(["voltage", str(tmp_path)]) == 1
     assert "not a stripping run store" in capsys.readouterr().err
+
+
+def test_members_by_the_voltage_criterion(swept, tmp_path, capsys):
+    """With a rise no run reaches (1 V) the finished ramps are "above" and the run stopped by the
+    contact criterion is left out, named (one sample per 1-min hold here: no rise within a hold
+    can be seen, whatever the threshold; the rise itself: test_symmetric_cell.py)."""
+    _, out = swept
+    never = read_members(out, rise=1.0)
+    assert [m.outcome for m in never] == ["left out", "above", "above", "above"]
+    assert "ended by the contact criterion" in never[0].note
+    assert all(m.current == pytest.approx(12.0) for m in never[1:])
+    assert main(["ccd", str(out), "--rise", "1", "-o", str(tmp_path / "v.png")]) == 0
+    text = capsys.readouterr().out
+    assert "4 run store(s), 3 counted" in text and "ended by the contact criterion" in text
