@@ -39,8 +39,8 @@ The experiments' criterion, a voltage divergence, from a stripping run's observa
 prints per store the first time the cell voltage (symmetric_cell_voltage where the run has
 `model.symmetric_cell`, else cell_voltage) rose by more than `rise` volts within one hold of
 constant current (above the hold's second sample, the first solved at its current: the
-ohmic steps between holds do not count), the current then, and beside it the first sample with the contact fraction under
-`contact`. Runs stopped by the contact criterion end before the voltage diverges: run them with
+ohmic steps between holds do not count), the current then, and beside it the first sample with
+the contact fraction under `contact`. Runs stopped by the contact criterion end before the voltage diverges: run them with
 `--set model.failure_contact_fraction=0` to see both. Exit codes: 0; 1 a store without the
 observables.
 """
@@ -199,7 +199,7 @@ def _by_voltage(path, material, pressure, seed, status, failure, rise, left_out)
     if status not in ("ended", "finished"):
         return left_out(status)
     ds = xr.open_zarr(str(path))
-    name = "symmetric_cell_voltage" if "symmetric_cell_voltage" in ds else "cell_voltage"
+    name = cell_voltage_name(ds)
     if name not in ds or "current_density" not in ds:
         return left_out("no cell_voltage or current_density samples")
     t, v, j = ds["obs_time"].values, ds[name].values, np.abs(ds["current_density"].values)
@@ -353,6 +353,11 @@ def ccd_main(argv) -> int:
     return 0
 
 
+def cell_voltage_name(ds) -> str:
+    """The voltage the criterion reads: the symmetric cell's where the run has model.symmetric_cell."""
+    return "symmetric_cell_voltage" if "symmetric_cell_voltage" in ds else "cell_voltage"
+
+
 def voltage_divergence(times, voltage, current, rise):
     """(time, current) of the first sample whose voltage exceeds the hold's reference by more
     than `rise`; None if none does. A hold is a run of samples at the same applied current; its
@@ -381,7 +386,7 @@ def voltage_main(argv) -> int:
     for path in args.stores:
         try:
             ds = xr.open_zarr(path)
-            name = "symmetric_cell_voltage" if "symmetric_cell_voltage" in ds else "cell_voltage"
+            name = cell_voltage_name(ds)
             t, v, j, c = (ds[k].values for k in ("obs_time", name, "current_density", "contact_fraction"))
         except (OSError, KeyError, ValueError) as exc:
             print(f"{path}: not a stripping run store with observables ({exc})", file=sys.stderr)

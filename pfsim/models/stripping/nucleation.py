@@ -176,21 +176,21 @@ def volume_change(m, k, Sr, S_site, dt):
     return dt * m.x_v0 * m.node_volume * k * (S_site - Sr)
 
 
-def largest_loss(m, state, k, Sr, S_site, dt):
-    """The largest share of its volume a sub-grid void above `dump_volume` loses in the sub-step."""
+def largest_loss(m, state, dv):
+    """The largest share of its volume a sub-grid void above `dump_volume` loses by dv."""
     v = m.subgrid(state)
     big = v > dump_volume(m)
     if not big.any():
         return 0.0
-    return float(np.max(-volume_change(m, k, Sr, S_site, dt)[big] / v[big]))
+    return float(np.max(-dv[big] / v[big]))
 
 
-def grow(m, state, k, Sr, S_site, dt):
-    """Sub-grid void volumes after a sub-step whose solve gave S_site at the sites: exactly what
+def grow(m, state, dv):
+    """Sub-grid void volumes after a sub-step, changed by its `volume_change` dv: exactly what
     the sink term took from the vacancies. A void that dissolves gives back at most its volume:
     the rest is taken back from its site's vacancies."""
     v = m.subgrid(state)
-    new = v + volume_change(m, k, Sr, S_site, dt)
+    new = v + dv
     over = np.where(new < 0, -new, 0.0)
     new = clear_tiny(m, state, np.maximum(new, 0.0))
     m.set_subgrid(state, new)

@@ -76,7 +76,8 @@ def step(m, state, dt, injection, stress):
         peak_old, peak_new = old_site.max(), new_site.max()
         change = abs(peak_new - peak_old) / max(peak_old, peak_new, 1e-300)
         events = nucleation.expected_events(m, state, new_site, xi_site, stress, trial) if nucleating else 0.0
-        loss = nucleation.largest_loss(m, state, k_n, S_r, new_site, trial)
+        dv = nucleation.volume_change(m, k_n, S_r, new_site, trial)
+        loss = nucleation.largest_loss(m, state, dv)
         factor = min(2.0, 0.8 * p.max_supersaturation_change / max(change, 1e-300),
                      0.8 * p.max_expected_events / max(events, 1e-300), 0.8 * MAX_LOSS / max(loss, 1e-300))
         too_far = change > p.max_supersaturation_change or events > p.max_expected_events or loss > MAX_LOSS
@@ -91,7 +92,7 @@ def step(m, state, dt, injection, stress):
         S[...] = xp.where(m.li_side, S_new, 0.0)
         del S_new
         mean += S * trial  # the solved S, before the sub-grid voids' corrections (what condensed)
-        nucleation.grow(m, state, k_n, S_r, new_site, trial)
+        nucleation.grow(m, state, dv)
         if nucleating:
             chosen, capped = nucleation.draw(m, state, new_site, xi_site, stress, trial, n)
             nucleation.plant_nuclei(m, state, chosen, new_site, stress, capped)
