@@ -478,9 +478,75 @@ def test_size_dependent_strength():
         creep_rate0 = 0.01
 
     M.params = type("P", (), {"creep": CreepConfig()})
-    bulk = strain_rate(M, 2e6, 1.0)
+    bulk = strain_rate(M, 2e6, 1.0, reference_stress(M.params.creep))
     M.params.creep = CreepConfig(**on, size_length=1e-5)
-    assert strain_rate(M, 2e6, 1.0) == pytest.approx(bulk * (1e6 / (1e8 * 10 ** -0.68)) ** 5)
+    assert strain_rate(M, 2e6, 1.0, reference_stress(M.params.creep)) == pytest.approx(bulk * (1e6 / (1e8 * 10 ** -0.68)) ** 5)
+    with pytest.raises(ValueError, match="size_length"):
+        reference_stress(CreepConfig(**on, size_length="contacts"))  # a size the model measures
+    assert reference_stress(CreepConfig(size_length="contacts")) == 1e6  # no size effect: the bulk
+
+
+def _flat_cell(shape, spacing="0.25 um", size_length="contacts"):
+    """A flat Li|SSE cell (no roughness, full contact) with the contact-size strength."""
+    from pfsim.backend import Backend
+    from pfsim.config import validate
+    from pfsim.grid import Grid
+    from pfsim.models import build_model
+
+    axes = "xyz"[:len(shape)]
+    raw = {"name": "t", "grid": {"shape": list(shape), "spacing": spacing,
+                                 "boundaries": {a: "periodic" for a in axes[:-1]} | {axes[-1]: "no_flux"}},
+           "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "1 um"},
+                     "interface": {"width": "0.5 um", "relaxation_time": "60 s"}, "nucleation": {"enabled": False},
+                     "creep": {"size_effect": True, "size_length": size_length}},
+           "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "1 MPa"}, "time": {"stop": 1.0}}
+    cfg = validate(raw)
+    m = build_model(cfg.model, Grid.from_config(cfg.grid), Backend("numpy", np.dtype("float64"), "cpu"),
+                    drive=cfg.drive, seed=1)
+    return m, m.initial_state()
+
+
+def _open_gaps(m, s, gaps):
+    """Voids over the lateral index ranges `gaps` (slices of the lateral axes), on the whole Li side."""
+    xi = s["xi"]
+    for gap in gaps:
+        block = np.zeros(m.grid.shape, bool)
+        block[gap] = True
+        xi[block & m.li_side] = 0.0
+    return xi
+
+
+def test_contact_size_is_the_mean_patch_width_2d():
+    """2D, 40 columns of 0.25 um: full contact = the interface (10 um); gaps leave patches whose
+    mean width is the size; a patch cut by the periodic wall counts once; no contact gives one
+    spacing."""
+    from pfsim.models.stripping.creep import contact_size, creep_strength
+
+    m, s = _flat_cell((40, 24))
+    assert contact_size(m, s["xi"]) == pytest.approx(10e-6)
+    xi = _open_gaps(m, s, [np.s_[10:14], np.s_[30:36]])  # patches 14..29 (16) and 36..9 wrapped (14)
+    assert contact_size(m, xi) == pytest.approx(0.25e-6 * 30 / 2)
+    assert creep_strength(m, xi) == pytest.approx(1e8 * 3.75 ** -0.68)
+    assert m.observables(s, 0.0)["contact_patch_size"] == pytest.approx(3.75e-6)
+    xi[m.li_side] = 0.0
+    assert contact_size(m, xi) == pytest.approx(0.25e-6)
+
+
+def test_contact_size_is_the_equivalent_diameter_3d():
+    """3D, 16 x 16 columns of 0.25 um: one 6 x 6 patch, then four 2 x 2 corner patches that the
+    periodic walls join into one patch of 16 columns."""
+    from pfsim.models.stripping.creep import contact_size
+
+    m, s = _flat_cell((16, 16, 12))
+    xi = s["xi"]
+    xi[m.li_side] = 0.0
+    xi[5:11, 5:11][m.li_side[5:11, 5:11]] = 1.0
+    assert contact_size(m, xi) == pytest.approx(2 * np.sqrt(36 * 0.0625e-12 / np.pi))
+    xi[m.li_side] = 0.0
+    for sx in (np.s_[0:2], np.s_[14:16]):
+        for sy in (np.s_[0:2], np.s_[14:16]):
+            xi[sx, sy][m.li_side[sx, sy]] = 1.0
+    assert contact_size(m, xi) == pytest.approx(2 * np.sqrt(16 * 0.0625e-12 / np.pi))
 
 
 # --- the CUDA twin of the cell viscosity, through the CPU shim -------------------------------------

@@ -65,9 +65,11 @@ class CreepConfig(Section):
     size_effect: bool = Field(
         False, description="size-dependent strength: sigma0 becomes max(sigma0, size_strength (size_length / 1 um)^-size_exponent), "
                            "the micropillar law of single-crystal Li (docs/stripping.md, Solved mechanics)")
-    size_length: quantity("length", gt=0) = Field(
+    size_length: quantity("length", gt=0) | Literal["contacts"] = Field(
         1.0e-6, description="the size of the deforming Li (contacts, ligaments between voids) that sets its strength; "
-                            "no documented range (configs/materials use 20 um, fitted: docs/validation.md)")
+                            "no documented range (configs/materials use 20 um, fitted: docs/validation.md); "
+                            "contacts (stripping): the run's own mean contact-patch size, measured every step "
+                            "(docs/stripping.md, Size-dependent strength)")
     size_strength: quantity("pressure", gt=0) = Field(
         1.0e8, description="strength of 1 um Li at 298 K: 105 MPa [checked] Xu 2017 (PNAS 114, 57; abstract); "
                            "the group's pillar data: about 95 MPa at 1 um, 16 MPa at 8.5 um [checked]")
@@ -84,6 +86,8 @@ class CreepConfig(Section):
         max(sigma0, size_strength (size / 1 um)^-size_exponent)."""
         if not self.size_effect:
             return self.reference_stress
+        if isinstance(size, str):
+            raise ValueError(f"size_length: {size!r} is measured by the stripping model; pass the size in m")
         return xp.maximum(self.reference_stress, self.size_strength * (size / 1e-6) ** -self.size_exponent)
 
 class ElectrolyteConfig(Section):

@@ -119,6 +119,7 @@ class LiStripping(InterfaceModel):
         "li_site_balance_error": "1", "nucleation_events": "1", "subgrid_void_count": "1", "subgrid_void_volume": "m^3",
         "nucleation_cap_hits": "1", "substeps": "1", "step_peak_supersaturation": "1", "displaced_volume": "m^3", "foil_supersaturation": "1",
         "symmetric_cell_voltage": "V", "counter_overpotential": "V", "pellet_ohmic_drop": "V",
+        "contact_patch_size": "m", "creep_strength": "Pa",
     }
     # the ledger's scalars; after them (instance's ledger_names), per whole-grid lateral column, the
     # sub-grid void volume and the unresolved foil's mean supersaturation (sections 5 and 3)
@@ -425,6 +426,8 @@ class LiStripping(InterfaceModel):
             "step_peak_supersaturation": self.ledger(state, "step_peak_supersaturation"),
             "displaced_volume": self.ledger(state, "displaced_volume"),
             "foil_supersaturation": float(self.foil(state).mean()),
+            "contact_patch_size": creep.contact_size(self, xi),
+            "creep_strength": creep.creep_strength(self, xi),
         } | cell.observables(self, state, t)
 
     def relaxation_limit(self):

@@ -27,7 +27,7 @@ def step(m, state, t, dt, j_sse):
     xp, xi = m.xp, state["xi"]
     faradaic = metal_side_current(m, j_sse, xi)  # A/m^3, > 0 stripping
     contact = m.contact_fraction(xi)
-    eps_dot = strain_rate(m, m.pressure(t), contact)
+    eps_dot = strain_rate(m, m.pressure(t), contact, creep_strength(m, xi))
     capacity = m.params.creep.length * eps_dot * FARADAY / m.omega * contact_area_density(m, xi)
     by_creep = xp.minimum(xp.maximum(faradaic, 0.0), capacity)
     del capacity
@@ -45,17 +45,74 @@ def contact_area_density(m, xi):
     return r * xi
 
 
-def strain_rate(m, pressure, contact):
+def strain_rate(m, pressure, contact, strength):
     c = m.params.creep
     if not c.enabled or pressure <= 0:
         return 0.0
     stress = pressure / max(contact, 1e-3)  # the load is carried by the remaining contact
-    return float(m.creep_rate0 * (stress / reference_stress(c)) ** c.exponent)
+    return float(m.creep_rate0 * (stress / strength) ** c.exponent)
 
 
-def reference_stress(c):
-    """sigma0, or with `size_effect` the micropillar strength at `size_length` (CreepConfig.strength)."""
-    return float(c.strength(c.size_length))
+def reference_stress(c, size=None):
+    """sigma0, or with `size_effect` the micropillar strength at `size_length`, or at `size` (m)
+    where size_length is "contacts" (CreepConfig.strength)."""
+    return float(c.strength(c.size_length if size is None else size))
+
+
+def creep_strength(m, xi):
+    """The creep law's sigma0 for the present contact: with size_length "contacts" the micropillar
+    strength at the mean contact-patch size (contact_size), else reference_stress."""
+    c = m.params.creep
+    if c.size_effect and c.size_length == "contacts":
+        return reference_stress(c, contact_size(m, xi))
+    return reference_stress(c)
+
+
+def contact_size(m, xi):
+    """Mean size of the contact patches (m): a column of the interface is in contact where its
+    contact share (contact faces weighted by xi, over those of the pristine surface) is at least
+    one half; patches are connected contacting columns (periodic axes wrap); the size is the mean
+    patch width in 2D and the equivalent diameter 2 sqrt(A / pi) of the mean patch area in 3D,
+    at least one grid spacing (narrower patches are not resolved). Full contact: the interface's
+    length (2D) or the equivalent diameter of its area (3D)."""
+    from scipy import ndimage
+
+    if not hasattr(m, "_full_columns"):
+        m._full_columns = m.xp.maximum(m.contact_weight(m.xp.ones(m.grid.shape, dtype=xi.dtype)).sum(axis=-1), 1e-300)
+    share = m.backend.to_host(m.contact_weight(xi).sum(axis=-1) / m._full_columns)
+    whole = m.extent.whole
+    lateral = whole.shape[:-1]
+    touching = m.extent.lateral_sites(share).reshape(lateral) >= 0.5
+    h = whole.spacing[:-1]
+    periodic = whole.periodic[:-1]
+    if not touching.any():
+        return float(min(h))
+    labels, n = ndimage.label(touching)
+    if n > 1:
+        n = _periodic_patches(labels, n, periodic)
+    area = touching.sum() * float(np.prod(h)) / n
+    size = area if len(lateral) == 1 else 2.0 * np.sqrt(area / np.pi)
+    return float(max(size, min(h)))
+
+
+def _periodic_patches(labels, n, periodic):
+    """The number of patches once labels that meet across a periodic wall are joined."""
+    root = list(range(n + 1))
+
+    def find(k):
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    for a, wraps in enumerate(periodic):
+        if not wraps:
+            continue
+        first, last = np.take(labels, 0, axis=a).ravel(), np.take(labels, -1, axis=a).ravel()
+        for p, q in zip(first, last):
+            if p and q:
+                root[find(p)] = find(q)
+    return len({find(k) for k in range(1, n + 1)})
 
 
 def closure_band(m):
@@ -126,14 +183,15 @@ def creep_flow(m, state, pressure):
     if not (cf.void_weight(xi[~sse]) > 0).any():
         cache["solution"] = None
         return None
-    key = (float(pressure), float(m.creep_rate0))
+    strength = creep_strength(m, state["xi"])  # changes with the contact patches where size_length is contacts
+    key = (float(pressure), float(m.creep_rate0), strength)
     stale = (cache["solution"] is None or cache["key"] != key or cache.get("stale")
              or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
     if stale:
         geometry = cache["geometry"]
         if cache["key"] != key:
             geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
-            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, reference_stress(c), m.creep_rate0),
+            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, m.creep_rate0),
                                              stress_scale=pressure, regularisation=REGULARISATION,
                                              backend=m.backend, method=c.solver)
             cache["solution"] = None
