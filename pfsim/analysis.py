@@ -16,7 +16,7 @@ and the mean and spread of n over the stores (the realisations of a study).
 Critical current of stripping against stack pressure, from the member stores of a sweep
 (configs/sweeps/ccd_vs_pressure.yaml: two materials x five pressures x seeds):
 
-    python -m pfsim.analysis ccd SWEEP_FILE_OR_FOLDER [-o ccd.png]
+    python -m pfsim.analysis ccd SWEEP_FILE_OR_FOLDER [-o ccd.png] [--rise V] [--by KEY]
 
 reads every run store in the folder (a sweep file: its output folder). A member that ended with
 a contact or voltage failure gives its critical current: the applied current density of its
@@ -29,7 +29,9 @@ the critical current; the figure draws the mean with min-max bars per material, 
 small dot, and the measured Li|LLZO points (Wang, Choudhury, Sakamoto, Joule 3 (2019) 2165:
 about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. With `--rise V` the members
 are read by the voltage criterion below instead of their `failure` records (members must run
-without the contact stop: configs/sweeps/ccd_vs_pressure_voltage.yaml). Exit codes: 0 figure
+without the contact stop: configs/sweeps/ccd_vs_pressure_voltage.yaml). With `--by KEY` (a
+dotted config key that the sweep varies, e.g. model.creep.model) the groups are split by the
+key's value as well (configs/sweeps/ccd_vs_pressure_llzo.yaml: both creep models). Exit codes: 0 figure
 written; 2 no run store in the folder, or none with a critical current or a completed ramp.
 
 The experiments' criterion, a voltage divergence, from a stripping run's observables:
@@ -150,9 +152,20 @@ class Group:
         return float(max(self.failed)) if self.complete else float("nan")
 
 
-def read_member(path, rise=None) -> Member:
+def config_value(cfg, key):
+    """The value of a dotted key (model.creep.model) in a stored config; None where it is absent."""
+    for part in key.split("."):
+        if not isinstance(cfg, dict) or part not in cfg:
+            return None
+        cfg = cfg[part]
+    return cfg
+
+
+def read_member(path, rise=None, by=None) -> Member:
     """The outcome of one run store's stripping ramp (see the module's docstring); with `rise`
-    (V), by the voltage criterion (`voltage_divergence`) instead of the failure record."""
+    (V), by the voltage criterion (`voltage_divergence`) instead of the failure record; with `by`
+    (a dotted config key), the key's value joins the material's label, so that members differing
+    in it are grouped apart."""
     import xarray as xr
 
     from .io.store import RunStore
@@ -165,6 +178,8 @@ def read_member(path, rise=None) -> Member:
     cfg = meta.get("config") or {}
     name = str(cfg.get("name", "?"))
     material, seed = MATERIALS.get(name, name), cfg.get("seed")
+    if by:
+        material = f"{material}, {'.'.join(by.split('.')[-2:])} = {config_value(cfg, by)}"
     pressure = (cfg.get("drive") or {}).get("stack_pressure")
     pressure = float(pressure) / 1e6 if isinstance(pressure, (int, float)) else float("nan")
     status, failure = meta.get("status", "unknown"), meta.get("failure") or {}
@@ -226,9 +241,9 @@ def sweep_folder(path) -> Path:
     return path
 
 
-def read_members(folder, rise=None) -> list[Member]:
-    """Every run store (*.zarr) directly in `folder`, in name order (rise: read_member's)."""
-    return [read_member(p, rise) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
+def read_members(folder, rise=None, by=None) -> list[Member]:
+    """Every run store (*.zarr) directly in `folder`, in name order (rise, by: read_member's)."""
+    return [read_member(p, rise, by) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
 
 
 def group_members(members) -> list[Group]:
@@ -323,12 +338,14 @@ def ccd_main(argv) -> int:
     ap.add_argument("--rise", type=float, help="the voltage criterion instead of the failure records: the first "
                                                 "rise of the cell voltage within a hold by more than this (V); see "
                                                 "python -m pfsim.analysis voltage")
+    ap.add_argument("--by", metavar="KEY", help="a swept config key (dotted, e.g. model.creep.model) whose value "
+                                                "splits the groups: one series per material and value")
     args = ap.parse_args(argv)
     folder = sweep_folder(args.sweep)
     if not folder.is_dir():
         print(f"{args.sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING
-    members = read_members(folder, args.rise)
+    members = read_members(folder, args.rise, args.by)
     if not members:
         print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING

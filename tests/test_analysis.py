@@ -92,6 +92,15 @@ def test_voltage_sweep_file_runs_past_the_contact_criterion_in_a_symmetric_cell(
         assert cfg.model.failure_contact_fraction == 0 and cfg.model.symmetric_cell.electrolyte_thickness == 1e-3
 
 
+def test_creep_model_sweep_file_compares_both_models_by_the_voltage_criterion():
+    configs = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure_llzo.yaml").validate()
+    assert len(configs) == 2 * 7
+    assert sorted({cfg.model.creep.model for cfg, _ in configs}) == ["reduced", "solved"]
+    assert sorted({cfg.drive.stack_pressure for cfg, _ in configs}) == pytest.approx([0, 0.5e6, 1e6, 2e6, 3e6, 5e6, 7e6])
+    for cfg, _ in configs:
+        assert cfg.model.failure_contact_fraction == 0 and cfg.model.symmetric_cell.electrolyte_thickness == 1e-3
+
+
 def test_members_from_failure_records(swept):
     _, out = swept
     members = read_members(out)
@@ -224,3 +233,23 @@ def test_members_by_the_voltage_criterion(swept, tmp_path, capsys):
     assert main(["ccd", str(out), "--rise", "1", "-o", str(tmp_path / "v.png")]) == 0
     text = capsys.readouterr().out
     assert "4 run store(s), 3 counted" in text and "ended by the contact criterion" in text
+
+
+def test_groups_split_by_a_swept_key(swept, tmp_path, capsys):
+    """--by model.creep.model: two members at the same material and pressure that differ in the
+    creep model form two groups (one series each), not one pooled group."""
+    _, out = swept
+    fail, above = out / "member-0000.zarr", out / "member-0001.zarr"
+    m = RunStore.open(fail, mode="r").meta
+    model = dict(m["config"]["model"])
+    copy(fail, tmp_path, 0, config={"model": dict(model, creep=dict(model.get("creep", {}), model="reduced"))})
+    copy(fail, tmp_path, 1, config={"model": dict(model, creep=dict(model.get("creep", {}), model="solved"))},
+         failure=dict(m["failure"], current_density=40.0))
+    pooled = group_members(read_members(tmp_path))
+    assert len(pooled) == 1 and sorted(pooled[0].failed) == pytest.approx([4.0, 12.0])
+    split = group_members(read_members(tmp_path, by="model.creep.model"))
+    assert [(g.material, g.failed) for g in split] == [("Li|LLZO, creep.model = reduced", [12.0]), ("Li|LLZO, creep.model = solved", [4.0])]
+    assert main(["ccd", str(tmp_path), "--by", "model.creep.model", "-o", str(tmp_path / "f.png")]) == 0
+    text = capsys.readouterr().out
+    assert "Li|LLZO, creep.model = reduced" in text and "Li|LLZO, creep.model = solved" in text
+    assert read_member(tmp_path / "member-0000.zarr", by="model.no_such_key").material == "Li|LLZO, model.no_such_key = None"
