@@ -98,6 +98,33 @@ class CahnHilliardAllenCahn(Model):
         state["c"] = c
         state.update(zip(self.etas, etas))
 
+    # --- the semi-implicit Fourier step (time.integrator: semi_implicit) ------------------------
+    @property
+    def integrators(self):
+        """euler and rk4; semi_implicit on a fully periodic grid held by one process."""
+        whole = getattr(self.grid, "whole", None) is None  # a rank's slab has .whole (pfsim.parallel)
+        return super().integrators + (("semi_implicit",) if whole and all(self.grid.periodic) else ())
+
+    def semi_implicit_step(self, state, t, dt):
+        """The state one IMEX Euler step of dt later (new arrays; pfsim.kernels.cahn_hilliard_allen_cahn).
+        solve_counts: [eta solves, their iterations in all, the most in one] since the model was built."""
+        k2 = self.scratch.get("minus_laplacian_symbol")
+        if k2 is None:
+            k2 = self.scratch["minus_laplacian_symbol"] = stencil.minus_laplacian_symbol(self.grid, self.xp)
+        iterations = []
+        c, etas = chac.semi_implicit_step(self.backend, self.params, self.cross, state["c"],
+                                          [state[n] for n in self.etas], dt, k2, iterations)
+        counts = self.solve_counts
+        counts[:] = [counts[0] + len(iterations), counts[1] + sum(iterations), max([counts[2]] + iterations)]
+        return {"c": c, **dict(zip(self.etas, etas))}
+
+    @property
+    def solve_counts(self) -> list:
+        return self.scratch.setdefault("solve_counts", [0, 0, 0])
+
+    def free_energy(self, state) -> float:
+        return self.extent.integral(self.free_energy_density(state))
+
     def stability_limit(self):
         """Forward Euler's limit of the stiffer of the two equations, from bounds on the second
         derivatives of f for c in [0, 1] and eta in [0, 1]."""
@@ -127,7 +154,7 @@ class CahnHilliardAllenCahn(Model):
         return f + p.w * (wells + p.alpha * self.pair_factor * pairs)
 
     def observables(self, state, t):
-        out = {"free_energy": self.extent.integral(self.free_energy_density(state)),
+        out = {"free_energy": self.free_energy(state),
                "mass": self.extent.integral(state["c"])}
         for n in self.etas:
             out[f"mean_{n}"] = float(state[n].mean())
