@@ -39,7 +39,7 @@ def _duration_or_auto(v):
         raise ValueError(str(exc).replace("expected a time", "expected a time or 'auto'", 1)) from None
 
 
-DEFAULT_TOLERANCE = 1e-3  # time.tolerance of semi_implicit
+DEFAULT_TOLERANCE = 1e-4  # time.tolerance of semi_implicit
 
 
 class TimeConfig(Section):
@@ -52,8 +52,8 @@ class TimeConfig(Section):
         "euler", description="forward Euler, classic RK4 (models with a rate), or semi_implicit: the adaptive "
         "IMEX Fourier step of cahn_hilliard_allen_cahn on fully periodic grids (dt: the first step)")
     tolerance: float | None = Field(
-        None, gt=0, description=f"semi_implicit: the largest change of any field between one step and two half "
-        f"steps that a step may make; dt adapts to it (default {DEFAULT_TOLERANCE:g})")
+        None, gt=0, description=f"semi_implicit: the largest root mean square change of a field between one step "
+        f"and two half steps that a step may make; dt adapts to it (default {DEFAULT_TOLERANCE:g})")
     dt_max: Duration | None = Field(None, description="semi_implicit: the largest adaptive step (s) (default: none)")
     max_steps: int | None = Field(None, gt=0, description="stop after this many steps in total")
 

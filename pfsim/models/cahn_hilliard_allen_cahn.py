@@ -125,6 +125,19 @@ class CahnHilliardAllenCahn(Model):
     def free_energy(self, state) -> float:
         return self.extent.integral(self.free_energy_density(state))
 
+    def discrete_energy(self, state) -> float:
+        """F with one-sided differences for the gradients on a periodic grid: the energy that the
+        5-point (7-point) Laplacian's equations dissipate (lap = -D+^T D+), which the semi-implicit
+        step control holds non-increasing. The `free_energy` observable (central differences) can
+        rise by a little where this one falls."""
+        p, xp = self.params, self.xp
+        local = self.free_energy_density(state, gradients=False)
+        gradients = [(p.kappa_c, state["c"])] + [(p.kappa_eta, state[n]) for n in self.etas]
+        for kappa, f in gradients:
+            for a, h in enumerate(self.grid.spacing):
+                local = local + (0.5 * kappa / h**2) * (xp.roll(f, -1, axis=a) - f) ** 2
+        return self.extent.integral(local)
+
     def stability_limit(self):
         """Forward Euler's limit of the stiffer of the two equations, from bounds on the second
         derivatives of f for c in [0, 1] and eta in [0, 1]."""
@@ -137,19 +150,22 @@ class CahnHilliardAllenCahn(Model):
         return min(ch, ac)
 
     # --- diagnostics --------------------------------------------------------------------------
-    def free_energy_density(self, state):
-        """f + gradient energies (central differences for the gradients, as the BM1 reference)."""
+    def free_energy_density(self, state, gradients=True):
+        """f + gradient energies (central differences for the gradients, as the BM1 reference;
+        gradients=False: f alone)."""
         p, g, xp = self.params, self.grid, self.xp
         c = state["c"]
         h, sq = chac.sums([state[n] for n in self.etas])
         f = p.rho2 * (c - p.c_alpha) ** 2 * (1 - h) + p.rho2 * (p.c_beta - c) ** 2 * h
-        f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
+        if gradients:
+            f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
         wells, quartic = 0.0, 0.0
         for n in self.etas:
             e = state[n]
             wells = wells + e * e * (1 - e) ** 2
             quartic = quartic + (e * e) ** 2
-            f = f + 0.5 * p.kappa_eta * stencil.gradient_squared(e, g, xp)
+            if gradients:
+                f = f + 0.5 * p.kappa_eta * stencil.gradient_squared(e, g, xp)
         pairs = 0.5 * (sq * sq - quartic)  # sum over i < j of eta_i^2 eta_j^2
         return f + p.w * (wells + p.alpha * self.pair_factor * pairs)
 
