@@ -11,7 +11,8 @@ benchmark 2 (Ostwald ripening) free energy (docs/generic_models.md, section 2).
 
 cross_term: "each_pair_once" (PRISMS-PF's choice, the default) or "each_pair_twice" (the literal
 double sum over j != i that MOOSE's upload uses: alpha doubled in effect). The fields' initial
-conditions are data in model.initial, one kind of pfsim.initial per field. NumPy and CUDA forms in
+conditions are data in model.initial, one kind of pfsim.initial per field. time.integrator semi_implicit:
+the adaptive IMEX Fourier step (semi_implicit_step; fully periodic grids). NumPy and CUDA forms in
 pfsim/kernels/cahn_hilliard_allen_cahn.py (kernels/cahn_hilliard_allen_cahn.cu).
 """
 
