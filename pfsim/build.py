@@ -217,4 +217,6 @@ def build(cfg, backend=None, placement=Single(), *, say=lambda msg: None, store=
     else:
         _, info = writer.checkpoint_group()
         clock = Clock(info["time"], info["iteration"])
+        if cfg.time.integrator == "semi_implicit":  # the adaptive step goes on from the checkpoint's
+            dt = float(info["dt"])
     return Setup(be, grid, model, state, clock, dt, writer)

@@ -39,21 +39,38 @@ def _duration_or_auto(v):
         raise ValueError(str(exc).replace("expected a time", "expected a time or 'auto'", 1)) from None
 
 
+DEFAULT_TOLERANCE = 1e-4  # time.tolerance of semi_implicit
+
+
 class TimeConfig(Section):
     stop: Duration = Field(description="simulated time at which the run ends (s)")
     dt: Annotated[float | Literal["auto"], BeforeValidator(_duration_or_auto)] = Field(
         "auto", description="time step (s), or 'auto' for cfl times the explicit stability limit"
     )
     cfl: float = Field(0.5, gt=0, le=1, description="fraction of the stability limit used by dt: auto")
-    integrator: Literal["euler", "rk4"] = Field(
-        "euler", description="forward Euler or classic RK4 (RK4: cahn_hilliard and allen_cahn only)")
+    integrator: Literal["euler", "rk4", "semi_implicit"] = Field(
+        "euler", description="forward Euler, classic RK4 (models with a rate), or semi_implicit: the adaptive "
+        "IMEX Fourier step of cahn_hilliard_allen_cahn on fully periodic grids (dt: the first step)")
+    tolerance: float | None = Field(
+        None, gt=0, description=f"semi_implicit: the largest root mean square change of a field between one step "
+        f"and two half steps that a step may make; dt adapts to it (default {DEFAULT_TOLERANCE:g})")
+    dt_max: Duration | None = Field(None, description="semi_implicit: the largest adaptive step (s) (default: none)")
     max_steps: int | None = Field(None, gt=0, description="stop after this many steps in total")
 
     @model_validator(mode="after")
     def _positive_dt(self):
         if self.dt != "auto" and not self.dt > 0:
             raise ValueError(f"dt: expected a positive time step, got {self.dt:g}")
+        if self.dt_max is not None and not self.dt_max > 0:
+            raise ValueError(f"dt_max: expected a positive time step, got {self.dt_max:g}")
+        for key in ("tolerance", "dt_max"):
+            if getattr(self, key) is not None and self.integrator != "semi_implicit":
+                raise ValueError(f"{key}: applies to integrator semi_implicit only (integrator is {self.integrator})")
         return self
+
+    @property
+    def step_tolerance(self) -> float:
+        return DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance
 
 
 class OutputConfig(Section):
@@ -356,6 +373,11 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
         raise ConfigError(f"initial.kind: {cfg.initial.kind} is defined on 2D grids only")
     if cfg.initial is not None and cfg.initial.kind == "manufactured" and getattr(cfg.model, "source", None) is None:
         raise ConfigError("initial.kind: 'manufactured' needs model.source")
+    if cfg.time.integrator == "semi_implicit" and "semi_implicit" not in model.integrators:
+        raise ConfigError(
+            f"time.integrator: 'semi_implicit' steps model.kind cahn_hilliard_allen_cahn on a fully periodic grid "
+            f"in one process only (here model.kind {cfg.model.kind}, grid.boundaries "
+            f"{'all periodic' if all(grid.periodic) else 'not all periodic'}); use euler")
     if cfg.time.integrator not in model.integrators:
         allowed = " or ".join(repr(i) for i in model.integrators)
         raise ConfigError(
@@ -371,7 +393,7 @@ def check_consistency(cfg: RunConfig, backend=None, extent=None, probe=False):
             "time.dt: the explicit stability limit of this grid and model is out of the float64 range "
             "(check grid.spacing and the model coefficients)"
         )
-    if cfg.time.dt != "auto" and cfg.time.dt > limit:
+    if cfg.time.dt != "auto" and cfg.time.dt > limit and cfg.time.integrator != "semi_implicit":
         raise ConfigError(
             f"time.dt: {cfg.time.dt:.4g} s exceeds the explicit stability limit {limit:.4g} s "
             f"of this grid and model; use a smaller dt or dt: auto"

@@ -48,6 +48,16 @@ class SimulationBlowUp(PfsimError):
         )
 
 
+class StepTooSmall(SimulationBlowUp):
+    """An adaptive step (time.integrator: semi_implicit) rejected below its lower bound."""
+
+    def __init__(self, iteration, time, dt, dt_min):
+        self.field, self.iteration, self.time = None, iteration, time
+        PfsimError.__init__(
+            self, f"the adaptive step fell to {dt:.3g} s, under its lower bound {dt_min:.3g} s, at step {iteration} "
+            f"(t = {time:.6g} s); the run stopped and the store keeps the last good checkpoint (raise time.tolerance)")
+
+
 class StopRun(Exception):
     """Raised by a model when the cell reaches an end state (contact lost, short circuit):
     the loop stops cleanly after recording it, and the run counts as finished."""

@@ -17,7 +17,7 @@ from .config import RunConfig, load_config
 from .errors import SimulationBlowUp, UsageError
 from .io.lock import slurm_job
 from .io.store import RunStore, now
-from .simulation import IterationInterval, SpecifiedTimes, TimeInterval, WallTimeInterval
+from .simulation import DT_MIN_FRACTION, IterationInterval, SpecifiedTimes, TimeInterval, WallTimeInterval
 
 
 def git_commit() -> str | None:
@@ -48,6 +48,10 @@ class Run:
         self._from_time = setup.clock.time
         self.sim = placement.simulation_class(setup.model, setup.state, cfg.time.stop, setup.dt, cfg.time.integrator,
                                               setup.clock, cfg.time.max_steps)
+        if cfg.time.integrator == "semi_implicit":
+            rejected = store.checkpoint_group()[1].get("rejected_steps", 0) if resumed else 0
+            self.sim.set_step_control(cfg.time.step_tolerance, DT_MIN_FRACTION * setup.model.stability_limit(),
+                                      cfg.time.dt_max, rejected)
         self._attach_callbacks()
 
     # --- construction ------------------------------------------------------------------
@@ -168,13 +172,15 @@ class Run:
             return
         sim.check_finite()
         state = {n: self.backend.to_host(sim.state[n]) for n in self.model.checkpoint_names}
-        self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt})
+        self.store.write_checkpoint(state, sim.clock, {"dt": sim.dt, "rejected_steps": sim.rejected_steps})
 
     # --- running -----------------------------------------------------------------------
     def summary(self, status) -> str:
         """The last line of `pfsim run`."""
         clock = self.sim.clock
-        return (f"{status}: t = {clock.time:.6g} s after {clock.iteration} steps ({self.sim.stopped_reason}); "
+        rejected = f", {self.sim.rejected_steps} rejected" if self.cfg.time.integrator == "semi_implicit" else ""
+        return (f"{status}: t = {clock.time:.6g} s after {clock.iteration} steps{rejected} "
+                f"({self.sim.stopped_reason}); "
                 f"store {self.store.path}")
 
     def execute(self) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SimulationBlowUp, StopRun
+from .errors import SimulationBlowUp, StepTooSmall, StopRun
 
 # a step that lands within this fraction of dt of an actuation time lands on it
 _SNAP = 1e-6
@@ -20,6 +20,15 @@ _SNAP = 1e-6
 # classic RK4's linear stability region reaches -2.785 on the real axis, forward Euler's -2:
 # RK4's stability limit is taken as this multiple of Euler's
 RK4_STABILITY_FACTOR = 1.39
+
+
+# semi_implicit step control: dt grows by at most GROWTH and shrinks by at most SHRINK per step,
+# to SAFETY of the step that would meet the tolerance; the discrete energy may rise by rounding only
+GROWTH, SHRINK, SAFETY = 2.0, 0.2, 0.9
+FREE_ENERGY_ROUNDING = 1e-13
+# the smallest adaptive step as a fraction of forward Euler's stability limit: a step rejected
+# below it ends the run (the scheme or the tolerance cannot be met)
+DT_MIN_FRACTION = 1e-3
 
 
 def stability_factor(integrator: str) -> float:
@@ -111,6 +120,12 @@ class Simulation:
     stop_requested: str = ""
     ended_by_model: bool = False
     end_details: dict = field(default_factory=dict)
+    # semi_implicit only: the step control (set_step_control); self.dt is its next step
+    tolerance: float = 1e-3
+    dt_min: float = 0.0
+    dt_max: float = np.inf
+    rejected_steps: int = 0
+    _energy: float | None = None  # the model's discrete_energy of the state, from the last accepted step
 
     def add_callback(self, name, schedule, func, at_start=False, at_end=False):
         self.callbacks.append(Callback(name, schedule, func, at_start, at_end))
@@ -125,7 +140,9 @@ class Simulation:
 
     def time_step(self, dt: float, lands_on: float | None = None):
         m, s, t = self.model, self.state, self.clock.time
-        if self.integrator == "euler":
+        if self.integrator == "semi_implicit":
+            dt, lands_on = self._controlled_step(dt, lands_on)
+        elif self.integrator == "euler":
             m.euler_step(s, t, dt)
         else:
             self._rk4(dt)
@@ -148,6 +165,54 @@ class Simulation:
                 acc[k] += weight * k1[k]
         for k in m.fields:
             s[k][...] = start[k] + (dt / 6.0) * acc[k]
+
+    # --- semi_implicit: IMEX Euler with step doubling ------------------------------------
+    def set_step_control(self, tolerance, dt_min, dt_max=None, rejected_steps=0):
+        self.tolerance, self.dt_min, self.rejected_steps = tolerance, dt_min, rejected_steps
+        self.dt_max = np.inf if dt_max is None else dt_max
+        self.dt = min(self.dt, self.dt_max)
+
+    def _controlled_step(self, dt, lands_on):
+        """One accepted step of at most dt: (dt taken, lands_on or None when a rejection shortened it).
+
+        A step is one IMEX Euler step of dt (u1) and two of dt / 2 (u2); u2 - u1 estimates the local
+        error of u2 (O(dt^2)), and 2 u2 - u1 (Richardson) is second order. The step is accepted when
+        the root mean square of u2 - u1 over the nodes, the largest over the fields, is at most the
+        tolerance and the model's discrete energy does not rise; else it is retried shorter. The
+        next step, self.dt, follows the error (growth at most GROWTH per step) within [dt_min,
+        dt_max]; a step shortened to land on a sampling time keeps self.dt."""
+        m, s, t = self.model, self.state, self.clock.time
+        if self._energy is None:
+            self._energy = m.discrete_energy(s)
+        landing = lands_on is not None and dt < self.dt * (1 - _SNAP)  # shortened to land on a sampling time
+        while True:
+            trial, error = self._doubled_step(dt)
+            energy = m.discrete_energy(trial)
+            factor = GROWTH if error == 0 else min(GROWTH, SAFETY * np.sqrt(self.tolerance / error))
+            rises = energy > self._energy + FREE_ENERGY_ROUNDING * abs(self._energy)
+            if error <= self.tolerance and not rises and np.isfinite(energy):
+                break
+            self.rejected_steps += 1
+            dt = dt * (0.5 if rises or not np.isfinite(energy) else max(SHRINK, factor))
+            lands_on, landing = None, False
+            if dt < self.dt_min:
+                raise StepTooSmall(self.clock.iteration, t, dt, self.dt_min)
+        for name in m.fields:
+            s[name][...] = trial[name]
+        self._energy = energy
+        if not landing or factor < 1:  # a shortened landing step that went well keeps self.dt
+            self.dt = float(min(max(dt * factor, self.dt_min), self.dt_max))
+        return dt, lands_on
+
+    def _doubled_step(self, dt):
+        """(2 u2 - u1, the error): u1 one IMEX Euler step of dt, u2 two of dt / 2; the error is the
+        largest over the fields of the root mean square of u2 - u1 (a local event, a particle
+        vanishing, does not hold the whole domain's step down)."""
+        m, s, t, xp = self.model, self.state, self.clock.time, self.model.xp
+        one = m.semi_implicit_step(s, t, dt)
+        two = m.semi_implicit_step(m.semi_implicit_step(s, t, 0.5 * dt), t + 0.5 * dt, 0.5 * dt)
+        error = max(float(xp.sqrt(xp.mean((two[n] - one[n]) ** 2))) for n in m.fields)
+        return {n: 2 * two[n] - one[n] for n in m.fields}, error if np.isfinite(error) else np.inf
 
     def request_stop(self, why: str):
         """Stop after the current step (signals, wall-time limits)."""

@@ -166,3 +166,17 @@ def integrate_rows(density_rows, grid, shape, dtype, scratch, nodes=65536):
                 d[along(len(shape), a, -1)] *= 0.5
         total += float(d.sum())
     return total * grid.node_volume
+
+
+def minus_laplacian_symbol(grid, xp, dtype=float):
+    """-(the Fourier symbol of `laplacian`) on a fully periodic grid, in the layout of xp.fft.rfftn:
+    sum over axes of (4 / h^2) sin^2(k h / 2), k h = 2 pi m / n. Zero at k = 0, and exact for
+    the 5-point (7-point) stencil, so a Fourier solve is the same discretisation as the stencil."""
+    symbol = 0.0
+    last = grid.ndim - 1
+    for a, (n, h) in enumerate(zip(grid.shape, grid.spacing)):
+        m = np.arange(n // 2 + 1) if a == last else np.fft.fftfreq(n, 1.0 / n)
+        shape = [1] * grid.ndim
+        shape[a] = m.size
+        symbol = symbol + (4.0 / h**2) * np.sin(np.pi * m / n).reshape(shape) ** 2
+    return xp.asarray(symbol, dtype=dtype)

@@ -113,3 +113,99 @@ def euler_step_cuda(backend, grid, p, cross, c, etas, dt, scratch):
 chemical_potential = twin(chemical_potential_numpy, chemical_potential_cuda)
 rate = twin(rate_numpy, rate_cuda)
 euler_step = twin(euler_step_numpy, euler_step_cuda)
+
+
+# --- the semi-implicit (IMEX) Fourier step: written with backend.xp, the same on NumPy and CuPy ---
+# the eta solves stop at this largest |residual| (eta is of order 1), or after SOLVE_MAX_ITERATIONS
+SOLVE_RESIDUAL = 1e-10
+SOLVE_MAX_ITERATIONS = 100
+
+
+def local_slope(p, cross, c, e, sq):
+    """df/deta_k without its gradient term: (f_b - f_a) h'(eta_k) + w (...); sq: sum of eta_j^2."""
+    a, b = p.c_beta - c, c - p.c_alpha
+    jump = p.rho2 * (a * a - b * b)
+    return jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
+
+
+def local_curvature(p, cross, c, e, sq):
+    """d2f/deta_k2, the others held:
+    (f_b - f_a) h''(eta_k) + w (2 - 12 eta_k + 12 eta_k^2 + cross sum_{j != k} eta_j^2)."""
+    a, b = p.c_beta - c, c - p.c_alpha
+    jump = p.rho2 * (a * a - b * b)
+    return jump * (60 * e * (1 - e) * (1 - 2 * e)) + p.w * (2 - 12 * e + 12 * (e * e) + cross * (sq - e * e))
+
+
+def conjugate_gradient(xp, apply, precondition, rhs, x):
+    """x with max |rhs - apply(x)| <= SOLVE_RESIDUAL (apply symmetric positive definite), from x;
+    returns (x, iterations)."""
+    r = rhs - apply(x)
+    z = precondition(r)
+    d, rz = z, float(xp.vdot(r, z))
+    for it in range(SOLVE_MAX_ITERATIONS):
+        if float(xp.abs(r).max()) <= SOLVE_RESIDUAL:
+            return x, it
+        q = apply(d)
+        dq = float(xp.vdot(d, q))
+        if not dq > 0:  # r is at rounding level
+            return x, it
+        step = rz / dq
+        x, r = x + step * d, r - step * q
+        z = precondition(r)
+        rz, rz_old = float(xp.vdot(r, z)), rz
+        d = z + (rz / rz_old) * d
+    return x, SOLVE_MAX_ITERATIONS
+
+
+def fourier_solve_pair(c, g, denominator, weight, forward, inverse):
+    """FT^-1[(FT[c] + weight FT[g]) / denominator]."""
+    return inverse((forward(c) + weight * forward(g)) / denominator)
+
+
+def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
+    """(c, [eta_k]) one IMEX Euler step of dt later, new arrays; fully periodic grids.
+
+    k2: -(the symbol of the discrete Laplacian) in rfftn layout (pfsim.stencil.minus_laplacian_symbol).
+    eta_k first, from c and eta at the old time: kappa_eta lap(eta_k) implicit, the local slope
+    explicit with S (eta_k^new - eta_k) added to both sides, S = max(d2f/deta_k2, 0) node by node:
+        (1 + dt L S) eta_k^new - dt L kappa_eta lap(eta_k^new) = (1 + dt L S) eta_k - dt L slope_k
+    solved by conjugate gradients preconditioned by the same operator with S at its mean (exact in
+    Fourier space); then c with the new eta: f_c = 2 rho2 c - g(eta), g = 2 rho2 (c_alpha (1 - h) +
+    c_beta h), so, exactly in Fourier space,
+        (1 + dt M k2 (2 rho2 + kappa_c k2)) c^new = FT[c] + dt M k2 FT[g(eta^new)]
+    At k = 0 the c solve keeps the mean of c, so the mass is kept to rounding.
+    iterations: a list that receives each eta solve's number of iterations."""
+    xp, shape, axes = backend.xp, c.shape, tuple(range(c.ndim))
+
+    def forward(f):
+        return xp.fft.rfftn(f, axes=axes)
+
+    def inverse(f_hat):
+        return xp.fft.irfftn(f_hat, s=shape, axes=axes).astype(c.dtype, copy=False)
+
+    def fourier_solve(rhs, denominator):
+        return inverse(forward(rhs) / denominator)
+
+    _, sq = sums(etas)
+    dl = dt * p.relaxation
+    gradient_symbol = (dl * p.kappa_eta) * k2
+    new_etas = []
+    for e in etas:
+        diagonal = 1 + dl * xp.maximum(local_curvature(p, cross, c, e, sq), 0.0)
+        mean_denominator = float(diagonal.mean()) + gradient_symbol
+
+        def apply(x, diagonal=diagonal):
+            return diagonal * x + inverse(gradient_symbol * forward(x))
+
+        def precondition(r, mean_denominator=mean_denominator):
+            return fourier_solve(r, mean_denominator)
+
+        rhs = diagonal * e - dl * local_slope(p, cross, c, e, sq)
+        eta, its = conjugate_gradient(xp, apply, precondition, rhs, precondition(rhs))
+        new_etas.append(eta)
+        if iterations is not None:
+            iterations.append(its)
+    h, _ = sums(new_etas)
+    g = (2 * p.rho2) * (p.c_alpha + (p.c_beta - p.c_alpha) * h)
+    c_denominator = 1 + (dt * p.mobility) * k2 * (2 * p.rho2 + p.kappa_c * k2)
+    return fourier_solve_pair(c, g, c_denominator, dt * p.mobility * k2, forward, inverse), new_etas

@@ -11,7 +11,8 @@ benchmark 2 (Ostwald ripening) free energy (docs/generic_models.md, section 2).
 
 cross_term: "each_pair_once" (PRISMS-PF's choice, the default) or "each_pair_twice" (the literal
 double sum over j != i that MOOSE's upload uses: alpha doubled in effect). The fields' initial
-conditions are data in model.initial, one kind of pfsim.initial per field. NumPy and CUDA forms in
+conditions are data in model.initial, one kind of pfsim.initial per field. time.integrator semi_implicit:
+the adaptive IMEX Fourier step (semi_implicit_step; fully periodic grids). NumPy and CUDA forms in
 pfsim/kernels/cahn_hilliard_allen_cahn.py (kernels/cahn_hilliard_allen_cahn.cu).
 """
 
@@ -98,6 +99,46 @@ class CahnHilliardAllenCahn(Model):
         state["c"] = c
         state.update(zip(self.etas, etas))
 
+    # --- the semi-implicit Fourier step (time.integrator: semi_implicit) ------------------------
+    @property
+    def integrators(self):
+        """euler and rk4; semi_implicit on a fully periodic grid held by one process."""
+        whole = getattr(self.grid, "whole", None) is None  # a rank's slab has .whole (pfsim.parallel)
+        return super().integrators + (("semi_implicit",) if whole and all(self.grid.periodic) else ())
+
+    def semi_implicit_step(self, state, t, dt):
+        """The state one IMEX Euler step of dt later (new arrays; pfsim.kernels.cahn_hilliard_allen_cahn).
+        solve_counts: [eta solves, their iterations in all, the most in one] since the model was built."""
+        k2 = self.scratch.get("minus_laplacian_symbol")
+        if k2 is None:
+            k2 = self.scratch["minus_laplacian_symbol"] = stencil.minus_laplacian_symbol(self.grid, self.xp)
+        iterations = []
+        c, etas = chac.semi_implicit_step(self.backend, self.params, self.cross, state["c"],
+                                          [state[n] for n in self.etas], dt, k2, iterations)
+        counts = self.solve_counts
+        counts[:] = [counts[0] + len(iterations), counts[1] + sum(iterations), max([counts[2]] + iterations)]
+        return {"c": c, **dict(zip(self.etas, etas))}
+
+    @property
+    def solve_counts(self) -> list:
+        return self.scratch.setdefault("solve_counts", [0, 0, 0])
+
+    def free_energy(self, state) -> float:
+        return self.extent.integral(self.free_energy_density(state))
+
+    def discrete_energy(self, state) -> float:
+        """F with one-sided differences for the gradients on a periodic grid: the energy that the
+        5-point (7-point) Laplacian's equations dissipate (lap = -D+^T D+), which the semi-implicit
+        step control holds non-increasing. The `free_energy` observable (central differences) can
+        rise by a little where this one falls."""
+        p, xp = self.params, self.xp
+        local = self.free_energy_density(state, gradients=False)
+        gradients = [(p.kappa_c, state["c"])] + [(p.kappa_eta, state[n]) for n in self.etas]
+        for kappa, f in gradients:
+            for a, h in enumerate(self.grid.spacing):
+                local = local + (0.5 * kappa / h**2) * (xp.roll(f, -1, axis=a) - f) ** 2
+        return self.extent.integral(local)
+
     def stability_limit(self):
         """Forward Euler's limit of the stiffer of the two equations, from bounds on the second
         derivatives of f for c in [0, 1] and eta in [0, 1]."""
@@ -110,24 +151,27 @@ class CahnHilliardAllenCahn(Model):
         return min(ch, ac)
 
     # --- diagnostics --------------------------------------------------------------------------
-    def free_energy_density(self, state):
-        """f + gradient energies (central differences for the gradients, as the BM1 reference)."""
+    def free_energy_density(self, state, gradients=True):
+        """f + gradient energies (central differences for the gradients, as the BM1 reference;
+        gradients=False: f alone)."""
         p, g, xp = self.params, self.grid, self.xp
         c = state["c"]
         h, sq = chac.sums([state[n] for n in self.etas])
         f = p.rho2 * (c - p.c_alpha) ** 2 * (1 - h) + p.rho2 * (p.c_beta - c) ** 2 * h
-        f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
+        if gradients:
+            f = f + 0.5 * p.kappa_c * stencil.gradient_squared(c, g, xp)
         wells, quartic = 0.0, 0.0
         for n in self.etas:
             e = state[n]
             wells = wells + e * e * (1 - e) ** 2
             quartic = quartic + (e * e) ** 2
-            f = f + 0.5 * p.kappa_eta * stencil.gradient_squared(e, g, xp)
+            if gradients:
+                f = f + 0.5 * p.kappa_eta * stencil.gradient_squared(e, g, xp)
         pairs = 0.5 * (sq * sq - quartic)  # sum over i < j of eta_i^2 eta_j^2
         return f + p.w * (wells + p.alpha * self.pair_factor * pairs)
 
     def observables(self, state, t):
-        out = {"free_energy": self.extent.integral(self.free_energy_density(state)),
+        out = {"free_energy": self.free_energy(state),
                "mass": self.extent.integral(state["c"])}
         for n in self.etas:
             out[f"mean_{n}"] = float(state[n].mean())
