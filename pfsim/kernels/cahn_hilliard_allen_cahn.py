@@ -38,6 +38,17 @@ def sums(etas):
     return h, sq
 
 
+def phase_jump(p, c):
+    """f_b - f_a = rho2 ((c_beta - c)^2 - (c - c_alpha)^2)."""
+    a, b = p.c_beta - c, c - p.c_alpha
+    return p.rho2 * (a * a - b * b)
+
+
+def local_slope(p, cross, jump, e, sq):
+    """df/deta_k without its gradient term: (f_b - f_a) h'(eta_k) + w (...); sq: sum of eta_j^2."""
+    return jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
+
+
 def chemical_potential_numpy(backend, grid, p, c, etas, scratch=None):
     h, _ = sums(etas)
     fa = 2 * p.rho2 * (c - p.c_alpha)
@@ -50,12 +61,10 @@ def rate_numpy(backend, grid, p, cross, c, etas, scratch=None):
     mu = chemical_potential_numpy(backend, grid, p, c, etas)
     dc = p.mobility * stencil.laplacian(mu, grid)
     _, sq = sums(etas)
-    a, b = p.c_beta - c, c - p.c_alpha
-    jump = p.rho2 * (a * a - b * b)
+    jump = phase_jump(p, c)
     out = []
     for e in etas:
-        dfde = (jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
-                - p.kappa_eta * stencil.laplacian(e, grid))
+        dfde = local_slope(p, cross, jump, e, sq) - p.kappa_eta * stencil.laplacian(e, grid)
         out.append(-p.relaxation * dfde)
     return dc, out
 
@@ -121,18 +130,9 @@ SOLVE_RESIDUAL = 1e-10
 SOLVE_MAX_ITERATIONS = 100
 
 
-def local_slope(p, cross, c, e, sq):
-    """df/deta_k without its gradient term: (f_b - f_a) h'(eta_k) + w (...); sq: sum of eta_j^2."""
-    a, b = p.c_beta - c, c - p.c_alpha
-    jump = p.rho2 * (a * a - b * b)
-    return jump * interpolation_slope(e) + p.w * (2 * e * (1 - e) * (1 - 2 * e) + cross * e * (sq - e * e))
-
-
-def local_curvature(p, cross, c, e, sq):
+def local_curvature(p, cross, jump, e, sq):
     """d2f/deta_k2, the others held:
     (f_b - f_a) h''(eta_k) + w (2 - 12 eta_k + 12 eta_k^2 + cross sum_{j != k} eta_j^2)."""
-    a, b = p.c_beta - c, c - p.c_alpha
-    jump = p.rho2 * (a * a - b * b)
     return jump * (60 * e * (1 - e) * (1 - 2 * e)) + p.w * (2 - 12 * e + 12 * (e * e) + cross * (sq - e * e))
 
 
@@ -155,11 +155,6 @@ def conjugate_gradient(xp, apply, precondition, rhs, x):
         rz, rz_old = float(xp.vdot(r, z)), rz
         d = z + (rz / rz_old) * d
     return x, SOLVE_MAX_ITERATIONS
-
-
-def fourier_solve_pair(c, g, denominator, weight, forward, inverse):
-    """FT^-1[(FT[c] + weight FT[g]) / denominator]."""
-    return inverse((forward(c) + weight * forward(g)) / denominator)
 
 
 def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
@@ -187,11 +182,12 @@ def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
         return inverse(forward(rhs) / denominator)
 
     _, sq = sums(etas)
+    jump = phase_jump(p, c)
     dl = dt * p.relaxation
     gradient_symbol = (dl * p.kappa_eta) * k2
     new_etas = []
     for e in etas:
-        diagonal = 1 + dl * xp.maximum(local_curvature(p, cross, c, e, sq), 0.0)
+        diagonal = 1 + dl * xp.maximum(local_curvature(p, cross, jump, e, sq), 0.0)
         mean_denominator = float(diagonal.mean()) + gradient_symbol
 
         def apply(x, diagonal=diagonal):
@@ -200,7 +196,7 @@ def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
         def precondition(r, mean_denominator=mean_denominator):
             return fourier_solve(r, mean_denominator)
 
-        rhs = diagonal * e - dl * local_slope(p, cross, c, e, sq)
+        rhs = diagonal * e - dl * local_slope(p, cross, jump, e, sq)
         eta, its = conjugate_gradient(xp, apply, precondition, rhs, precondition(rhs))
         new_etas.append(eta)
         if iterations is not None:
@@ -208,4 +204,4 @@ def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
     h, _ = sums(new_etas)
     g = (2 * p.rho2) * (p.c_alpha + (p.c_beta - p.c_alpha) * h)
     c_denominator = 1 + (dt * p.mobility) * k2 * (2 * p.rho2 + p.kappa_c * k2)
-    return fourier_solve_pair(c, g, c_denominator, dt * p.mobility * k2, forward, inverse), new_etas
+    return inverse((forward(c) + (dt * p.mobility) * k2 * forward(g)) / c_denominator), new_etas

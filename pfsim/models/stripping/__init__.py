@@ -409,6 +409,7 @@ class LiStripping(InterfaceModel):
         S_int = S.ravel()[self.column_interface.ravel()].reshape(self.column_interface.shape)
         void_volume, li_volume, S_sum = ext.total((1 - xi) * self.li_side, self.li_side, S_int)
         count, largest = voids.statistics(self, xi)
+        patch = creep.contact_size(self, xi)
         return self.common_observables(state, t) | {
             "contact_fraction": self.contact_fraction(xi),
             "void_volume_fraction": (void_volume + self.ledger(state, "subgrid_void_volume") / self.node_volume) / li_volume,
@@ -426,8 +427,8 @@ class LiStripping(InterfaceModel):
             "step_peak_supersaturation": self.ledger(state, "step_peak_supersaturation"),
             "displaced_volume": self.ledger(state, "displaced_volume"),
             "foil_supersaturation": float(self.foil(state).mean()),
-            "contact_patch_size": creep.contact_size(self, xi),
-            "creep_strength": creep.creep_strength(self, xi),
+            "contact_patch_size": patch,
+            "creep_strength": creep.creep_strength(self, xi, patch),
         } | cell.observables(self, state, t)
 
     def relaxation_limit(self):

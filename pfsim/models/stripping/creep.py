@@ -59,12 +59,12 @@ def reference_stress(c, size=None):
     return float(c.strength(c.size_length if size is None else size))
 
 
-def creep_strength(m, xi):
+def creep_strength(m, xi, size=None):
     """The creep law's sigma0 for the present contact: with size_length "contacts" the micropillar
-    strength at the mean contact-patch size (contact_size), else reference_stress."""
+    strength at the mean contact-patch size (`size`, or contact_size of xi), else reference_stress."""
     c = m.params.creep
     if c.size_effect and c.size_length == "contacts":
-        return reference_stress(c, contact_size(m, xi))
+        return reference_stress(c, contact_size(m, xi) if size is None else size)
     return reference_stress(c)
 
 
