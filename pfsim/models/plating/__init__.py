@@ -118,7 +118,24 @@ class MechanicsConfig(Section):
                                  "flow out) (docs/plating.md, Damage)")
     creep: CreepConfig = Field(
         CreepConfig(size_effect=True), description="power-law creep of the Li in flaws (flaw_pressure: extrusion); "
-                                                   "size_effect on by default: the flaw's width sets the strength")
+                                                   "size_effect on by default: the flaw's width sets the strength; the "
+                                                   "stripping model's keys (length, closure_depth, enabled, model, "
+                                                   "resolve_change, solver, size_length) are refused here")
+
+    @field_validator("creep")
+    @classmethod
+    def _flaw_creep_only(cls, creep):
+        # the flaw-extrusion law reads the strength and the rate law; the rest belongs to stripping
+        # (compared with the defaults, not the keys given: a resumed run's stored config lists every key)
+        ignored = sorted(k for k in STRIPPING_CREEP_KEYS if getattr(creep, k) != CreepConfig.model_fields[k].default)
+        if ignored:
+            raise ValueError(f"{ignored[0]}: a setting of the stripping model's creep, not used by plating (the flaw's "
+                             f"width sets the size and the strength, docs/plating.md, Damage); leave it out")
+        return creep
+
+
+# CreepConfig keys that only the stripping model reads
+STRIPPING_CREEP_KEYS = {"length", "closure_depth", "enabled", "model", "resolve_change", "solver", "size_length"}
 
 
 class PlatingNucleation(Section):
