@@ -437,9 +437,187 @@ def test_cycling_decomposed_equals_single_process(mpi, tmp_path):
     assert float(ds.void_volume_fraction.max()) > 0
 
 
+# --- the coupled generic models (docs/generic_models.md) -----------------------------------------
+BM2A = """
+name: mpi-bm2a
+backend: numpy
+grid: {shape: [40, 36], spacing: 1.0, boundaries: {x: periodic, y: periodic}}
+model:
+  kind: cahn_hilliard_allen_cahn
+  order_parameters: 4
+  mobility: 5.0
+  relaxation: 5.0
+  kappa_c: 3.0
+  kappa_eta: 3.0
+  rho2: 2.0
+  initial:
+    c: {kind: pfhub_bm1, c0: 0.5, epsilon: 0.05}
+    eta1: {kind: pfhub_bm2_eta, index: 1}
+    eta2: {kind: pfhub_bm2_eta, index: 2}
+    eta3: {kind: pfhub_bm2_eta, index: 3}
+    eta4: {kind: pfhub_bm2_eta, index: 4}
+time: {stop: 0.5, dt: auto, cfl: 0.9}
+output: {fields_every: 0.25, observables_every: 0.05}
+checkpoint: {every: 0.25}
+"""
+
+# the other per-field kinds that depend on the whole grid: a random draw (stream 2), random
+# centres (stream 4), spheres whose nearest images wrap round x
+BM2A_KINDS = BM2A.replace("eta2: {kind: pfhub_bm2_eta, index: 2}",
+                          "eta2: {kind: random, mean: 0.1, amplitude: 0.05}").replace(
+    "eta3: {kind: pfhub_bm2_eta, index: 3}",
+    "eta3: {kind: spheres, spheres: [{centre: [38.0, 10.0], radius: 6.0}], width: 1.5}").replace(
+    "eta4: {kind: pfhub_bm2_eta, index: 4}", "eta4: {kind: random_spheres, count: 5, radius: 4.0, width: 1.5}")
+
+
+@pytest.fixture(scope="module")
+def bm2a_runs(mpi, tmp_path_factory):
+    """BM2a (forward Euler, 320 steps) on one process, 2 and 3 ranks (14, 14 and 12 rows)."""
+    d = tmp_path_factory.mktemp("mpi-bm2a")
+    (d / "bm2a.yaml").write_text(BM2A)
+    assert run_cli("run", d / "bm2a.yaml", "-o", d / "serial.zarr") == 0
+    for ranks in (2, 3):
+        mpi_run(mpi, ranks, "run", "bm2a.yaml", "-o", f"ranks{ranks}.zarr", cwd=d)
+    return d
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_bm2a_decomposed_equals_single_process(bm2a_runs, ranks):
+    """Every field and observable to round-off (the fields bit for bit: the same stencils on the
+    same neighbours), the initial fields, built on each rank's rows, included; mass conserved."""
+    assert_same_run(bm2a_runs / "serial.zarr", bm2a_runs / f"ranks{ranks}.zarr")
+    a, b = xr.open_zarr(bm2a_runs / "serial.zarr"), xr.open_zarr(bm2a_runs / f"ranks{ranks}.zarr")
+    for name in ("c", "eta1", "eta2", "eta3", "eta4"):
+        assert np.array_equal(b[name].values, a[name].values), name
+    mass = b.mass.values
+    assert np.abs(mass - mass[0]).max() <= 1e-12 * mass[0]
+    assert np.abs(b.eta1.values[-1] - b.eta1.values[0]).max() > 0.05  # the run is not trivial
+    assert b.attrs["pfsim"]["parallel"]["halo"] == 2 and b.attrs["pfsim"]["status"] == "finished"
+
+
+@pytest.mark.mpi
+def test_initial_kinds_of_the_coupled_models_on_ranks(mpi, tmp_path):
+    """Per-field initial conditions of every whole-grid kind, each rank building its rows, equal the
+    single-process fields bit for bit (the first frame), on an uneven split."""
+    (tmp_path / "kinds.yaml").write_text(BM2A_KINDS)
+    one_step = ["--set", "time.max_steps=1"]
+    assert run_cli("run", tmp_path / "kinds.yaml", "-o", tmp_path / "serial.zarr", *one_step) == 0
+    mpi_run(mpi, 3, "run", "kinds.yaml", "-o", "ranks3.zarr", *one_step, cwd=tmp_path)
+    a, b = xr.open_zarr(tmp_path / "serial.zarr"), xr.open_zarr(tmp_path / "ranks3.zarr")
+    for name in ("c", "eta1", "eta2", "eta3", "eta4"):
+        assert np.array_equal(b[name].values[0], a[name].values[0]), name
+    assert 0.5 < float(a.eta3.values[0, 0, 10]) < 1 and float(a.eta2.values[0].std()) > 0.02
+
+
+@pytest.mark.mpi
+def test_semi_implicit_bm2a_is_refused_on_ranks(mpi, tmp_path):
+    """The Fourier step needs the whole grid: refused on 2 ranks with the one-line time.integrator
+    error (exit 2), nothing written."""
+    (tmp_path / "bm2a.yaml").write_text(BM2A)
+    out = mpi_run(mpi, 2, "run", "bm2a.yaml", "-o", "si.zarr", "--set", "time.integrator=semi_implicit",
+                  "--set", "time.tolerance=1e-4", cwd=tmp_path, expect=2)
+    lines = [line for line in out.stderr.splitlines() if line.startswith("pfsim:")]
+    assert len(lines) == 1 and lines[0].startswith("pfsim: error: time.integrator:"), out.stderr[-2000:]
+    assert "one process only" in lines[0] and not (tmp_path / "si.zarr").exists()
+
+
+BM3A = """
+name: mpi-bm3a
+backend: numpy
+grid: {shape: [50, 30], spacing: 0.4, boundaries: {x: no_flux, y: no_flux}}
+model:
+  kind: anisotropic_allen_cahn_heat
+  diffusivity: 10.0
+  anisotropy: 0.05
+  initial:
+    phi: {kind: spheres, spheres: [{centre: [0.0, 0.0], radius: 5.0}], width: 1.4142135623730951, inside: 1.0, outside: -1.0}
+    u: {kind: constant, value: -0.3}
+time: {stop: 1.0, dt: auto, cfl: 0.5}
+output: {fields_every: 0.5, observables_every: 0.1}
+"""
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_bm3a_decomposed_equals_single_process(mpi, tmp_path, ranks):
+    """A quarter dendrite (no-flux walls, 500 Euler steps) on 2 ranks and on 3 (17, 17 and 16 rows):
+    fields bit for bit, observables to round-off, tip position and solid fraction equal. On 3
+    ranks the tip grows from rank 0's slab into rank 1's: the tip's row is gathered from both."""
+    (tmp_path / "bm3a.yaml").write_text(BM3A)
+    assert run_cli("run", tmp_path / "bm3a.yaml", "-o", tmp_path / "serial.zarr") == 0
+    mpi_run(mpi, ranks, "run", "bm3a.yaml", "-o", "decomposed.zarr", cwd=tmp_path)
+    assert_same_run(tmp_path / "serial.zarr", tmp_path / "decomposed.zarr")
+    a, b = xr.open_zarr(tmp_path / "serial.zarr"), xr.open_zarr(tmp_path / "decomposed.zarr")
+    for name in ("phi", "u", "tip_position"):
+        assert np.array_equal(b[name].values, a[name].values), name
+    np.testing.assert_allclose(b.solid_fraction.values, a.solid_fraction.values, rtol=1e-14, atol=0)
+    tip = b.tip_position.values
+    assert np.all(np.diff(tip) > 0) and b.solid_fraction.values[-1] > 1.5 * b.solid_fraction.values[0]
+    rows = b.attrs["pfsim"]["parallel"]["rows_per_rank"]
+    if ranks == 3:
+        assert rows == [17, 17, 16] and tip[0] < 0.4 * (rows[0] - 1) < tip[-1]
+
+
+ES_WALLS = """
+name: mpi-ch-electrostatic
+backend: numpy
+grid: {shape: [40, 24], spacing: 1.0, boundaries: {x: no_flux, y: no_flux}}
+model:
+  kind: cahn_hilliard_electrostatic
+  mobility: 1.0
+  gradient_coefficient: 1.0
+  barrier: 5.0
+  charge: 0.1
+  permittivity: 0.1
+  potential_tolerance: 1.0e-12
+  potential_walls:
+    x: {low: {condition: dirichlet, value: 0.2, modes: [{amplitude: 0.1, wavevector: [0, 0.2617993877991494]}]}}
+    y: {high: {condition: dirichlet, value: -0.1, modes: [{amplitude: 0.05, wavevector: [0.15707963267948966, 0]}]}}
+initial: {kind: random, mean: 0.5, amplitude: 0.05}
+time: {stop: 1.0}
+output: {fields_every: 0.5, observables_every: 0.25}
+"""
+
+# no held wall: the potential of the charge on a neutralising background, one node held
+ES_NEUTRAL = """
+name: mpi-ch-electrostatic-neutral
+backend: numpy
+grid: {shape: [40, 24], spacing: 1.0}
+model: {kind: cahn_hilliard_electrostatic, mobility: 1.0, gradient_coefficient: 1.0, barrier: 5.0, charge: 0.1,
+        permittivity: 0.1, potential_tolerance: 1.0e-12}
+initial: {kind: random, mean: 0.5, amplitude: 0.05}
+time: {stop: 0.5}
+output: {fields_every: 0.25, observables_every: 0.125}
+"""
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("config, ranks", [(ES_WALLS, 2), (ES_NEUTRAL, 3)], ids=["walls-2", "neutral-3"])
+def test_electrostatic_cahn_hilliard_decomposed_equals_single_process(mpi, tmp_path, config, ranks):
+    """Poisson solved every step by the slabs' PCG (single process: a direct solve), to 1e-12:
+    the run equals the single-process one to the solves' tolerance, c conserved to 1e-12. The
+    walls' values vary along both axes (a y wall's mode along x: each slab takes its rows)."""
+    (tmp_path / "es.yaml").write_text(config)
+    assert run_cli("run", tmp_path / "es.yaml", "-o", tmp_path / "serial.zarr") == 0
+    mpi_run(mpi, ranks, "run", "es.yaml", "-o", "decomposed.zarr", cwd=tmp_path)
+    assert_close_run(tmp_path / "serial.zarr", tmp_path / "decomposed.zarr", rtol=1e-10)
+    b = xr.open_zarr(tmp_path / "decomposed.zarr")
+    mass = b.mass.values
+    assert np.abs(mass - mass[0]).max() <= 1e-12 * mass[0]
+    assert np.abs(b.c.values[-1] - b.c.values[0]).max() > 0.01  # the run is not trivial
+    if config is ES_WALLS:
+        phi = b.potential.values[-1]
+        assert np.allclose(phi[0, :-1], 0.2 + 0.1 * np.cos(0.2617993877991494 * np.arange(23.0)), rtol=0, atol=1e-15)
+        assert np.allclose(phi[:, -1], -0.1 + 0.05 * np.cos(0.15707963267948966 * np.arange(40.0)), rtol=0, atol=1e-15)
+
+
 def test_model_without_decomposition_is_refused():
-    """A model kind without a halo width runs on one process only: a clear error, nothing written."""
+    """Every model kind has a halo width; a kind without one (a model added without its stencil
+    reach) runs on one process only: a clear error, before anything is written."""
+    from pfsim.models import MODELS
     from pfsim.parallel import model as slab_model
 
+    assert set(MODELS) == set(slab_model.HALO)
     with pytest.raises(PfsimError, match="runs on one process only"):
         slab_model.halo_width("no_such_model")

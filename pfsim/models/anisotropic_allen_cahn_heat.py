@@ -114,8 +114,8 @@ class AnisotropicAllenCahnHeat(Model):
     def tip_position(self, phi):
         """Where the phi = tip_threshold contour crosses the x axis (row y = first node): linear
         interpolation between the last node above it and the next."""
-        row = self.extent.gather(phi)[:, 0]
-        x = self.grid.coords(0)
+        row = self.extent.gather(phi[:, 0])  # the whole grid's row, joined from every rank's owned nodes
+        x = self.extent.whole.coords(0)
         above = np.nonzero(row > self.params.tip_threshold)[0]
         if len(above) == 0:
             return float("nan")

@@ -18,6 +18,7 @@ pfsim/kernels/cahn_hilliard_allen_cahn.py (kernels/cahn_hilliard_allen_cahn.cu).
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from .. import stencil
@@ -173,6 +174,7 @@ class CahnHilliardAllenCahn(Model):
     def observables(self, state, t):
         out = {"free_energy": self.free_energy(state),
                "mass": self.extent.integral(state["c"])}
-        for n in self.etas:
-            out[f"mean_{n}"] = float(state[n].mean())
+        totals = np.atleast_1d(self.extent.total(*(state[n] for n in self.etas)))  # one number for one eta
+        for n, total in zip(self.etas, totals):
+            out[f"mean_{n}"] = float(total) / self.extent.whole.size
         return out

@@ -116,8 +116,10 @@ class CahnHilliardElectrostatic(Model):
                 for i, m in enumerate(side.modes):
                     if len(m.wavevector) != g.ndim:
                         raise ValueError(f"model.potential_walls.{name}: modes.{i}.wavevector: expected {g.ndim} components")
-        held = np.zeros(g.shape, bool)
-        values = np.zeros(g.shape)
+        # the walls of the whole grid (a decomposed run's slab takes its rows: extent.local)
+        whole = self.extent.whole
+        held = np.zeros(whole.shape, bool)
+        values = np.zeros(whole.shape)
         for a, name in enumerate(AXES[: g.ndim]):  # later axes win at corners two held walls share
             walls = p.potential_walls.get(name)
             if walls is None:
@@ -127,17 +129,19 @@ class CahnHilliardElectrostatic(Model):
                     index = [slice(None)] * g.ndim
                     index[a] = 0 if side == 0 else -1
                     held[tuple(index)] = True
-                    values[tuple(index)] = wall_values(wall, g, a, side)
+                    values[tuple(index)] = wall_values(wall, whole, a, side)
         # no held wall: the potential of the charge on a neutralising background, defined up to a
         # constant; one node is held at 0 (its equation holds by the others' with a neutral
         # right-hand side) and the mean removed after each solve
         self.neutral = not held.any()
         if self.neutral:
             held[(0,) * g.ndim] = True
-        self.held, self.wall_values = xp.asarray(held), xp.asarray(values)
+        local = self.extent.local
+        self.held, self.wall_values = xp.asarray(local(held)), xp.asarray(local(values))
         # the charge at a neumann wall node enters with the trapezoid weight (1/2): the solver's
         # no-flux rows have no face beyond the wall, so this is the mirror (second-order) form
-        # for a potential that does not vary along the wall
+        # for a potential that does not vary along the wall. (On a bounded x a slab's padded grid
+        # halves its first and last rows: the whole grid's walls, or ghost rows, which no sum reads.)
         self.weights = g.interior_weights(xp)
         self.problem = self.extent.elliptic(k=xp.full(g.shape, p.permittivity), c=0.0, mask=~self.held)
         self.external = self.solve_potential(None) if not self.neutral else xp.zeros(g.shape)
