@@ -144,6 +144,15 @@ def mpi_run(mpi, ranks, *args, cwd, expect=0):
     return out
 
 
+def serial_and_decomposed(mpi, folder, config, ranks, *sets):
+    """`folder` with the run of `config` (a path) on one process, serial.zarr, and on each
+    number of `ranks`, ranks{n}.zarr."""
+    assert run_cli("run", config, "-o", folder / "serial.zarr", *sets) == 0
+    for n in ranks:
+        mpi_run(mpi, n, "run", config, "-o", f"ranks{n}.zarr", *sets, cwd=folder)
+    return folder
+
+
 def assert_same_run(serial, decomposed):
     """Every field frame and observable sample of two stores, to round-off."""
     a, b = xr.open_zarr(serial), xr.open_zarr(decomposed)
@@ -163,10 +172,7 @@ def ch_runs(mpi, tmp_path_factory):
     """The Cahn-Hilliard config run on one process, 2 and 4 ranks."""
     d = tmp_path_factory.mktemp("mpi-ch")
     (d / "ch.yaml").write_text(CH)
-    assert run_cli("run", d / "ch.yaml", "-o", d / "serial.zarr") == 0
-    for ranks in (2, 4):
-        mpi_run(mpi, ranks, "run", "ch.yaml", "-o", f"ranks{ranks}.zarr", cwd=d)
-    return d
+    return serial_and_decomposed(mpi, d, d / "ch.yaml", (2, 4))
 
 
 @pytest.mark.mpi
@@ -295,10 +301,7 @@ def strip_runs(mpi, tmp_path_factory):
     columns) within the first 20 s, grows sub-grid, is resolved by 40 s and spreads over both
     slabs (columns 37-43 at 1 min, contact 0.85)."""
     d = tmp_path_factory.mktemp("mpi-strip")
-    assert run_cli("run", CONFIGS / "void_stripping.yaml", "-o", d / "serial.zarr", *STRIP) == 0
-    for ranks in (2,):
-        mpi_run(mpi, ranks, "run", CONFIGS / "void_stripping.yaml", "-o", f"ranks{ranks}.zarr", *STRIP, cwd=d)
-    return d
+    return serial_and_decomposed(mpi, d, CONFIGS / "void_stripping.yaml", (2,), *STRIP)
 
 
 @pytest.mark.mpi
@@ -475,10 +478,7 @@ def bm2a_runs(mpi, tmp_path_factory):
     """BM2a (forward Euler, 320 steps) on one process, 2 and 3 ranks (14, 14 and 12 rows)."""
     d = tmp_path_factory.mktemp("mpi-bm2a")
     (d / "bm2a.yaml").write_text(BM2A)
-    assert run_cli("run", d / "bm2a.yaml", "-o", d / "serial.zarr") == 0
-    for ranks in (2, 3):
-        mpi_run(mpi, ranks, "run", "bm2a.yaml", "-o", f"ranks{ranks}.zarr", cwd=d)
-    return d
+    return serial_and_decomposed(mpi, d, d / "bm2a.yaml", (2, 3))
 
 
 @pytest.mark.mpi
