@@ -136,24 +136,33 @@ def local_curvature(p, cross, jump, e, sq):
     return jump * (60 * e * (1 - e) * (1 - 2 * e)) + p.w * (2 - 12 * e + 12 * (e * e) + cross * (sq - e * e))
 
 
-def conjugate_gradient(xp, apply, precondition, rhs, x):
-    """x with max |rhs - apply(x)| <= SOLVE_RESIDUAL (apply symmetric positive definite), from x;
-    returns (x, iterations)."""
-    r = rhs - apply(x)
-    z = precondition(r)
-    d, rz = z, float(xp.vdot(r, z))
+def conjugate_gradient(xp, diagonal, gradient_symbol, mean_denominator, forward, inverse, rhs):
+    """x with max |rhs - A x| <= SOLVE_RESIDUAL, A x = diagonal x + inverse(gradient_symbol forward(x))
+    (symmetric positive definite), preconditioned by the same operator with the diagonal at its
+    mean (mean_denominator = mean + gradient_symbol, exact in Fourier space), from the
+    preconditioned right-hand side; returns (x, iterations). The search direction is also kept
+    in Fourier space (the preconditioned residual is a Fourier quotient, and the direction a sum
+    of those), so an iteration costs three transforms, not four."""
+    z_hat = forward(rhs) / mean_denominator
+    x = inverse(z_hat)
+    r = rhs - (diagonal * x + inverse(gradient_symbol * z_hat))
+    z_hat = forward(r) / mean_denominator
+    d, d_hat = inverse(z_hat), z_hat
+    rz = float(xp.vdot(r, d))
     for it in range(SOLVE_MAX_ITERATIONS):
         if float(xp.abs(r).max()) <= SOLVE_RESIDUAL:
             return x, it
-        q = apply(d)
+        q = diagonal * d + inverse(gradient_symbol * d_hat)
         dq = float(xp.vdot(d, q))
         if not dq > 0:  # r is at rounding level
             return x, it
         step = rz / dq
         x, r = x + step * d, r - step * q
-        z = precondition(r)
+        z_hat = forward(r) / mean_denominator
+        z = inverse(z_hat)
         rz, rz_old = float(xp.vdot(r, z)), rz
-        d = z + (rz / rz_old) * d
+        beta = rz / rz_old
+        d, d_hat = z + beta * d, z_hat + beta * d_hat
     return x, SOLVE_MAX_ITERATIONS
 
 
@@ -178,9 +187,6 @@ def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
     def inverse(f_hat):
         return xp.fft.irfftn(f_hat, s=shape, axes=axes).astype(c.dtype, copy=False)
 
-    def fourier_solve(rhs, denominator):
-        return inverse(forward(rhs) / denominator)
-
     _, sq = sums(etas)
     jump = phase_jump(p, c)
     dl = dt * p.relaxation
@@ -188,16 +194,9 @@ def semi_implicit_step(backend, p, cross, c, etas, dt, k2, iterations=None):
     new_etas = []
     for e in etas:
         diagonal = 1 + dl * xp.maximum(local_curvature(p, cross, jump, e, sq), 0.0)
-        mean_denominator = float(diagonal.mean()) + gradient_symbol
-
-        def apply(x, diagonal=diagonal):
-            return diagonal * x + inverse(gradient_symbol * forward(x))
-
-        def precondition(r, mean_denominator=mean_denominator):
-            return fourier_solve(r, mean_denominator)
-
         rhs = diagonal * e - dl * local_slope(p, cross, jump, e, sq)
-        eta, its = conjugate_gradient(xp, apply, precondition, rhs, precondition(rhs))
+        eta, its = conjugate_gradient(xp, diagonal, gradient_symbol, float(diagonal.mean()) + gradient_symbol,
+                                      forward, inverse, rhs)
         new_etas.append(eta)
         if iterations is not None:
             iterations.append(its)
