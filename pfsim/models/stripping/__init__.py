@@ -59,7 +59,8 @@ class NucleationConfig(Section):
                             "docs/stripping.md section 5) or not (open: a sub-grid void is a point sink)")
     resolve_height: quantity("length", gt=0) | None = Field(
         None, description="with subgrid_contact: blocked, a sub-grid void (or initial pore) becomes a resolved xi cap once "
-                          "its cap is this high (default twice the interface width)")
+                          "its cap is this high (default twice the interface width); for a grid study hold it in physical "
+                          "units, else a finer grid resolves thinner pores (docs/validation.md, third grid)")
     max_seeds_per_step: int = Field(
         8, ge=1, description="safety cap on the nuclei planted in one sub-step; a converged run never reaches it "
                              "(a run that does says so in its log and in the observable nucleation_cap_hits)")
