@@ -98,10 +98,10 @@ def test_blocking_pores_converge_in_the_cell_width(tmp_path):
 
 
 @pytest.mark.slow
-def test_blocking_pores_converge_under_refinement_at_a_fixed_resolve_height(tmp_path):
+def test_refinement_at_a_fixed_resolve_height_keeps_the_pores_sub_grid(tmp_path):
     # measured (docs/validation.md, "Grid and seeds"), seed 2, resolve height 1 um: 3917, 3585 and
-    # 3343 s at h = 0.25, 0.125 and 0.0625 um (differences -8.5 %, -6.8 %); with the default
-    # resolve height (two interface widths) the finest grid resolved, and dissolved, pores of
-    # 0.25-1 um and failed at 4850 s
+    # 3343 s at h = 0.25, 0.125 and 0.0625 um (-8.5 %, -6.8 %; seeds 1 and 3 fall by 9-10 % per
+    # halving: not yet converged). With the default resolve height (two interface widths) the
+    # finest grid resolved, and its interface dissolved, pores of 0.25-1 um: 4850 s, 35 % later
     t = [failure_time(tmp_path, 40, "blocked", h=h, seed=2) for h in (0.125, 0.0625)]
-    assert abs(t[1] - t[0]) < 0.1 * t[0], t
+    assert 0.9 * t[0] < t[1] < t[0], t
