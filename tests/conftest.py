@@ -57,6 +57,17 @@ def run_cli(*args) -> int:
     return main([str(a) for a in args])
 
 
+def stop_and_resume(config, sets, max_steps):
+    """(uninterrupted, resumed) datasets of `config` run with `sets` into full.zarr, and stopped
+    after `max_steps` into part.zarr and resumed there (in the current folder)."""
+    import xarray as xr
+
+    assert run_cli("run", config, "-o", "full.zarr", *sets) == 0
+    assert run_cli("run", config, "-o", "part.zarr", *sets, "--set", f"time.max_steps={max_steps}") == 0
+    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
+    return xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+
+
 def advance(m, state, dt, steps, t0=0.0):
     """`steps` Euler steps of a model of dt each from t0; returns the time reached."""
     t = t0

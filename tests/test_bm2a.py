@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import CONFIGS, run_cli
+from conftest import CONFIGS, run_cli, stop_and_resume
 from pfsim.config import check_consistency, load_config
 
 BM2A = CONFIGS / "pfhub" / "bm2a.yaml"
@@ -194,10 +194,7 @@ def test_resume_is_exact(in_tmp):
     sets = ["--set", "time.integrator=euler", "--set", "time.tolerance=null",
             "--set", "grid.shape=[24,24]", "--set", "time.stop=0.2", "--set", "output.fields_every=0.05",
             "--set", "output.observables_every=0.01", "--set", "checkpoint.every=0.05"]
-    assert run_cli("run", BM2A, "-o", "full.zarr", *sets) == 0
-    assert run_cli("run", BM2A, "-o", "part.zarr", *sets, "--set", "time.max_steps=70") == 0
-    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
-    a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+    a, b = stop_and_resume(BM2A, sets, 70)
     assert a.sizes["time"] == b.sizes["time"] == 5
     for name in ("c", "eta1", "eta4", "free_energy", "mass"):
         assert np.array_equal(a[name].values, b[name].values), name

@@ -8,9 +8,8 @@ it by 3.5e-5 at t = 1): the same 5-point Laplacian, so the semi-implicit run con
 
 import numpy as np
 import pytest
-import xarray as xr
 
-from conftest import CONFIGS, run_cli
+from conftest import CONFIGS, stop_and_resume
 from pfsim.config import check_consistency, load_config
 from pfsim.errors import ConfigError
 from pfsim.simulation import DT_MIN_FRACTION, Simulation, TimeInterval
@@ -126,10 +125,7 @@ def test_resume_is_exact(in_tmp):
     checkpoint holds the adaptive step."""
     sets = ["--set", "grid.shape=[24,24]", "--set", "time.stop=6", "--set", "output.fields_every=2",
             "--set", "output.observables_every=0.5", "--set", "checkpoint.every=0.5"]
-    assert run_cli("run", BM2A, "-o", "full.zarr", *sets) == 0
-    assert run_cli("run", BM2A, "-o", "part.zarr", *sets, "--set", "time.max_steps=25") == 0
-    assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
-    a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
+    a, b = stop_and_resume(BM2A, sets, 25)
     assert a.sizes["time"] == b.sizes["time"] == 4
     for name in ("c", "eta1", "eta4", "free_energy", "mass"):
         assert np.array_equal(a[name].values, b[name].values), name
