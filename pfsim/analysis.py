@@ -34,6 +34,11 @@ dotted config key that the sweep varies, e.g. model.creep.model) the groups are 
 key's value as well (configs/sweeps/ccd_vs_pressure_llzo.yaml: both creep models). Exit codes: 0 figure
 written; 2 no run store in the folder, or none with a critical current or a completed ramp.
 
+The critical current in the sharp-interface limit, from a sweep over `model.interface.width`
+(pfsim/width_limit.py):
+
+    python -m pfsim.analysis width-limit SWEEP_FILE_OR_FOLDER [-o PNG] [--rise V] [--by KEY]
+
 The experiments' criterion, a voltage divergence, from a stripping run's observables:
 
     python -m pfsim.analysis voltage STORE [STORE ...] [--rise 0.02] [--contact 0.25]
@@ -113,6 +118,8 @@ class Member:
     outcome: str
     current: float  # mA/cm^2, NaN when left out
     note: str = ""
+    time: float = float("nan")  # s: when it failed (the criterion's time), NaN otherwise
+    width: float = float("nan")  # m: its model.interface.width (NaN where the config has none)
 
 
 @dataclass
@@ -184,28 +191,32 @@ def read_member(path, rise=None, by=None) -> Member:
     pressure = float(pressure) / 1e6 if isinstance(pressure, (int, float)) else float("nan")
     status, failure = meta.get("status", "unknown"), meta.get("failure") or {}
 
+    width = config_value(cfg, "model.interface.width")
+    width = float(width) if isinstance(width, (int, float)) else float("nan")
+
     def left_out(note):
-        return Member(path, material, pressure, seed, "left out", float("nan"), note)
+        return Member(path, material, pressure, seed, "left out", float("nan"), note, width=width)
 
     if not np.isfinite(pressure):
         return left_out("stack pressure not a constant")
     if rise is not None:
-        return _by_voltage(path, material, pressure, seed, status, failure, rise, left_out)
+        return _by_voltage(path, material, pressure, seed, status, failure, rise, left_out, width)
     if status == "ended" and failure.get("kind") in CCD_KINDS:
         return Member(path, material, pressure, seed, "failed", abs(float(failure["current_density"])) / 10,
-                      f"{failure['kind']} failure at t = {float(failure['time']):.6g} s")
+                      f"{failure['kind']} failure at t = {float(failure['time']):.6g} s", float(failure["time"]), width)
     if status == "finished" and not failure:
         ds = xr.open_zarr(str(path))
         j = np.abs(ds["current_density"].values) if "current_density" in ds else np.array([])
         j = j[np.isfinite(j)]
         if not j.size:
             return left_out("finished, but no current_density samples")
-        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no failure")
+        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no failure",
+                      width=width)
     reason = f"{failure.get('kind')} failure" if failure else meta.get("stop_reason") or ""
     return left_out(f"{status}{': ' + reason if reason else ''}")
 
 
-def _by_voltage(path, material, pressure, seed, status, failure, rise, left_out):
+def _by_voltage(path, material, pressure, seed, status, failure, rise, left_out, width=float("nan")):
     """read_member by the voltage criterion: the first rise within a hold; a run stopped by the
     voltage limit before one counts at its failure's current; a finished ramp without one is
     "above"; a run stopped by the contact criterion first is left out (it ended too early to tell)."""
@@ -221,12 +232,13 @@ def _by_voltage(path, material, pressure, seed, status, failure, rise, left_out)
     hit = voltage_divergence(t, v, j, rise)
     if hit is not None:
         return Member(path, material, pressure, seed, "failed", hit[1] / 10,
-                      f"{name} rose by more than {rise * 1e3:g} mV within a hold at t = {hit[0]:.6g} s")
+                      f"{name} rose by more than {rise * 1e3:g} mV within a hold at t = {hit[0]:.6g} s", hit[0], width)
     if status == "ended" and failure.get("kind") == "voltage":
         return Member(path, material, pressure, seed, "failed", abs(float(failure["current_density"])) / 10,
-                      f"voltage limit at t = {float(failure['time']):.6g} s")
+                      f"voltage limit at t = {float(failure['time']):.6g} s", float(failure["time"]), width)
     if status == "finished" and not failure:
-        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no voltage rise")
+        return Member(path, material, pressure, seed, "above", float(j.max()) / 10, "end of the ramp, no voltage rise",
+                      width=width)
     return left_out(f"ended by the {failure.get('kind')} criterion before any voltage rise of {rise * 1e3:g} mV "
                     "(run with model.failure_contact_fraction=0)")
 
@@ -425,9 +437,15 @@ def main(argv=None) -> int:
         return ccd_main(argv[1:])
     if argv[:1] == ["voltage"]:
         return voltage_main(argv[1:])
+    if argv[:1] == ["width-limit"]:
+        from .width_limit import main as width_limit_main
+
+        return width_limit_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m pfsim.analysis", description=__doc__.split("\n\n")[0],
                                  epilog="python -m pfsim.analysis ccd --help: critical current against stack pressure; "
-                                        "python -m pfsim.analysis voltage --help: the voltage-divergence criterion")
+                                        "python -m pfsim.analysis voltage --help: the voltage-divergence criterion; "
+                                        "python -m pfsim.analysis width-limit --help: the critical current extrapolated "
+                                        "to zero interface width")
     ap.add_argument("stores", nargs="+", help="run stores with a transformed_fraction observable")
     ap.add_argument("--window", nargs=2, type=float, default=(0.05, 0.95), metavar=("LOW", "HIGH"),
                     help="range of X fitted (default 0.05 0.95)")
