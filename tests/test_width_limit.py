@@ -127,8 +127,8 @@ def test_groups_that_cannot_be_extrapolated_are_named(ran, tmp_path, capsys):
 
 def test_width_limit_sweep_file_validates():
     configs = Sweep(ROOT / "configs" / "sweeps" / "ccd_width_limit_llzo.yaml").validate()
-    assert len(configs) == 2 * 3 * 3
+    assert len(configs) == 2 * 6 * 3
     assert sorted({cfg.model.interface.width for cfg, _ in configs}) == pytest.approx([0.5e-6, 0.75e-6, 1e-6])
-    assert sorted({cfg.seed for cfg, _ in configs}) == [1, 2, 3]
+    assert sorted({cfg.seed for cfg, _ in configs}) == [1, 2, 3, 4, 5, 6]
     assert np.allclose([np.atleast_1d(cfg.grid.spacing) for cfg, _ in configs], 0.25e-6)
     assert all(np.isclose(cfg.model.failure_contact_fraction, 0.25) for cfg, _ in configs)
