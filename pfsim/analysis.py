@@ -258,6 +258,25 @@ def read_members(folder, rise=None, by=None) -> list[Member]:
     return [read_member(p, rise, by) for p in sorted(Path(folder).glob("*.zarr")) if (p / "zarr.json").is_file()]
 
 
+def sweep_members(sweep, rise=None, by=None):
+    """(folder, members) of a sweep file or folder for the commands that read one; the folder's
+    count and each member left out are printed, and where there is nothing to read the reason
+    goes to stderr and members is empty."""
+    folder = sweep_folder(sweep)
+    if not folder.is_dir():
+        print(f"{sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
+        return folder, []
+    members = read_members(folder, rise, by)
+    if not members:
+        print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
+        return folder, []
+    left = [m for m in members if m.outcome == "left out"]
+    print(f"{folder}: {len(members)} run store(s), {len(members) - len(left)} counted")
+    for m in left:
+        print(f"  left out: {m.path.name} ({m.material}, {m.pressure:g} MPa, seed {m.seed}): {m.note}")
+    return folder, members
+
+
 def group_members(members) -> list[Group]:
     """Groups by (material, pressure), in order of material then pressure; left-out members are not counted."""
     groups = {}
@@ -353,19 +372,10 @@ def ccd_main(argv) -> int:
     ap.add_argument("--by", metavar="KEY", help="a swept config key (dotted, e.g. model.creep.model) whose value "
                                                 "splits the groups: one series per material and value")
     args = ap.parse_args(argv)
-    folder = sweep_folder(args.sweep)
-    if not folder.is_dir():
-        print(f"{args.sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
-        return EXIT_NOTHING
-    members = read_members(folder, args.rise, args.by)
+    folder, members = sweep_members(args.sweep, args.rise, args.by)
     if not members:
-        print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING
-    left = [m for m in members if m.outcome == "left out"]
     groups = group_members(members)
-    print(f"{folder}: {len(members)} run store(s), {len(members) - len(left)} counted")
-    for m in left:
-        print(f"  left out: {m.path.name} ({m.material}, {m.pressure:g} MPa, seed {m.seed}): {m.note}")
     if not groups:
         print(f"{folder}: no member with a critical current or a completed ramp", file=sys.stderr)
         return EXIT_NOTHING

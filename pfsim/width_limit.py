@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import EXIT_NOTHING, read_members, sweep_folder
+from .analysis import EXIT_NOTHING, sweep_members
 
 MAH_PER_CM2 = 36000.0  # C/m^2 in 1 mAh/cm^2
 
@@ -202,17 +202,9 @@ def main(argv) -> int:
     ap.add_argument("--rise", type=float, help="failure times by the voltage criterion (V), as in `ccd`")
     ap.add_argument("--by", metavar="KEY", help="a swept config key that splits the groups, as in `ccd`")
     args = ap.parse_args(argv)
-    folder = sweep_folder(args.sweep)
-    if not folder.is_dir():
-        print(f"{args.sweep}: no such folder (run the sweep first: pfsim sweep SWEEP_FILE)", file=sys.stderr)
-        return EXIT_NOTHING
-    members = read_members(folder, args.rise, args.by)
+    folder, members = sweep_members(args.sweep, args.rise, args.by)
     if not members:
-        print(f"{folder}: no run store (*.zarr) in it; run the sweep first (pfsim sweep SWEEP_FILE)", file=sys.stderr)
         return EXIT_NOTHING
-    for m in members:
-        if m.outcome == "left out":
-            print(f"  left out: {m.path.name} ({m.material}, {m.pressure:g} MPa, seed {m.seed}): {m.note}")
     limits, reasons = group_limits(members)
     for r in reasons:
         print(f"  not extrapolated: {r}")

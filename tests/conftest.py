@@ -75,3 +75,42 @@ def advance(m, state, dt, steps, t0=0.0):
         m.euler_step(state, t, dt)
         t += dt
     return t
+
+
+# the two material files on a small cell with a fast ramp (4, 8, 12 mA/cm^2, 1 min each), with the
+# sink length, the bulk creep strength and the point-sink sub-grid voids they had before the
+# calibration (docs/validation.md; the calibrated sets lose their contact in the first step of this
+# ramp): Li|LLZO at 0 MPa loses its contact in the 12 mA/cm^2 step; at 2 MPa and Li|Li6PS5Cl carry
+# the ramp
+CCD_SWEEP = f"""
+name: ccd-test
+base: [{CONFIGS / 'materials' / 'li_llzo.yaml'}, {CONFIGS / 'materials' / 'li_lpscl.yaml'}]
+set:
+  model.lithium.sink_length: "1 um"
+  model.creep.size_effect: false
+  model.nucleation.subgrid_contact: open
+  grid.shape: [16, 24]
+  model.geometry.electrolyte_thickness: "2 um"
+  drive.current_density: [{{steps: 3, duration: "1 min", start: "4 mA/cm^2", step: "4 mA/cm^2"}}]
+  time.stop: "3 min"
+  checkpoint.every: "10 min"
+  output.fields_every: "10 min"
+axes:
+  drive.stack_pressure: ["0 MPa", "2 MPa"]
+output: OUT
+"""
+
+
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory):
+    """The four members of the small critical-current sweep, run by `pfsim sweep`: (sweep, output
+    folder); member 0 (Li|LLZO, 0 MPa) fails, member 1 (Li|LLZO, 2 MPa) carries the ramp. Tests
+    copy its stores and leave them unchanged."""
+    from pfsim.cli import main as pfsim
+    from pfsim.sweep import Sweep
+
+    tmp = tmp_path_factory.mktemp("ccd")
+    path = tmp / "ccd.yaml"
+    path.write_text(CCD_SWEEP.replace("OUT", str(tmp / "out")))
+    assert pfsim(["sweep", str(path), "--no-collect"]) == 0
+    return Sweep(path), tmp / "out"

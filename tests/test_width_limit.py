@@ -7,45 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfsim.analysis import main
+from pfsim.analysis import main, read_members
 from pfsim.io.store import RunStore
 from pfsim.sweep import Sweep
-from pfsim.width_limit import group_limits, read_members  # read_members: the analysis module's
+from pfsim.width_limit import group_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-LLZO = ROOT / "configs" / "materials" / "li_llzo.yaml"
-
-# Li|LLZO on a small cell with a fast ramp (4, 8, 12 mA/cm^2, 1 min each) and the parameters it had
-# before the calibration, so that it loses its contact within the ramp at 0 MPa and not at 2 MPa
-SWEEP = f"""
-name: width-test
-base: {LLZO}
-set:
-  model.lithium.sink_length: "1 um"
-  model.creep.size_effect: false
-  model.nucleation.subgrid_contact: open
-  grid.shape: [16, 24]
-  model.geometry.electrolyte_thickness: "2 um"
-  drive.current_density: [{{steps: 3, duration: "1 min", start: "4 mA/cm^2", step: "4 mA/cm^2"}}]
-  time.stop: "3 min"
-  checkpoint.every: "10 min"
-  output.fields_every: "10 min"
-axes:
-  drive.stack_pressure: ["0 MPa", "2 MPa"]
-output: OUT
-"""
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory):
-    """(a member that failed, one that carried the whole ramp)."""
-    from pfsim.cli import main as pfsim
-
-    tmp = tmp_path_factory.mktemp("width")
-    path = tmp / "w.yaml"
-    path.write_text(SWEEP.replace("OUT", str(tmp / "out")))
-    assert pfsim(["sweep", str(path), "--no-collect"]) == 0
-    return tmp / "out" / "member-0000.zarr", tmp / "out" / "member-0001.zarr"
+def ran(swept):
+    """(a Li|LLZO member that failed, one that carried the whole ramp): conftest's small sweep."""
+    _, out = swept
+    return out / "member-0000.zarr", out / "member-0001.zarr"
 
 
 def copy(src, folder, k, width_um, seed, time=None, **meta):
