@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import EXIT_NOTHING, sweep_members
+from .sweep_results import EXIT_NOTHING, sweep_members
 
 MAH_PER_CM2 = 36000.0  # C/m^2 in 1 mAh/cm^2
 
