@@ -50,6 +50,9 @@ ohmic steps between holds do not count), the current then, and beside it the fir
 the contact fraction under `contact`. Runs stopped by the contact criterion end before the voltage diverges: run them with
 `--set model.failure_contact_fraction=0` to see both. Exit codes: 0; 1 a store without the
 observables.
+
+Every command: output cut off by its reader (`| head`) ends quietly with 0; an unexpected error
+is one line on stderr and exit code 5 (as `pfsim`'s internal error), never a traceback.
 """
 
 import argparse
@@ -276,5 +279,23 @@ def main(argv=None) -> int:
     return 0
 
 
+def run(argv=None) -> int:
+    """`main` with pfsim's failure conventions: output cut off by its reader (`| head`) ends
+    quietly with 0; anything unexpected is one line on stderr and exit 5 (as `pfsim`), no traceback."""
+    import os
+
+    try:
+        return main(argv)
+    except BrokenPipeError:
+        try:  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor
+            pass
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug or a store it cannot read: one line
+        print(f"pfsim.analysis: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 5
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

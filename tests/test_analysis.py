@@ -218,3 +218,21 @@ def test_groups_split_by_a_swept_key(swept, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Li|LLZO, creep.model = reduced" in text and "Li|LLZO, creep.model = solved" in text
     assert read_member(tmp_path / "member-0000.zarr", by="model.no_such_key").material == "Li|LLZO, model.no_such_key = None"
+
+
+def test_failures_end_in_one_line(monkeypatch, capsys):
+    """`python -m pfsim.analysis` runs `run`: output cut off by its reader ends quietly, anything
+    unexpected is one line and exit 5, never a traceback."""
+    import pfsim.analysis as analysis
+
+    def raising(exc):
+        def main(argv=None):
+            raise exc
+        return main
+
+    monkeypatch.setattr(analysis, "main", raising(ValueError("a store it cannot read")))
+    assert analysis.run(["ccd", "x"]) == 5
+    err = capsys.readouterr().err
+    assert err == "pfsim.analysis: internal error: ValueError: a store it cannot read\n"
+    monkeypatch.setattr(analysis, "main", raising(BrokenPipeError()))
+    assert analysis.run(["ccd", "x"]) == 0 and capsys.readouterr().err == ""
