@@ -6,8 +6,8 @@ and the stripping model's voids at a lithiophobic SSE are flat caps a micrometre
 interface makes the same void volume uncover less of the surface, and on one grid the time to
 contact failure grows linearly with delta (Li|LLZO at delta = 2, 3 and 4 grid spacings: the
 seed means within 54 s of a straight line). The sharp-interface value is the line's intercept at
-delta = 0. The grid at fixed delta moves the failure time too; that part the extrapolation
-does not remove (docs/validation.md). From a sweep over `model.interface.width` (and seeds)
+delta = 0. The grid at fixed delta is a separate question (docs/validation.md); the
+extrapolation is made on one grid. From a sweep over `model.interface.width` (and seeds)
 on one grid:
 
     python -m pfsim.analysis width-limit SWEEP_FILE_OR_FOLDER [--rise V] [--by KEY] [-o PNG]
