@@ -43,7 +43,8 @@ class GeometryConfig(Section):
     electrolyte_thickness: Length = Field(description="SSE thickness from the counter electrode to the flat surface (m)")
     pits: list[Pit] = Field(default_factory=list)
     scratches: list[Scratch] = Field(default_factory=list)
-    roughness: Roughness | None = Field(None, description="random surface roughness (seeded)")
+    roughness: Roughness | None = Field(None, description="random surface roughness (seeded; drawn on the grid's nodes, so "
+                                        "one seed is a different surface on another grid)")
 
 
 def surface_height(cfg: GeometryConfig, grid, seed: int, where="model.geometry") -> np.ndarray:
