@@ -117,7 +117,10 @@ def group_limits(members):
 
 def ramp_at(members, t):
     """(current density in mA/cm^2 at t, charge stripped by t in mAh/cm^2) of the current protocol
-    in the first member's stored config (the members of a sweep share it)."""
+    in the first member's stored config (the members of a sweep share it); NaN for a t before the
+    start (an intercept below zero)."""
+    if t < 0:
+        return float("nan"), float("nan")
     from .drive import DriveConfig
     from .io.store import RunStore
     from .protocol import Protocol
@@ -154,7 +157,8 @@ def table(limits) -> str:
             lines.append(f"  critical current at the limit: {np.mean(j):.3g} mA/cm^2 (mean over seeds{spread}); "
                          f"{g.charge:.3g} mAh/cm^2 stripped by the mean failure time")
         else:
-            lines.append("  critical current at the limit: a seed's limit lies outside the members' samples")
+            lines.append("  critical current at the limit: none, a seed's zero-width failure time lies before the "
+                         "start of the ramp (the straight line does not hold down to zero width)")
     return "\n".join(lines)
 
 
@@ -178,8 +182,8 @@ def figure(limits):
                     label=f"{g.material}, {g.pressure:g} MPa: mean over seeds")
             x = np.linspace(0, top, 20)
             ax.plot(x, (g.mean + np.mean(g.slope) * x * 1e-6) / 60, "--", color=c, lw=1,
-                    label=f"mean of the seeds' lines; at zero width {g.mean / 60:.1f} min "
-                          f"({np.mean(g.current):.3g} mA/cm\u00b2)")
+                    label=f"mean of the seeds' lines; at zero width {g.mean / 60:.1f} min " + (
+                        f"({np.mean(g.current):.3g} mA/cm\u00b2)" if np.isfinite(g.current).all() else "(before the ramp)"))
             low, high = (g.mean - min(g.t0)) / 60, (max(g.t0) - g.mean) / 60
             ax.errorbar([k * 0.02 * top], [g.mean / 60], yerr=[[low], [high]],  # groups side by side
                         fmt="s", color=c, ms=5, capsize=3,

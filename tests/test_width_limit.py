@@ -71,6 +71,16 @@ def test_a_curved_dependence_is_reported(ran, tmp_path):
     assert g.t0 == pytest.approx([30.0], abs=1e-6) and g.worst == pytest.approx(20.0)
 
 
+def test_an_intercept_before_the_start_has_no_current(ran, tmp_path, capsys):
+    failed, _ = ran
+    for k, (w, t) in enumerate([(0.5, 50.0), (1.0, 150.0)]):  # t = -50 + 200 w: below zero at w = 0
+        copy(failed, tmp_path, k, w, 1, t)
+    g = group_limits(read_members(tmp_path))[0][0]
+    assert g.t0 == pytest.approx([-50.0]) and np.isnan(g.current).all() and np.isnan(g.charge)
+    assert main(["width-limit", str(tmp_path), "-o", str(tmp_path / "f.png")]) == 0
+    assert "none, a seed's zero-width failure time lies before the start of the ramp" in capsys.readouterr().out
+
+
 def test_command_prints_the_limit_and_draws_it(exact, tmp_path, capsys):
     out = tmp_path / "w.png"
     assert main(["width-limit", str(exact), "-o", str(out)]) == 0
