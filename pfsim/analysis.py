@@ -58,14 +58,13 @@ is one line on stderr and exit code 5 (as `pfsim`'s internal error), never a tra
 import argparse
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 # the member reading lives in sweep_results (pfsim.width_limit reads it too); read_member,
 # read_members and voltage_divergence stay importable from here
 from .sweep_results import (EXIT_NOTHING, cell_voltage_name, group_members, read_member, read_members,  # noqa: F401
-                            sweep_members, voltage_divergence)
+                            sweep_members, voltage_divergence, write_figure)
 
 
 @dataclass(frozen=True)
@@ -204,15 +203,8 @@ def ccd_main(argv) -> int:
         print(f"{folder}: no member with a critical current or a completed ramp", file=sys.stderr)
         return EXIT_NOTHING
     print(ccd_table(groups))
-    import matplotlib.pyplot as plt
-
     title = None if args.rise is None else f"critical current of stripping: cell voltage rise > {args.rise * 1e3:g} mV within a hold"
-    fig = ccd_figure(groups, members, title)
-    out = Path(args.output) if args.output else folder / "ccd_vs_pressure.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    print(f"figure: {out}")
+    write_figure(ccd_figure(groups, members, title), args.output, folder, "ccd_vs_pressure.png")
     return 0
 
 

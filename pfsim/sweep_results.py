@@ -186,6 +186,18 @@ def sweep_members(sweep, rise=None, by=None):
     return folder, members
 
 
+def write_figure(fig, output, folder, default) -> Path:
+    """Save a command's figure at `output` (default: FOLDER/default), close it, say where."""
+    import matplotlib.pyplot as plt
+
+    out = Path(output) if output else Path(folder) / default
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    print(f"figure: {out}")
+    return out
+
+
 def group_members(members) -> list[Group]:
     """Groups by (material, pressure), in order of material then pressure; left-out members are not counted."""
     groups = {}

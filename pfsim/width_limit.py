@@ -29,11 +29,10 @@ codes: 0; 2 no run store, or no group that can be extrapolated (each is named wi
 import argparse
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .sweep_results import EXIT_NOTHING, sweep_members
+from .sweep_results import EXIT_NOTHING, sweep_members, write_figure
 
 MAH_PER_CM2 = 36000.0  # C/m^2 in 1 mAh/cm^2
 
@@ -216,12 +215,5 @@ def main(argv) -> int:
         print(f"{folder}: no group with two or more interface widths whose members all failed", file=sys.stderr)
         return EXIT_NOTHING
     print(table(limits))
-    import matplotlib.pyplot as plt
-
-    fig = figure(limits)
-    out = Path(args.output) if args.output else folder / "width_limit.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    print(f"figure: {out}")
+    write_figure(figure(limits), args.output, folder, "width_limit.png")
     return 0
