@@ -63,7 +63,7 @@ def resume_plan(store, overrides=None):
         key = item.split("=", 1)[0].strip()
         if key not in RESUMABLE_KEYS:
             raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
-    cfg = validate(apply_overrides(store.meta["config"], overrides or []))
+    cfg = validate(apply_overrides(_older_surfaces(store.meta["config"]), overrides or []))
     if store.meta.get("status") == "ended":
         raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
     _, info = store.checkpoint_group()
@@ -71,6 +71,17 @@ def resume_plan(store, overrides=None):
         raise StoreError(f"{store.path}: already at t = {info['time']:.6g} s, step {info['iteration']}; "
                          "raise time.stop (or time.max_steps) with --set to continue")
     return cfg, info
+
+
+def _older_surfaces(config):
+    """A stored config without `roughness.sampling` was written before the key existed, when the
+    surface was drawn on the grid's nodes: it resumes on that surface."""
+    if isinstance(config, dict):
+        return {k: ({"sampling": "nodes", **v} if k == "roughness" and isinstance(v, dict) else _older_surfaces(v))
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [_older_surfaces(v) for v in config]
+    return config
 
 
 def field_units(cfg, model) -> dict:

@@ -139,7 +139,9 @@ def test_a_resumed_run_with_blocking_pores_equals_the_uninterrupted_one(in_tmp):
     assert run_cli("run", cfg, "-o", "part.zarr", *common, "--set", "time.max_steps=100") == 0
     assert run_cli("run", "--resume", "part.zarr", "--set", "time.max_steps=null") == 0
     a, b = xr.open_zarr("full.zarr"), xr.open_zarr("part.zarr")
-    assert a.subgrid_void_count.values[0] >= 1 and abs(a.contact_fraction.values[0] - 0.9) < 0.01
+    # the pores' footprints cover 0.1 of the projected surface; the contact is counted on the
+    # faces of the stepped surface, and a pore in a valley blocks the valley's step faces too
+    assert a.subgrid_void_count.values[0] >= 1 and abs(a.contact_fraction.values[0] - 0.9) < 0.03
     assert np.array_equal(a.contact_fraction.values, b.contact_fraction.values)
     assert np.array_equal(a.cell_voltage.values, b.cell_voltage.values)
     assert float(np.nanmax(a.li_site_balance_error.values)) < 1e-9

@@ -36,15 +36,19 @@ class Scratch(Section):
 
 class Roughness(Section):
     rms: Length = Field(description="root-mean-square height (m)")
-    correlation_length: Length = Field(description="Gaussian correlation length (m)")
+    correlation_length: Length = Field(description="Gaussian correlation length l (m): <h(x) h(x + r)> = "
+                                       "rms^2 exp(-r^2 / l^2)")
+    sampling: Literal["modes", "nodes"] = Field(
+        "modes", description="modes: drawn per Fourier mode of the cell, so one seed is the same surface on every "
+        "grid; nodes: white noise on the grid's nodes, smoothed to a correlation exp(-r^2 / (2 l^2)) (another "
+        "surface on another grid; the surface of runs stored before 2026-12-07, which resume with it)")
 
 
 class GeometryConfig(Section):
     electrolyte_thickness: Length = Field(description="SSE thickness from the counter electrode to the flat surface (m)")
     pits: list[Pit] = Field(default_factory=list)
     scratches: list[Scratch] = Field(default_factory=list)
-    roughness: Roughness | None = Field(None, description="random surface roughness (seeded; drawn on the grid's nodes, so "
-                                        "one seed is a different surface on another grid)")
+    roughness: Roughness | None = Field(None, description="random surface roughness (seeded)")
 
 
 def surface_height(cfg: GeometryConfig, grid, seed: int, where="model.geometry") -> np.ndarray:
@@ -101,6 +105,45 @@ def _check_depth(H, z, grid, key):
 
 def rough_surface(shape, spacing, cfg: Roughness, seed: int) -> np.ndarray:
     """Periodic Gaussian random heights with a Gaussian correlation of the given length."""
+    if cfg.sampling == "nodes":
+        return _surface_drawn_on_nodes(shape, spacing, cfg, seed)
+    return _surface_drawn_per_mode(shape, spacing, cfg, seed)
+
+
+def _surface_drawn_per_mode(shape, spacing, cfg: Roughness, seed: int) -> np.ndarray:
+    """Heights of correlation <h(x) h(x + r)> = rms^2 exp(-r^2 / l^2), one seed the same surface
+    on every grid: the Fourier modes of the periodic cell up to where the amplitude filter
+    exp(-k^2 l^2 / 8) (the square root of the correlation's spectrum) falls under exp(-35) get complex normal
+    amplitudes in a fixed order of their integer indices, and the surface is their sum sampled at
+    the grid's nodes (modes past the grid's Nyquist index are left out), scaled to the rms of the
+    continuous surface."""
+    ndim = len(shape)
+    lengths = [n * h for n, h in zip(shape, spacing)]
+    ell = cfg.correlation_length
+    top = [int(np.ceil(np.sqrt(8 * 35) / ell * L / (2 * np.pi))) for L in lengths]
+    # half of the modes: the last axis 0..top, the others -top..top; of each +-m pair on the plane
+    # m_last = 0 the one whose first nonzero index is positive; (0, ..., 0) left out
+    axes = [np.arange(-t, t + 1) for t in top[:-1]] + [np.arange(0, top[-1] + 1)]
+    idx = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, ndim)
+    first = np.take_along_axis(idx, np.argmax(idx != 0, axis=1)[:, None], axis=1)[:, 0]
+    idx = idx[(idx[:, -1] > 0) | (first > 0)]
+    rng = random_stream(seed, 1)
+    amp = (rng.standard_normal(len(idx)) + 1j * rng.standard_normal(len(idx))) / np.sqrt(2)
+    k2 = sum((2 * np.pi * idx[:, a] / lengths[a]) ** 2 for a in range(ndim))
+    amp = amp * np.exp(-k2 * ell**2 / 8)
+    variance = 2 * float(np.sum(np.abs(amp) ** 2))  # of the continuous surface 2 Re sum(amp e^{ikx})
+    inside = np.all([np.abs(idx[:, a]) <= (shape[a] - 1) // 2 for a in range(ndim)], axis=0)
+    spectrum = np.zeros(shape, complex)
+    for sign, values in ((1, amp[inside]), (-1, np.conj(amp[inside]))):
+        np.add.at(spectrum, tuple((sign * idx[inside] % np.asarray(shape)).T), values)
+    field = np.real(np.fft.ifftn(spectrum)) * np.prod(shape)
+    return field * (cfg.rms / np.sqrt(variance)) if variance > 0 else field
+
+
+def _surface_drawn_on_nodes(shape, spacing, cfg: Roughness, seed: int) -> np.ndarray:
+    """White noise on the grid's nodes, smoothed by exp(-k^2 l^2 / 4) (a correlation
+    exp(-r^2 / (2 l^2))) and scaled to the rms: another surface on another grid. pfsim's surface
+    before `sampling` was added; runs stored then resume with it."""
     noise = random_stream(seed, 1).standard_normal(shape)
     k2 = np.zeros(shape)
     for a, (n, h) in enumerate(zip(shape, spacing)):
