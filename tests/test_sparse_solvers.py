@@ -194,3 +194,15 @@ def test_a_diagonal_changed_in_place_is_seen():
     u, _ = problem.solve(b)
     v, _ = SparseProblem(g, F64, k, 3.0 * c, mask, "direct").solve(b)
     assert np.array_equal(u, v)
+
+
+def test_flexible_cg_stops_where_the_search_direction_is_in_the_null_space():
+    """A singular A and an incompatible b can leave CG a direction p with p.Ap = 0: it stops
+    there (reported as not converged by its caller's residual check), never divides by zero."""
+    from pfsim.solvers.pcg import flexible_cg
+
+    A = np.diag([1.0, 0.0])
+    b = np.array([0.0, 1.0])
+    u, iterations = flexible_cg(lambda x: A @ x, lambda r: r.copy(), lambda *pairs: [float(x @ y) for x, y in pairs],
+                                np.linalg.norm, b, np.zeros(2), 1e-9, 50)
+    assert iterations == 0 and np.array_equal(u, np.zeros(2))

@@ -72,7 +72,10 @@ def flexible_cg(apply, precondition, dots, norm, b, u, rtol, maxiter, bnorm=None
         z = q = None
         rz = rz_new
         q = apply(p)
-        alpha = rz / float(dots((p, q))[0])
+        pq = float(dots((p, q))[0])
+        if pq == 0:  # p in the null space of a singular A (an incompatible b): no step left to take
+            break
+        alpha = rz / pq
         u += alpha * p
         r -= alpha * q
         it += 1
