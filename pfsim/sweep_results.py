@@ -4,6 +4,7 @@ width and outcome (a critical current by the failure record or by the voltage cr
 the top of its ramp, or left out with the reason), and the members grouped by material and
 pressure. The commands and their output are described in pfsim.analysis."""
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,21 @@ def config_value(cfg, key):
     return cfg
 
 
+def _as_written(value, written):
+    """A resolved (SI) number as the config wrote it ("0.5 um" for 5e-07) where the written
+    quantity is the same value; else the resolved value."""
+    from .units import DIMENSIONS, to_si
+
+    if isinstance(value, (int, float)) and isinstance(written, str):
+        for dimension in DIMENSIONS:
+            try:
+                if math.isclose(to_si(written, dimension), value, rel_tol=1e-9):
+                    return written
+            except ValueError:
+                continue
+    return value
+
+
 def read_member(path, rise=None, by=None) -> Member:
     """The outcome of one run store's stripping ramp (see the module's docstring); with `rise`
     (V), by the voltage criterion (`voltage_divergence`) instead of the failure record; with `by`
@@ -95,7 +111,8 @@ def read_member(path, rise=None, by=None) -> Member:
     name = str(cfg.get("name", "?"))
     material, seed = MATERIALS.get(name, name), cfg.get("seed")
     if by:
-        material = f"{material}, {'.'.join(by.split('.')[-2:])} = {config_value(cfg, by)}"
+        value = _as_written(config_value(cfg, by), config_value(meta.get("config_source") or {}, by))
+        material = f"{material}, {'.'.join(by.split('.')[-2:])} = {value}"
     pressure = (cfg.get("drive") or {}).get("stack_pressure")
     pressure = float(pressure) / 1e6 if isinstance(pressure, (int, float)) else float("nan")
     status, failure = meta.get("status", "unknown"), meta.get("failure") or {}
