@@ -36,7 +36,7 @@ from pydantic import Field, ValidationError
 from .config import format_errors, load_config, read_config_file
 from .errors import ConfigError, StoreError
 from .schema import Section
-from .units import QuantityError, to_si
+from .units import QuantityError, any_to_si
 
 DONE = ("finished", "ended")
 
@@ -74,13 +74,10 @@ def _number(v, key):
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
     if isinstance(v, str):
-        from .units import DIMENSIONS
-
-        for dim in DIMENSIONS:
-            try:
-                return to_si(v, dim)
-            except QuantityError:
-                continue
+        try:
+            return any_to_si(v)
+        except QuantityError:
+            pass
     raise ConfigError(f"axes.{key}: range ends must be numbers or quantities, got {v!r:.40}")
 
 

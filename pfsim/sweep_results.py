@@ -81,15 +81,14 @@ def config_value(cfg, key):
 def _as_written(value, written):
     """A resolved (SI) number as the config wrote it ("0.5 um" for 5e-07) where the written
     quantity is the same value; else the resolved value."""
-    from .units import DIMENSIONS, to_si
+    from .units import QuantityError, any_to_si
 
     if isinstance(value, (int, float)) and isinstance(written, str):
-        for dimension in DIMENSIONS:
-            try:
-                if math.isclose(to_si(written, dimension), value, rel_tol=1e-9):
-                    return written
-            except ValueError:
-                continue
+        try:
+            if math.isclose(any_to_si(written), value, rel_tol=1e-9):
+                return written
+        except QuantityError:
+            pass
     return value
 
 

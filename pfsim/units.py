@@ -75,6 +75,17 @@ def to_si(value, dimension: str) -> float:
     return result
 
 
+def any_to_si(text: str) -> float:
+    """The SI value of a quantity string of whichever dimension its unit has ("0.5 um" -> 5e-07);
+    raises QuantityError where no dimension fits."""
+    for dimension in DIMENSIONS:
+        try:
+            return to_si(text, dimension)
+        except QuantityError:
+            continue
+    raise QuantityError(f"not a quantity of a known dimension: {short(text)}")
+
+
 def _article(dimension: str) -> str:
     return "an" if dimension[0] in "aeiou" else "a"
 
