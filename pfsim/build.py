@@ -63,7 +63,7 @@ def resume_plan(store, overrides=None):
         key = item.split("=", 1)[0].strip()
         if key not in RESUMABLE_KEYS:
             raise ConfigError(f"--set {key}: cannot change on resume (allowed: {', '.join(RESUMABLE_KEYS)})")
-    cfg = validate(apply_overrides(_older_surfaces(store.meta["config"]), overrides or []))
+    cfg = validate(apply_overrides(_older_creep(_older_surfaces(store.meta["config"])), overrides or []))
     if store.meta.get("status") == "ended":
         raise StoreError(f"{store.path}: the run ended ({store.meta.get('stop_reason')}); nothing to resume")
     _, info = store.checkpoint_group()
@@ -81,6 +81,16 @@ def _older_surfaces(config):
                 for k, v in config.items()}
     if isinstance(config, list):
         return [_older_surfaces(v) for v in config]
+    return config
+
+
+def _older_creep(config):
+    """A stored stripping config whose creep block lacks `surface_tension` was written before the
+    solved flow carried the Li surface tension: it resumes without it."""
+    model = config.get("model") if isinstance(config, dict) else None
+    creep = model.get("creep") if isinstance(model, dict) else None
+    if isinstance(creep, dict) and "model" in creep and "surface_tension" not in creep:
+        return {**config, "model": {**model, "creep": {**creep, "surface_tension": False}}}
     return config
 
 

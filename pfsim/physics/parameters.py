@@ -62,6 +62,10 @@ class CreepConfig(Section):
                             "viscous block; multigrid: matrix-free, the geometric multigrid per velocity component, on "
                             "the run's backend (NumPy or CuPy); auto: multigrid on a GPU backend, else direct in 2D up "
                             "to 60 000 unknowns and amg beyond (docs/stripping.md, Solved mechanics)")
+    surface_tension: bool = Field(
+        True, description="solved: the Li surface tension (lithium.surface_energy) on void surfaces, a capillary body "
+                          "force gamma kappa grad xi in the flow (pfsim.solvers.capillary); it loads the flow at any "
+                          "stack pressure, 0 included (docs/stripping.md, Solved mechanics). reduced: not used")
     size_effect: bool = Field(
         False, description="size-dependent strength: sigma0 becomes max(sigma0, size_strength (size_length / 1 um)^-size_exponent), "
                            "the micropillar law of single-crystal Li (docs/stripping.md, Solved mechanics)")

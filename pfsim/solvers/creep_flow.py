@@ -28,7 +28,9 @@ Regions, from the metal fraction xi (1 = metal) and a `solid` mask:
   solid cell is held at zero velocity, and the shear viscosity on an edge is the harmonic mean of
   its cells with the solid's fluidity 0, which puts the no-slip wall on the cell faces.
 Walls of bounded axes: "noslip", "freeslip" or "traction" (a prescribed normal and shear stress;
-the stack pressure is sigma_nn = -p at the current collector). Periodic axes wrap round.
+the stack pressure is sigma_nn = -p at the current collector). Periodic axes wrap round. Body
+forces on the faces: the surface tension of the void surfaces (pfsim.solvers.capillary) enters
+the stripping model's solves so.
 
 Nonlinearity: Newton's method, Jacobian-free (Jacobian-vector products by a difference of
 residuals), each Newton system solved by GMRES preconditioned with the Picard (frozen-viscosity)

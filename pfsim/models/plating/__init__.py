@@ -120,7 +120,7 @@ class MechanicsConfig(Section):
         CreepConfig(size_effect=True), description="power-law creep of the Li in flaws (flaw_pressure: extrusion); "
                                                    "size_effect on by default: the flaw's width sets the strength; the "
                                                    "stripping model's keys (length, closure_depth, enabled, model, "
-                                                   "resolve_change, solver, size_length) are refused here")
+                                                   "resolve_change, solver, size_length, surface_tension) are refused here")
 
     @field_validator("creep")
     @classmethod
@@ -135,7 +135,8 @@ class MechanicsConfig(Section):
 
 
 # CreepConfig keys that only the stripping model reads
-STRIPPING_CREEP_KEYS = {"length", "closure_depth", "enabled", "model", "resolve_change", "solver", "size_length"}
+STRIPPING_CREEP_KEYS = {"length", "closure_depth", "enabled", "model", "resolve_change", "solver", "size_length",
+                        "surface_tension"}
 
 
 class PlatingNucleation(Section):

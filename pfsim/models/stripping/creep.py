@@ -4,8 +4,9 @@
   contact, eps_dot = eps0 (sigma_c / sigma0)^m; the metal replaces stripped Li up to
   v_c = l_c eps_dot (the closure of voids near the SSE is in voids.py);
 - solved (docs/stripping.md, "Solved mechanics"): the power-law creep flow of the Li is solved on
-  the grid (pfsim.solvers.creep_flow) with the SSE rigid and bonded, the voids traction-free and
-  the stack pressure on the current collector, and carries xi; every stripped atom leaves a
+  the grid (pfsim.solvers.creep_flow) with the SSE rigid and bonded, the void surfaces loaded by
+  the Li surface tension alone (`creep.surface_tension`, pfsim.solvers.capillary) and the stack
+  pressure on the current collector, and carries xi; every stripped atom leaves a
   vacancy, and the closure band does nothing (eps_dot = 0). `model.creep.solver` picks the
   linear algebra (the matrix-free multigrid on the run's backend, or SuperLU / block AMG on the
   host); xi is gathered to the host, and the flow's velocities come back to it for the advection."""
@@ -15,6 +16,7 @@ import numpy as np
 from ... import stencil
 from ...physics.constants import FARADAY
 from ...solvers import creep_flow as cf
+from ...solvers.capillary import capillary_force
 from .potential import metal_side_current
 
 
@@ -146,7 +148,8 @@ def solved_step(m, state, t, dt, j_sse):
     injection = faradaic * (m.omega / FARADAY / m.x_v0)
     del faradaic
     pressure = m.pressure(t)
-    if m.params.creep.enabled and pressure > 0:
+    c = m.params.creep
+    if c.enabled and (pressure > 0 or c.surface_tension):
         left = dt
         for _ in range(MAX_SOLVES_PER_STEP):
             flow = creep_flow(m, state, pressure)
@@ -165,7 +168,10 @@ def solved_step(m, state, t, dt, j_sse):
 
 def creep_flow(m, state, pressure):
     """The flow for the present xi (a FlowSolution over the whole grid), or None where the Li has
-    no void (incompressible metal held by the SSE and the collector: at rest)."""
+    no void (incompressible metal held by the SSE and the collector: at rest) or nothing loads it.
+    Loads: the stack pressure on the collector and, with `creep.surface_tension`, the capillary
+    force of the void surfaces (pfsim.solvers.capillary); the solve's stress scale is the pressure,
+    or the capillary stress rounded up to a power of 2 where that is larger (a solver per scale)."""
     c = m.params.creep
     cache = getattr(m, "_creep", None)
     sse = m.extent.gather(m.sse).astype(bool)
@@ -178,24 +184,35 @@ def creep_flow(m, state, pressure):
         walls[(nd - 1, 0)] = cf.Wall("noslip")  # the counter-electrode side (inside the SSE)
         walls[(nd - 1, 1)] = cf.Wall("traction", 0.0)  # the current collector, its stress set per solve
         cache = m._creep = {"sse": sse, "geometry": cf.CreepFlow(whole, walls, solid=sse), "key": None,
-                            "solution": None, "xi": None, "solves": 0}
+                            "solution": None, "xi": None, "solves": 0, "pressure": None, "strength": None,
+                            "rate": None}
     xi = m.extent.gather(state["xi"]).astype(float)
     if not (cf.void_weight(xi[~sse]) > 0).any():
         cache["solution"] = None
         return None
     strength = creep_strength(m, state["xi"])  # changes with the contact patches where size_length is contacts
-    key = (float(pressure), float(m.creep_rate0), strength)
-    stale = (cache["solution"] is None or cache["key"] != key or cache.get("stale")
-             or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
-    if stale:
-        geometry = cache["geometry"]
-        if cache["key"] != key:
-            geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
-            cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, m.creep_rate0),
-                                             stress_scale=pressure, regularisation=REGULARISATION,
-                                             backend=m.backend, method=c.solver)
-            cache["solution"] = None
-        cache["solution"] = cache["solver"].solve(xi, x0=cache["solution"], rtol=RTOL)
-        cache["key"], cache["xi"], cache["stale"] = key, xi, False
-        cache["solves"] += 1
+    stale = (cache["solution"] is None or cache.get("stale") or cache["pressure"] != float(pressure)
+             or cache["strength"] != strength or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
+    if not stale and cache["rate"] == float(m.creep_rate0):
+        return cache["solution"]
+    geometry = cache["geometry"]
+    force, capillary = None, 0.0
+    if c.surface_tension:
+        force, capillary = capillary_force(geometry, xi, m.params.lithium.surface_energy)
+    if pressure <= 0 and capillary <= 0:
+        cache["solution"] = None
+        return None
+    # the stress scale: the pressure, or where the capillary stress is larger, that to a factor 2
+    scale = float(pressure) if pressure >= capillary else 2.0 ** np.ceil(np.log2(capillary))
+    key = (float(pressure), float(m.creep_rate0), strength, scale)
+    if cache["key"] != key:
+        geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
+        cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, m.creep_rate0),
+                                         stress_scale=scale, regularisation=REGULARISATION,
+                                         backend=m.backend, method=c.solver)
+        cache["solution"] = None
+    cache["solution"] = cache["solver"].solve(xi, body_force=force, x0=cache["solution"], rtol=RTOL)
+    cache["key"], cache["xi"], cache["stale"] = key, xi, False
+    cache["pressure"], cache["strength"], cache["rate"] = float(pressure), strength, float(m.creep_rate0)
+    cache["solves"] += 1
     return cache["solution"]
