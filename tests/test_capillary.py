@@ -14,9 +14,7 @@ import pytest
 from pfsim.grid import Grid
 from pfsim.solvers.capillary import capillary_force, curvature
 from pfsim.solvers.creep_flow import CreepFlow, CreepSolver, Material, Wall
-
-SIGMA0, EPS0 = 1.0e6, 0.01
-SQ3 = np.sqrt(3.0)
+from test_creep_flow import EPS0, SIGMA0, void_far_field
 
 
 def _grid(n, h, ndim=2, periodic=False):
@@ -66,22 +64,7 @@ def _closure(cells, m, tension, width_cells=1.0, p=1e6):
     n = int(round(cells * box))
     h = box * a / n
     grid = _grid(n, h)
-    A = (SQ3 / 2) * EPS0 * a * a * (SQ3 * p / (m * SIGMA0)) ** m
-    C = (m / SQ3) * SIGMA0 * (2 * A / (SQ3 * EPS0)) ** (1 / m)
-    shift = p if tension else 0.0
-
-    def stress(i, j, X):
-        x, y = np.broadcast_arrays(*X)
-        r = np.hypot(x, y)
-        c, s = x / r, y / r
-        srr = -p + C * r ** (-2 / m)
-        stt = srr - (2 / m) * C * r ** (-2 / m)
-        if i == j == 0:
-            return srr * c * c + stt * s * s + shift
-        if i == j == 1:
-            return srr * s * s + stt * c * c + shift
-        return (srr - stt) * s * c
-
+    stress = void_far_field(a, p, m, shift=p if tension else 0.0)
     flow = CreepFlow(grid, {(ax, sd): Wall("traction", stress) for ax in (0, 1) for sd in (0, 1)})
     xi, _ = _void(grid, a, width_cells * h)
     force = capillary_force(flow, xi, p * a)[0] if tension else None

@@ -87,14 +87,9 @@ def void_closure_exact(p, m):
     return -(SQ3 / 2) * EPS0 * (SQ3 * p / (m * SIGMA0)) ** m
 
 
-def void_closure(cells_on_radius, m, box_over_radius=4, p=1.0e6):
-    """(measured d ln a/dt, exact, solution) for a void at the centre of a square box whose walls
-    carry the exact stresses of the infinite body (so the box size does not matter)."""
-    a = 1e-6
-    n = int(round(cells_on_radius * box_over_radius))
-    h = box_over_radius * a / n
-    o = -(n - 1) * h / 2
-    grid = _grid((n, n), h, [False, False], origin=[o, o])
+def void_far_field(a, p, m, shift=0.0):
+    """The stress sigma_ij(x, y) of the infinite body round a void of radius a at the origin under
+    the remote pressure p (traction-free void), plus a uniform hydrostatic `shift`."""
     A = (SQ3 / 2) * EPS0 * a * a * (SQ3 * p / (m * SIGMA0)) ** m
     C = (m / SQ3) * SIGMA0 * (2 * A / (SQ3 * EPS0)) ** (1 / m)
 
@@ -105,11 +100,23 @@ def void_closure(cells_on_radius, m, box_over_radius=4, p=1.0e6):
         srr = -p + C * r ** (-2 / m)
         stt = srr - (2 / m) * C * r ** (-2 / m)
         if i == j == 0:
-            return srr * c * c + stt * s * s
+            return srr * c * c + stt * s * s + shift
         if i == j == 1:
-            return srr * s * s + stt * c * c
+            return srr * s * s + stt * c * c + shift
         return (srr - stt) * s * c
 
+    return stress
+
+
+def void_closure(cells_on_radius, m, box_over_radius=4, p=1.0e6):
+    """(measured d ln a/dt, exact, solution) for a void at the centre of a square box whose walls
+    carry the exact stresses of the infinite body (so the box size does not matter)."""
+    a = 1e-6
+    n = int(round(cells_on_radius * box_over_radius))
+    h = box_over_radius * a / n
+    o = -(n - 1) * h / 2
+    grid = _grid((n, n), h, [False, False], origin=[o, o])
+    stress = void_far_field(a, p, m)
     walls = {(ax, sd): Wall("traction", stress) for ax in (0, 1) for sd in (0, 1)}
     sub = 8  # metal fraction of a cell: sampled on 8 x 8 points
     x = grid.coords(0)
