@@ -22,13 +22,9 @@ Plain array arithmetic on the host: the flow solve assembles its loads there.
 
 import numpy as np
 
+from .creep_flow import _take
+
 FLAT_GRADIENT = 1e-6  # |grad xi| h where the normals fade to zero (a flat profile's plateaus: no false curvature)
-
-
-def _take(a, axis, sl):
-    key = [slice(None)] * a.ndim
-    key[axis] = sl
-    return a[tuple(key)]
 
 
 def _sides(flow, c, a):
@@ -62,7 +58,7 @@ def curvature(flow, xi):
     fraction xi (cells, 1 = metal); kappa < 0 round a void."""
     x = np.asarray(xi, dtype=float).reshape(flow.shape)
     nd, h = flow.nd, flow.h
-    grad, opens, cell_grad = [], [], []
+    grad, cell_grad = [], []
     for a in range(nd):
         lo, hi = _sides(flow, x, a)
         open_ = _open_faces(flow, a)
@@ -70,7 +66,6 @@ def curvature(flow, xi):
         below, above = _lower_upper(flow, g, a)
         ob, oa = _lower_upper(flow, open_.astype(float), a)
         grad.append(g)
-        opens.append(open_)
         cell_grad.append((below + above) / np.maximum(ob + oa, 1.0))
     size = np.sqrt(sum(c * c for c in cell_grad))
     eps = FLAT_GRADIENT / float(h.min())

@@ -184,16 +184,16 @@ def creep_flow(m, state, pressure):
         walls[(nd - 1, 0)] = cf.Wall("noslip")  # the counter-electrode side (inside the SSE)
         walls[(nd - 1, 1)] = cf.Wall("traction", 0.0)  # the current collector, its stress set per solve
         cache = m._creep = {"sse": sse, "geometry": cf.CreepFlow(whole, walls, solid=sse), "key": None,
-                            "solution": None, "xi": None, "solves": 0, "pressure": None, "strength": None,
-                            "rate": None}
+                            "solution": None, "xi": None, "solves": 0}
     xi = m.extent.gather(state["xi"]).astype(float)
     if not (cf.void_weight(xi[~sse]) > 0).any():
         cache["solution"] = None
         return None
     strength = creep_strength(m, state["xi"])  # changes with the contact patches where size_length is contacts
-    stale = (cache["solution"] is None or cache.get("stale") or cache["pressure"] != float(pressure)
-             or cache["strength"] != strength or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
-    if not stale and cache["rate"] == float(m.creep_rate0):
+    load = (float(pressure), float(m.creep_rate0), strength)
+    stale = (cache["solution"] is None or cache.get("stale") or cache["key"][:3] != load
+             or float(np.abs(xi - cache["xi"]).max()) > c.resolve_change)
+    if not stale:
         return cache["solution"]
     geometry = cache["geometry"]
     force, capillary = None, 0.0
@@ -204,7 +204,7 @@ def creep_flow(m, state, pressure):
         return None
     # the stress scale: the pressure, or where the capillary stress is larger, that to a factor 2
     scale = float(pressure) if pressure >= capillary else 2.0 ** np.ceil(np.log2(capillary))
-    key = (float(pressure), float(m.creep_rate0), strength, scale)
+    key = (*load, scale)
     if cache["key"] != key:
         geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
         cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, m.creep_rate0),
@@ -213,6 +213,5 @@ def creep_flow(m, state, pressure):
         cache["solution"] = None
     cache["solution"] = cache["solver"].solve(xi, body_force=force, x0=cache["solution"], rtol=RTOL)
     cache["key"], cache["xi"], cache["stale"] = key, xi, False
-    cache["pressure"], cache["strength"], cache["rate"] = float(pressure), strength, float(m.creep_rate0)
     cache["solves"] += 1
     return cache["solution"]
