@@ -78,6 +78,55 @@ extern "C" __global__ void void_rates(const real* xi, const real* li, real* rela
     q[i] = void_q(x);
 }
 
+// Surface diffusion of the void surfaces (Cahn-Hilliard with the degenerate mobility q):
+// mu = (W g'(xi) - kappa lap_masked(xi) + wall_energy a xi (1 - xi)) li, a = wall_density the
+// SSE face area per volume
+extern "C" __global__ void void_chemical_potential(const real* xi, const real* li, const real* wall, real* mu,
+                                                   int nx, int ny, int nz, int periodic, real cx, real cy,
+                                                   real cz, real kappa, real barrier, real wall_energy) {
+    int ix, iy, iz;
+    long long i;
+    if (!node_of_thread((long long)nx * ny * nz, ny, nz, ix, iy, iz, i)) return;
+    const real x = xi[i];
+    const real lap = masked_laplacian_at(xi, li, ix, iy, iz, nx, ny, nz, periodic, cx, cy, cz);
+    mu[i] = (barrier * void_g_slope(x) - kappa * lap + wall_energy * wall[i] * x * (1 - x)) * li[i];
+}
+
+// One face's flux K q((xi_i + xi_nb) / 2) (mu_nb - mu_i), added when both nodes are Li side.
+__device__ __forceinline__ void add_surface_flux(real& acc, const real* xi, const real* mu, const real* li,
+                                                 real xi_i, real mu_i, long long nb, real k) {
+    if (li[nb] != 0) acc += k * void_q((xi_i + xi[nb]) * (real)0.5) * (mu[nb] - mu_i);
+}
+
+// relax = mobility * sum over Li-Li faces of K q(xi_face) (mu_nb - mu_i), in the order x up,
+// x down, y up, y down, z up, z down; 0 off the Li side (the flux form: each void keeps its volume)
+extern "C" __global__ void void_surface_diffusion(const real* xi, const real* mu, const real* li, real* relax,
+                                                  int nx, int ny, int nz, int periodic, real cx, real cy,
+                                                  real cz, real mobility) {
+    int ix, iy, iz;
+    long long i;
+    if (!node_of_thread((long long)nx * ny * nz, ny, nz, ix, iy, iz, i)) return;
+    real acc = 0;
+    if (li[i] != 0) {
+        const long long sx = (long long)ny * nz, sy = nz;
+        const bool px = periodic & 1, py = periodic & 2, pz = periodic & 4;
+        const real x = xi[i], m = mu[i];
+        if (nx > 1) {
+            if (ix + 1 < nx || px) add_surface_flux(acc, xi, mu, li, x, m, neighbour_up(ix, nx, px) * sx + iy * sy + iz, cx);
+            if (ix > 0 || px) add_surface_flux(acc, xi, mu, li, x, m, neighbour_down(ix, nx, px) * sx + iy * sy + iz, cx);
+        }
+        if (ny > 1) {
+            if (iy + 1 < ny || py) add_surface_flux(acc, xi, mu, li, x, m, ix * sx + neighbour_up(iy, ny, py) * sy + iz, cy);
+            if (iy > 0 || py) add_surface_flux(acc, xi, mu, li, x, m, ix * sx + neighbour_down(iy, ny, py) * sy + iz, cy);
+        }
+        if (nz > 1) {
+            if (iz + 1 < nz || pz) add_surface_flux(acc, xi, mu, li, x, m, ix * sx + iy * sy + neighbour_up(iz, nz, pz), cz);
+            if (iz > 0 || pz) add_surface_flux(acc, xi, mu, li, x, m, ix * sx + iy * sy + neighbour_down(iz, nz, pz), cz);
+        }
+    }
+    relax[i] = mobility * acc;
+}
+
 // The xi update of one step and its exchange with the vacancy field (pointwise):
 //   condensed = k_c q(xi) (S - 1) dt
 //   closed    = (1 - xi) closure band li,          closure = 1 - exp(-1.5 eps_dot dt) (host)

@@ -13,6 +13,11 @@ other-dtype mask is converted, at the cost of a copy per call).
                 eps_dot, dt) -> (xi_new, exchange, closed)
         the xi update and its exchange with the vacancy field; `lagrange` is
         sum(relax) / max(sum(q), 1e-300) from the caller's reductions
+    void_chemical_potential(backend, grid, xi, li_side, wall_density, kappa, barrier, wall_energy) -> mu
+        mu = (W g'(xi) - kappa lap_Li(xi) + wall_energy wall_density xi (1 - xi)) li_side
+    void_surface_diffusion(backend, grid, xi, mu, li_side, mobility) -> relax
+        relax = div_Li(mobility q(xi_face) grad mu): the flux form of the surface-diffusion
+        relaxation (Cahn-Hilliard with the degenerate mobility q), over Li-Li faces only
     contact_weight(backend, grid, xi, li_side) -> w
         sum over the contact faces of xi(Li neighbour) / h at each electrolyte node (1/m)
     masked_laplacian_numpy(backend, grid, f, li_side) -> lap_Li(f)   (its CUDA form, the kernel
@@ -110,6 +115,59 @@ def void_rates_cuda(backend, grid, xi, li_side, kappa, barrier, mobility):
     return relax, q
 
 
+# --- surface diffusion: Cahn-Hilliard with a degenerate mobility ----------------------------
+def void_chemical_potential_numpy(backend, grid, xi, li_side, wall_density, kappa, barrier, wall_energy):
+    """mu = (W g'(xi) - kappa lap_Li(xi) + wall_energy a xi (1 - xi)) on the Li side, 0 off it:
+    the variation of the void surfaces' energy (the double well, the gradient energy and the
+    SSE wall's, a = wall_density the SSE face area per volume), J/m^3 per unit xi."""
+    s = backend.scalar
+    xi, li, wall = (_field(backend, a) for a in (xi, li_side, wall_density))
+    lap = masked_laplacian_numpy(backend, grid, xi, li)
+    g_slope = 2 * xi * (1 - xi) * (1 - 2 * xi)
+    return (s(barrier) * g_slope - s(kappa) * lap + s(wall_energy) * wall * xi * (1 - xi)) * li
+
+
+def void_chemical_potential_cuda(backend, grid, xi, li_side, wall_density, kappa, barrier, wall_energy):
+    s = backend.scalar
+    xi, li, wall = (_field(backend, a) for a in (xi, li_side, wall_density))
+    mu = backend.xp.empty_like(xi)
+    args = (xi, li, wall, mu) + grid_args(backend, grid) + (s(kappa), s(barrier), s(wall_energy))
+    backend.launch(KERNELS, "void_chemical_potential", xi.size, args)
+    return mu
+
+
+def void_surface_diffusion_numpy(backend, grid, xi, mu, li_side, mobility):
+    """The surface-diffusion rate of xi: at a Li-side node, the sum over its faces to Li-side
+    neighbours of mobility q((xi + xi_nb) / 2) (mu_nb - mu) / h^2, in the order x up, x down,
+    y up, ... q vanishes in both phases, so the flux runs along the void surfaces only; faces to
+    the SSE and across a bounded wall carry none. A face's two terms are exact negatives (here
+    each face is evaluated once, as the flux F through it, and the node below takes -F: the same
+    bits as the CUDA form's separate evaluation), so the rate sums to zero up to the summation's
+    rounding: each void keeps its volume."""
+    xp, s = backend.xp, backend.scalar
+    xi, mu, li = (_field(backend, a) for a in (xi, mu, li_side))
+    acc, nb_xi, nb_mu = xp.zeros_like(xi), xp.empty_like(xi), xp.empty_like(xi)
+    nd = grid.ndim
+    for a, (up, _) in enumerate(_li_faces(backend, grid, li)):
+        stencil.shifted(xi, grid, a, +1, xp, out=nb_xi)
+        stencil.shifted(mu, grid, a, +1, xp, out=nb_mu)
+        flux = up * interface_indicator((xi + nb_xi) * s(0.5)) * (nb_mu - mu)  # 0 across a bounded wall
+        acc += flux
+        acc[_index(nd, a, slice(1, None))] -= flux[_index(nd, a, slice(None, -1))]
+        if grid.periodic[a]:
+            acc[_index(nd, a, 0)] -= flux[_index(nd, a, -1)]
+    return s(mobility) * acc
+
+
+def void_surface_diffusion_cuda(backend, grid, xi, mu, li_side, mobility):
+    s = backend.scalar
+    xi, mu, li = (_field(backend, a) for a in (xi, mu, li_side))
+    relax = backend.xp.empty_like(xi)
+    args = (xi, mu, li, relax) + grid_args(backend, grid) + (s(mobility),)
+    backend.launch(KERNELS, "void_surface_diffusion", xi.size, args)
+    return relax
+
+
 # --- the xi update -------------------------------------------------------------------------
 def void_update_numpy(backend, xi, S, li_side, band, x_v0, condensation_rate, relax, lagrange, eps_dot, dt):
     """(xi_new, exchange, closed) of one step (all pointwise):
@@ -185,3 +243,5 @@ def contact_weight_cuda(backend, grid, xi, li_side):
 void_rates = twin(void_rates_numpy, void_rates_cuda)
 void_update = twin(void_update_numpy, void_update_cuda)
 contact_weight = twin(contact_weight_numpy, contact_weight_cuda)
+void_chemical_potential = twin(void_chemical_potential_numpy, void_chemical_potential_cuda)
+void_surface_diffusion = twin(void_surface_diffusion_numpy, void_surface_diffusion_cuda)

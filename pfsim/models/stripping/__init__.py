@@ -27,6 +27,12 @@ class InterfaceConfig(Section):
         0.5e-6, description="with relaxation_time, the void surfaces' curvature-flow coefficient A = length^2 / time "
                             "(v_n = A (K - mean K)), independent of the interface width; the Allen-Cahn mobility is "
                             "M = A / kappa (docs/stripping.md section 4)")
+    relaxation: Literal["curvature_flow", "surface_diffusion"] = Field(
+        "curvature_flow", description="how void surfaces change shape at fixed volume. curvature_flow: v_n = A (K - mean K) "
+                                      "with A = relaxation_length^2 / relaxation_time (a stand-in); surface_diffusion: "
+                                      "Mullins' v_n = B d^2K/ds^2, B = D_s gamma Omega^2 nu / kT from lithium.surface_diffusivity "
+                                      "(Cahn-Hilliard with a degenerate mobility; relaxation_time and conserve_volume unused: "
+                                      "every void keeps its volume; docs/stripping.md section 4)")
     conserve_volume: Literal["per_void", "domain"] = Field(
         "domain", description="the shape relaxation keeps the volume of each void (per_void: its own Lagrange multiplier, "
                               "voids exchange Li only through the vacancy field) or only the total (domain: one multiplier, "
@@ -158,7 +164,8 @@ class LiStripping(InterfaceModel):
         # gamma_SL - gamma_SV = -gamma cos theta_Li = gamma cos theta_void, adds
         # -M gamma_w'(xi) (wall area per volume) = -M 6 gamma cos theta_void xi (1 - xi) a to the xi rate
         cos_void = float(np.cos(np.radians(self.void_contact_angle())))
-        self.wetting_rate = -6 * self.mobility * li.surface_energy * cos_void
+        self.wall_energy = 6 * li.surface_energy * cos_void  # gamma_w'(xi) = wall_energy xi (1 - xi)
+        self.wetting_rate = -self.mobility * self.wall_energy
         # the unresolved foil beyond the resolved Li layer (section 3)
         resolved = float(np.median(self.extent.lateral_sites((~self.backend.to_host(self.sse)).sum(axis=-1))))
         resolved *= grid.spacing[-1]
@@ -179,6 +186,14 @@ class LiStripping(InterfaceModel):
         self.kT_per_volume = kT / self.omega_atom
         self.condensation_rate = float(self.d_vac / p.interface.width**2)  # diffusion-limited attachment within the interface
         self.creep_rate0 = c.strain_rate(T)
+        if p.interface.relaxation == "surface_diffusion":
+            # Mullins' B = D_s gamma Omega^2 nu / kT (nu = Omega^(-2/3) surface sites per area); the
+            # degenerate mobility q(xi) = sech^4(n / delta) of the tanh profile integrates to 4 delta / 3
+            # across the surface, so the sharp-interface limit of div(M0 q grad mu) is v_n = M0 gamma
+            # (4 delta / 3) d^2K/ds^2: M0 = 3 B / (4 gamma delta)
+            gamma = li.surface_energy
+            self.surface_b = float(li.surface_diffusivity * gamma * self.omega_atom ** (4 / 3) / kT)
+            self.surface_mobility = 3 * self.surface_b / (4 * gamma * p.interface.width)
         self.kinetics = ButlerVolmer(p.kinetics.exchange_current_density, p.kinetics.alpha_anodic,
                                      p.kinetics.alpha_cathodic, T, self.interphase_resistance(getattr(self, "interphase_time", 0.0)))
         if hasattr(self, "vacancy_problem"):  # D_v sets the vacancy operator
@@ -432,15 +447,31 @@ class LiStripping(InterfaceModel):
             "creep_strength": creep.creep_strength(self, xi, patch),
         } | cell.observables(self, state, t)
 
+    def surface_diffusion(self):
+        return self.params.interface.relaxation == "surface_diffusion"
+
     def relaxation_limit(self):
-        """Explicit limit of the void-shape relaxation on this grid."""
-        return 2.0 / (self.mobility * (self.kappa * self.laplacian_eigen_max() + 2 * self.barrier))
+        """Explicit limit of the void-shape relaxation on this grid (surface diffusion: the
+        Cahn-Hilliard operator's, M0 (kappa L^2 + 2 W L) with q <= 1 and |g''| <= 2)."""
+        L = self.laplacian_eigen_max()
+        if self.surface_diffusion():
+            return 2.0 / (self.surface_mobility * L * (self.kappa * L + 2 * self.barrier))
+        return 2.0 / (self.mobility * (self.kappa * L + 2 * self.barrier))
+
+    def relaxation_time(self):
+        """Time in which a void-surface bump of size relaxation_length l relaxes: tau (curvature
+        flow), or l^4 / B (surface diffusion)."""
+        if self.surface_diffusion():
+            return self.params.interface.relaxation_length**4 / self.surface_b
+        return self.params.interface.relaxation_time
 
     def stability_limit(self):
         """The model step's limit: the relaxation's on this grid or, where that is shorter, on the
         grid of spacing relaxation_length / 2 with the width relaxation_length (the step that resolves
         the relaxation of bumps of that size); finer grids sub-cycle the relaxation within the step
         (voids.step), so the step and the number of solves per unit time do not depend on the grid.
-        On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length."""
-        reference = 2.0 * self.params.interface.relaxation_time / (16 * self.grid.ndim + 4)
+        On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length.
+        Surface diffusion takes the same step with tau = l^4 / B, its time for that bump: its own
+        explicit limit (fourth order) is far shorter and is sub-cycled."""
+        reference = 2.0 * self.relaxation_time() / (16 * self.grid.ndim + 4)
         return max(self.relaxation_limit(), reference)

@@ -1,6 +1,7 @@
 """Stripping step 4, docs/stripping.md section 4 (kernels in pfsim/kernels/voids.py): the metal
 order parameter xi loses what condensed, relaxes its shape at fixed void volume (Allen-Cahn with
-Li's surface energy and a Lagrange multiplier), gains what creep closed (section 2), is clipped."""
+Li's surface energy and a Lagrange multiplier, or surface diffusion: Cahn-Hilliard with a
+degenerate mobility), gains what creep closed (section 2), is clipped."""
 
 import numpy as np
 
@@ -39,7 +40,13 @@ def _update(m, state, dt, S, eps_dot, relaxation):
     """One explicit update of xi over dt (with or without the relaxation term); returns the
     sites that clipping handed to the vacancies."""
     be, li, xi = m.backend, m.li_float, state["xi"]
-    if relaxation:
+    if relaxation and m.surface_diffusion():  # flux form: every void keeps its volume, no multiplier
+        m.extent.exchange(xi)
+        mu = vk.void_chemical_potential(be, m.grid, xi, li, m.wall_density, m.kappa, m.barrier, m.wall_energy)
+        m.extent.exchange(mu)
+        relax, lagrange = vk.void_surface_diffusion(be, m.grid, xi, mu, li, m.surface_mobility), 0.0
+        del mu
+    elif relaxation:
         relax, q = vk.void_rates(be, m.grid, xi, li, m.kappa, m.barrier, m.mobility)
         if m.wetting_rate != 0:  # the contact angle at the SSE (wall energy of xi), in the shape relaxation
             relax += m.wetting_rate * xi * (1 - xi) * m.wall_density
