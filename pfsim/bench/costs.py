@@ -22,6 +22,8 @@ COSTS = {
     "void_update": (8, 8, 23, 23, "read xi, S, li, band, relax; write xi_new, exchange, closed"),
     "void_contact_weight": (3, 3, 8, 12, "read xi, li; write w (flops on electrolyte nodes next to Li only)"),
     "void_masked_laplacian": (3, 3, 12, 18, "read f, li; write lap"),
+    "void_chemical_potential": (4, 4, 27, 33, "read xi, li, wall; write mu"),
+    "void_surface_diffusion": (4, 4, 49, 73, "read xi, mu, li; write relax (q of each face's mean xi)"),
     "plating_interface_terms": (3, 3, 67, 102, "read xi; write w, relax (gradient, normal second derivative)"),
     "plating_metal_update": (8, 8, 18, 18, "read xi, w, relax, current, gate, noise; write xi_new, displaced"),
     "elliptic_apply": (5, 6, 13, 19, "read u, K per axis, c; write A u"),

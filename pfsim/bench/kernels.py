@@ -95,6 +95,10 @@ def _void(name):
             return lambda: vk.void_update(be, xi, v["S"], li, v["band"], 1e-5, 1e3, v["relax"], 1e-4, 1e-4, 0.5)
         if name == "void_contact_weight":
             return lambda: vk.contact_weight(be, g, xi, li)
+        if name == "void_chemical_potential":
+            return lambda: vk.void_chemical_potential(be, g, xi, li, v["band"], 7.5e-7, 6e6, -4.9)
+        if name == "void_surface_diffusion":
+            return lambda: vk.void_surface_diffusion(be, g, xi, v["relax"], li, 2.2e-21)
         return lambda: masked_laplacian(be, g, xi, li)
     return make
 
@@ -138,6 +142,8 @@ KERNEL_CASES = {
     "void_update": _void("void_update"),
     "void_contact_weight": _void("void_contact_weight"),
     "void_masked_laplacian": _void("void_masked_laplacian"),
+    "void_chemical_potential": _void("void_chemical_potential"),
+    "void_surface_diffusion": _void("void_surface_diffusion"),
     "plating_interface_terms": _plating("plating_interface_terms"),
     "plating_metal_update": _plating("plating_metal_update"),
     "elliptic_apply": _elliptic("elliptic_apply"),
