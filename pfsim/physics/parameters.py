@@ -25,9 +25,9 @@ class LithiumConfig(Section):
     surface_energy: quantity("surface energy", gt=0) = Field(0.5, description="gamma of Li; 0.45-0.5 J/m^2 [memory]")
     surface_diffusivity: quantity("diffusivity", gt=0) = Field(
         1.0e-9, description="D_s of Li on Li surfaces, for the void surfaces' relaxation by surface diffusion "
-                            "(interface.relaxation: surface_diffusion); no room-temperature measurement found; DFT hopping "
-                            "barriers of 0.03-0.14 eV [memory] give 1e-9 to 7e-8 m^2/s for the hops alone, lower where "
-                            "forming the mobile adatoms costs energy [assumed] (docs/stripping.md section 4)")
+                            "(interface.relaxation: surface_diffusion); no room-temperature measurement found: terrace hops "
+                            "of 0.03-0.14 eV [memory] give 1e-9 to 7e-8 m^2/s, step crossings of 0.2 to over 0.5 eV "
+                            "[memory] 1e-10 to under 1e-15; 1e-9 [assumed] (docs/stripping.md section 4)")
     electronic_conductivity: quantity("conductivity", gt=0) = Field(1.1e7, description="of Li metal; 1.1e7 S/m at 25 C [memory]")
     sink_length: quantity("length", gt=0) | None = Field(
         None, description="mean distance to vacancy sinks in the bulk, 1/sqrt(Z rho_d + k_gb^2) (dislocations, grain "
