@@ -365,8 +365,10 @@ def void_contact_angle(work_of_adhesion, h=0.2, n=40, nz=30, steps=800, relaxati
     relax_for: the time in units of R^4 / B (surface diffusion), else `steps` model steps."""
     m, s = scenario(shape=(n, nz), spacing=f"{h} um", sse="1.5 um", current="1e-6 mA/cm^2", pressure="0",
                     nucleation=False, creep=False, width=f"{2.5 * h} um",
-                    extra_model={"interface": {"width": f"{2.5 * h} um", "relaxation_time": "1 s",
-                                               "work_of_adhesion": work_of_adhesion, "relaxation": relaxation}})
+                    extra_model={"interface": {"width": f"{2.5 * h} um", "work_of_adhesion": work_of_adhesion,
+                                               # surface diffusion: the step of l^4 / B, no bound
+                                               "relaxation_time": "1 s" if relax_for is None else "1e6 s",
+                                               "relaxation": relaxation}})
     k0 = int(m.column_height_index[n // 2])
     xi = s["xi"]
     radius = 1.2e-6

@@ -22,7 +22,9 @@ from . import cell, creep, nucleation, pores, potential, subgrid, vacancies, voi
 class InterfaceConfig(Section):
     width: quantity("length", gt=0) = Field(description="diffuse-interface width delta of the void surfaces (>= 2 grid spacings)")
     relaxation_time: quantity("time", gt=0) = Field(
-        1.0, description="time for a void-surface bump of size relaxation_length to relax by curvature flow")
+        1.0, description="time for a void-surface bump of size relaxation_length to relax by curvature flow; with "
+                         "relaxation: surface_diffusion, the longest time scale the model step resolves (the step is "
+                         "the curvature flow's with min(relaxation_time, relaxation_length^4 / B))")
     relaxation_length: quantity("length", gt=0) = Field(
         0.5e-6, description="with relaxation_time, the void surfaces' curvature-flow coefficient A = length^2 / time "
                             "(v_n = A (K - mean K)), independent of the interface width; the Allen-Cahn mobility is "
@@ -31,8 +33,8 @@ class InterfaceConfig(Section):
         "curvature_flow", description="how void surfaces change shape at fixed volume. curvature_flow: v_n = A (K - mean K) "
                                       "with A = relaxation_length^2 / relaxation_time (a stand-in); surface_diffusion: "
                                       "Mullins' v_n = B d^2K/ds^2, B = D_s gamma Omega^2 nu / kT from lithium.surface_diffusivity "
-                                      "(Cahn-Hilliard with a degenerate mobility; relaxation_time and conserve_volume unused: "
-                                      "every void keeps its volume; docs/stripping.md section 4)")
+                                      "(Cahn-Hilliard with a degenerate mobility; conserve_volume unused: every void keeps its "
+                                      "volume; docs/stripping.md section 4)")
     conserve_volume: Literal["per_void", "domain"] = Field(
         "domain", description="the shape relaxation keeps the volume of each void (per_void: its own Lagrange multiplier, "
                               "voids exchange Li only through the vacancy field) or only the total (domain: one multiplier, "
@@ -459,11 +461,14 @@ class LiStripping(InterfaceModel):
         return 2.0 / (self.mobility * (self.kappa * L + 2 * self.barrier))
 
     def relaxation_time(self):
-        """Time in which a void-surface bump of size relaxation_length l relaxes: tau (curvature
-        flow), or l^4 / B (surface diffusion)."""
+        """The time scale the model step resolves: the time tau in which curvature flow relaxes a
+        void-surface bump of size relaxation_length l; with surface diffusion, that bump's l^4 / B
+        where it is shorter than tau (tau then bounds the step: slow surface diffusion would
+        otherwise lengthen it past what the growth of the voids needs)."""
+        tau = self.params.interface.relaxation_time
         if self.surface_diffusion():
-            return self.params.interface.relaxation_length**4 / self.surface_b
-        return self.params.interface.relaxation_time
+            return min(tau, self.params.interface.relaxation_length**4 / self.surface_b)
+        return tau
 
     def stability_limit(self):
         """The model step's limit: the relaxation's on this grid or, where that is shorter, on the
@@ -471,7 +476,7 @@ class LiStripping(InterfaceModel):
         the relaxation of bumps of that size); finer grids sub-cycle the relaxation within the step
         (voids.step), so the step and the number of solves per unit time do not depend on the grid.
         On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length.
-        Surface diffusion takes the same step with tau = l^4 / B, its time for that bump: its own
+        Surface diffusion takes the same step with tau = min(relaxation_time, l^4 / B): its own
         explicit limit (fourth order) is far shorter and is sub-cycled."""
         reference = 2.0 * self.relaxation_time() / (16 * self.grid.ndim + 4)
         return max(self.relaxation_limit(), reference)
