@@ -461,14 +461,12 @@ class LiStripping(InterfaceModel):
         return 2.0 / (self.mobility * (self.kappa * L + 2 * self.barrier))
 
     def relaxation_time(self):
-        """The time scale the model step resolves: the time tau in which curvature flow relaxes a
-        void-surface bump of size relaxation_length l; with surface diffusion, that bump's l^4 / B
-        where it is shorter than tau (tau then bounds the step: slow surface diffusion would
-        otherwise lengthen it past what the growth of the voids needs)."""
-        tau = self.params.interface.relaxation_time
+        """The time in which a void-surface bump of size relaxation_length l relaxes: tau (curvature
+        flow), or l^4 / B (surface diffusion; stability_limit bounds its step by tau's, since a
+        slow surface diffusion would otherwise lengthen it past what the growth of the voids needs)."""
         if self.surface_diffusion():
-            return min(tau, self.params.interface.relaxation_length**4 / self.surface_b)
-        return tau
+            return self.params.interface.relaxation_length**4 / self.surface_b
+        return self.params.interface.relaxation_time
 
     def stability_limit(self):
         """The model step's limit: the relaxation's on this grid or, where that is shorter, on the
@@ -476,7 +474,10 @@ class LiStripping(InterfaceModel):
         the relaxation of bumps of that size); finer grids sub-cycle the relaxation within the step
         (voids.step), so the step and the number of solves per unit time do not depend on the grid.
         On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length.
-        Surface diffusion takes the same step with tau = min(relaxation_time, l^4 / B): its own
-        explicit limit (fourth order) is far shorter and is sub-cycled."""
+        Surface diffusion takes the same rule with tau = l^4 / B, bounded by relaxation_time's
+        step: where its own explicit limit (fourth order) is shorter it is sub-cycled."""
         reference = 2.0 * self.relaxation_time() / (16 * self.grid.ndim + 4)
+        if self.surface_diffusion():  # never past relaxation_time's step, however slow the diffusion
+            return min(max(self.relaxation_limit(), reference),
+                       2.0 * self.params.interface.relaxation_time / (16 * self.grid.ndim + 4))
         return max(self.relaxation_limit(), reference)
