@@ -476,8 +476,10 @@ class LiStripping(InterfaceModel):
         On that grid M kappa L = 16 d / tau and 2 M W = 4 / tau (d dimensions), whatever the length.
         Surface diffusion takes the same rule with tau = l^4 / B, bounded by relaxation_time's
         step: where its own explicit limit (fourth order) is shorter it is sub-cycled."""
-        reference = 2.0 * self.relaxation_time() / (16 * self.grid.ndim + 4)
+        def step_of(tau):
+            return 2.0 * tau / (16 * self.grid.ndim + 4)
+
+        limit = max(self.relaxation_limit(), step_of(self.relaxation_time()))
         if self.surface_diffusion():  # never past relaxation_time's step, however slow the diffusion
-            return min(max(self.relaxation_limit(), reference),
-                       2.0 * self.params.interface.relaxation_time / (16 * self.grid.ndim + 4))
-        return max(self.relaxation_limit(), reference)
+            return min(limit, step_of(self.params.interface.relaxation_time))
+        return limit
