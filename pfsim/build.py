@@ -86,12 +86,32 @@ def _older_surfaces(config):
 
 def _older_creep(config):
     """A stored stripping config whose creep block lacks `surface_tension` was written before the
-    solved flow carried the Li surface tension: it resumes without it."""
+    solved flow carried the Li surface tension: it resumes without it. A stored plating creep
+    block (`mechanics.creep` of li_plating, or of li_cycling's plating block) lists the stripping
+    model's `model` key at the default of its day, `reduced` (the default became `solved` on
+    2026-12-07): plating never reads it, so it is dropped."""
     model = config.get("model") if isinstance(config, dict) else None
-    creep = model.get("creep") if isinstance(model, dict) else None
+    if not isinstance(model, dict):
+        return config
+    if model.get("kind") in ("li_plating", "li_cycling"):
+        return {**config, "model": _plating_creep_without_model(model)}
+    creep = model.get("creep")
     if isinstance(creep, dict) and "model" in creep and "surface_tension" not in creep:
         return {**config, "model": {**model, "creep": {**creep, "surface_tension": False}}}
     return config
+
+
+def _plating_creep_without_model(block):
+    """`block` with `model: reduced` left out of every mechanics.creep below it."""
+    out = {}
+    for key, value in block.items():
+        if key == "mechanics" and isinstance(value, dict) and isinstance(value.get("creep"), dict):
+            creep = {k: v for k, v in value["creep"].items() if not (k == "model" and v == "reduced")}
+            value = {**value, "creep": creep}
+        elif isinstance(value, dict):
+            value = _plating_creep_without_model(value)
+        out[key] = value
+    return out
 
 
 def field_units(cfg, model) -> dict:
@@ -126,6 +146,9 @@ class Single:
 
     def restore(self, store, model):
         saved, be = store.read_checkpoint()[0], model.backend
+        for name in model.checkpoint_names:
+            if name not in saved and hasattr(model, "missing_state"):  # a checkpoint of an older pfsim
+                saved[name] = model.missing_state(name)
         return store, {name: be.asarray(saved[name]) if name in model.fields else be.xp.asarray(saved[name])
                        for name in model.checkpoint_names}
 

@@ -130,6 +130,28 @@ def test_older_stored_config_resumes_without_surface_tension():
     assert _older_creep(plating) == plating
 
 
+def test_a_plating_store_of_the_reduced_default_days_resumes(in_tmp):
+    # a stored plating config lists the stripping model's creep `model` at its old default,
+    # `reduced`; plating refuses a non-default value of that key, so the resume drops it
+    from conftest import CONFIGS, run_cli
+    from pfsim.build import _older_creep
+    from pfsim.io.store import RunStore
+
+    cfg = CONFIGS / "filament_plating.yaml"
+    small = ["--set", "grid.shape=[24,40]", "--set", "time.max_steps=2", "--set", "output.fields_every=1 s"]
+    assert run_cli("run", cfg, "-o", "p.zarr", *small) == 0
+    store = RunStore.open("p.zarr")
+    creep = store.meta["config"]["model"]["mechanics"]["creep"]
+    assert creep["model"] == "solved"
+    creep["model"] = "reduced"  # as an older pfsim stored it
+    store._commit()
+    assert run_cli("run", "--resume", "p.zarr", "--set", "time.max_steps=4") == 0
+    cycling = {"model": {"kind": "li_cycling", "plating": {"mechanics": {"creep": {"model": "reduced", "exponent": 5.0}}},
+                         "stripping": {"creep": {"model": "reduced"}}}}
+    assert _older_creep(cycling)["model"]["plating"]["mechanics"]["creep"] == {"exponent": 5.0}
+    assert _older_creep(cycling)["model"]["stripping"]["creep"] == {"model": "reduced"}  # stripping reads it
+
+
 def test_plating_refuses_the_stripping_surface_tension_key():
     from pfsim.models.plating import MechanicsConfig
 

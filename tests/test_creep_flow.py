@@ -381,10 +381,11 @@ def test_solved_creep_closes_a_void_and_keeps_the_ledger(solver):
     assert float(xi.min()) >= 0.0 and float(xi.max()) <= 1.0
 
 
-def test_solved_creep_is_an_option_and_reduced_the_default():
+def test_solved_creep_is_the_default_and_reduced_an_option():
     from pfsim.physics.parameters import CreepConfig
 
-    assert CreepConfig().model == "reduced"
+    assert CreepConfig().model == "solved"
+    assert CreepConfig(model="reduced").model == "reduced"
     from conftest import advance
 
     # no pressure and no surface tension: no flow, nothing booked
@@ -585,3 +586,40 @@ def test_cell_viscosity_cuda_matches_numpy(shape, precision):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=0)
     mu, fluidity = ref
     assert (fluidity[solid != 0] == 0).all() and (mu[xi == 0] == np.asarray(1e-4, mu.dtype)).all()
+
+
+def _continued(m, s, steps, dt=1.0, t=0.0):
+    """A fresh model (as a resumed run builds) continuing a copy of what a checkpoint holds of s."""
+    from conftest import advance
+    from pfsim.models import build_model
+
+    saved = {name: np.array(s[name]) for name in m.checkpoint_names}
+    fresh = build_model(m.params, m.grid, m.backend, drive=m.drive, seed=1)
+    advance(fresh, saved, dt, steps, t)
+    return saved
+
+
+@pytest.mark.parametrize("solver", ["auto", "multigrid"])
+def test_a_resumed_solved_run_takes_the_uninterrupted_steps(solver):
+    """The checkpoint keeps the flow's memory (the last flow, the xi it was solved for, the inputs
+    of the factor kept as preconditioner): a fresh model continuing a checkpoint's state re-solves
+    where the uninterrupted run does, from the same first guess with the same factor, to the bit;
+    without that memory (a checkpoint of an older pfsim) it solves afresh and ends elsewhere."""
+    from conftest import advance
+
+    m, s = _stripping_with_void("solved", "1 MPa", solver)
+    t = advance(m, s, 1.0, 3)
+    assert m._creep["solves"] >= 2 and m._creep["solver"]._lu is not None  # a kept factor to restore
+    before = m._creep["solves"]
+    resumed = _continued(m, s, 4, t=t)
+    advance(m, s, 1.0, 4, t)
+    assert m._creep["solves"] > before and m.observables(s, t + 4)["void_volume_fraction"] > 0.04  # solved on, a void
+    assert np.array_equal(np.asarray(s["xi"]), resumed["xi"])
+    assert np.array_equal(np.asarray(s["ledger"]), resumed["ledger"])
+
+    m, s = _stripping_with_void("solved", "1 MPa", solver)
+    t = advance(m, s, 1.0, 3)
+    s["creep_flow"] = m.missing_state("creep_flow")  # what a resume of an older checkpoint starts from
+    forgot = _continued(m, s, 4, t=t)
+    assert not np.array_equal(resumed["xi"], forgot["xi"])
+    assert np.abs(resumed["xi"] - forgot["xi"]).max() < 1e-3  # the same flow to the solve's tolerance

@@ -22,7 +22,8 @@ BASE = {
         "geometry": {"electrolyte_thickness": "4 um", "pits": [{"center": ["6 um"], "width": "1 um", "depth": "0.5 um"}]},
         "microstructure": {"grain_size": "2 um", "boundary_width": "0.25 um",
                            "boundaries": {"toughness": "0.5 MPa*m^(1/2)"}},
-        "stripping": {"interface": {"width": "0.5 um", "relaxation_time": "60 s"}},
+        # the reduced creep model, as configs/cycling.yaml (its feed replaces stripped Li at full contact)
+        "stripping": {"interface": {"width": "0.5 um", "relaxation_time": "60 s"}, "creep": {"model": "reduced"}},
         "plating": {"interface": {"width": "0.5 um"}, "mechanics": {"surface_flaw_size": "0.25 um"}},
     },
     "drive": {"current_density": "1 mA/cm^2", "stack_pressure": "0.1 MPa"},
@@ -412,3 +413,23 @@ def test_a_model_rebuilt_from_the_checkpoint_observes_what_the_run_did():
         a, b = m.observables(s, t), fresh.observables(resumed, t)
         assert "peak_local_current_density" in b and "interface_overpotential" in b
         assert a.keys() == b.keys() and all(a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a)
+
+
+def test_cycling_with_the_solved_flow_continues_a_checkpoint_exactly():
+    # the stripping block's memory of the solved creep flow travels in the checkpoint
+    # ("strip_creep_flow"): a fresh model continuing a copy of the state takes the same steps
+    raw = config(CYCLES, pressure="1 MPa")
+    raw["model"]["stripping"]["creep"] = {"model": "solved"}
+    m, s, cfg = build(raw)
+    assert "strip_creep_flow" in m.checkpoint_names
+    dt = m.stability_limit()
+    t = advance_to(m, s, 0.0, 60.0, dt)
+    solves = m.strip._creep["solves"]
+    assert solves >= 1
+    saved = {name: np.array(s[name]) for name in m.checkpoint_names}
+    fresh, _, _ = build(raw)
+    advance_to(m, s, t, 150.0, dt)
+    advance_to(fresh, saved, t, 150.0, dt)
+    assert m.strip._creep["solves"] > solves
+    for name in ("xi", "supersaturation", "strip_ledger"):
+        assert np.array_equal(np.asarray(s[name]), saved[name]), name

@@ -14,13 +14,16 @@ from pfsim.physics.constants import FARADAY, GAS
 
 
 def scenario(shape=(40, 40), spacing="0.2 um", sse="3 um", current="1 mA/cm^2", pressure="0.2 MPa",
-             nucleation=True, creep=True, width="0.5 um", extra_model=None, seed=1, precision="float64"):
+             nucleation=True, creep=True, width="0.5 um", extra_model=None, seed=1, precision="float64",
+             creep_model="reduced"):
+    # the limits checked here are the reduced creep model's (its planar front at full contact, its
+    # feed); the solved flow, the default, has its own checks (tests/test_creep_flow.py)
     model = {
         "kind": "li_stripping",
         "geometry": {"electrolyte_thickness": sse},
         "interface": {"width": width, "relaxation_time": "60 s"},
         "nucleation": {"enabled": nucleation},
-        "creep": {"enabled": creep},
+        "creep": {"enabled": creep, "model": creep_model},
     }
     model.update(extra_model or {})
     raw = {

@@ -87,8 +87,18 @@ class LiCycling(InterfaceModel):
     # the cell voltage and the step diagnostics are in the active block's ledger
     ledger_names = ("mode", "applied_charge", "throughput", "conversion_volume", "geometry_version", "half_cycle",
                     "last_sign", "half_cycle_charge", "initial_inventory", "failure_current")
-    state_names = ("xi_operator", "li_side", "strip_ledger", "plate_ledger")
     STRIP, PLATE = 0, 1
+
+    @property
+    def state_names(self):
+        # with the solved creep flow, the stripping block's memory of it (models/stripping/creep.py)
+        flow = ("strip_creep_flow",) if "creep_flow" in self.strip.state_names else ()
+        return ("xi_operator", "li_side", "strip_ledger", "plate_ledger") + flow
+
+    def missing_state(self, name):
+        if name == "strip_creep_flow":
+            return self.strip.missing_state("creep_flow")
+        raise KeyError(name)
     _cfl = 1.0
 
     @property
@@ -124,6 +134,8 @@ class LiCycling(InterfaceModel):
             "plate_ledger": self.plate.new_ledger(short_time=-1.0),
             "ledger": self.new_ledger(failure_current=np.nan),
         }
+        if "creep_flow" in s:
+            state["strip_creep_flow"] = s["creep_flow"]
         self._set(state, "initial_inventory", self.inventory(state))
         return state
 
@@ -131,8 +143,9 @@ class LiCycling(InterfaceModel):
         return self.plate.static_fields()
 
     def _strip_state(self, state):
+        flow = {"creep_flow": state["strip_creep_flow"]} if "strip_creep_flow" in state else {}
         return {"xi": state["xi"], "supersaturation": state["supersaturation"], "potential": state["potential"],
-                "ledger": state["strip_ledger"]}
+                "ledger": state["strip_ledger"]} | flow
 
     def _plate_state(self, state):
         return {k: state[k] for k in ("xi", "potential", "electron_potential", "damage", "xi_operator")} | {

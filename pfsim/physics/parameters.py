@@ -56,8 +56,9 @@ class CreepConfig(Section):
                             "a physical length, not the interface width, so the closure converges under grid refinement")
     enabled: bool = Field(True, description="switch creep off (checks against analytic limits)")
     model: Literal["reduced", "solved"] = Field(
-        "reduced", description="reduced: load spread over the contact, feed velocity l_c eps_dot and a closure band; "
-                               "solved: the power-law creep flow of the Li solved on the grid (docs/stripping.md, Solved mechanics)")
+        "solved", description="solved: the power-law creep flow of the Li solved on the grid (docs/stripping.md, Solved "
+                              "mechanics); reduced: the cheap lumped model, load spread over the contact, feed velocity "
+                              "l_c eps_dot and a closure band (where it is good enough: docs/stripping.md)")
     resolve_change: float = Field(
         0.05, gt=0, le=1, description="solved: the flow is solved again once xi has changed by this much at some node "
                                       "since the last solve (and whenever the pressure or temperature changes)")

@@ -912,19 +912,14 @@ class CreepSolver:
 
         def build(mu_c, mu_e, C):
             sol.factorisations += 1
-            if self.method == "multigrid":
-                return (BlockMultigrid(fl, self.kernels, mu_c, mu_e, C, pin, nf),
-                        _MatrixFree(lambda v: fl._apply(mu_c, mu_e, C, pin_ix, v)))
-            A = fl._matrix(mu_c, mu_e, C, pin)
-            if self.method == "direct":
-                return DirectFactor(A, nf, mu_c[fc]), A
-            face_axis = np.zeros(fl.nface, int)
-            for a in range(fl.nd):
-                face_axis[fl._faces[a].ravel()] = a
-            return BlockAMG(A, nf, mu_c[fc], fl.face_factor[ff], face_axis[ff]), A
+            return self._preconditioner(mu_c, mu_e, C, pin, pin_ix)
+
+        made = []  # the inputs of the factors built in this solve (what `lu` is a factor of)
 
         def factor(x):
-            return build(*self._visc(unpack(x), xi)[:3])
+            u = unpack(x)
+            made.append((u, xi, pin))
+            return build(*self._visc(u, xi)[:3])
 
         def exact_solve(P, A, rhs, tight=False):
             if P.exact:
@@ -1010,19 +1005,71 @@ class CreepSolver:
             sol.history.append(rn)
             sol.converged = rn <= rtol
         self._lu, self._lu_key = lu, key
+        if made:  # every factor built here became `lu`: the last one is it
+            self._lu_inputs = made[-1]
         sol.residual = rn
         u = unpack(x)
         for a in free_axes:
             u[fl._faces[a]] -= u[fl._faces[a]].mean()
         P = xp.zeros(fl.ncell)
         P[fc] = x[nf:]
+        return self._fill(sol, u, P)
+
+    def _preconditioner(self, mu_c, mu_e, C, pin, pin_ix):
+        """(preconditioner, operator) of the Picard matrix of these viscosities: SuperLU's factor,
+        the block AMG, or the block multigrid with the matrix-free product."""
+        fl = self.geometry
+        nf, fc, ff = len(fl.free_face), fl.free_cell, fl.free_face
+        if self.method == "multigrid":
+            return (BlockMultigrid(fl, self.kernels, mu_c, mu_e, C, pin, nf),
+                    _MatrixFree(lambda v: fl._apply(mu_c, mu_e, C, pin_ix, v)))
+        A = fl._matrix(mu_c, mu_e, C, pin)
+        if self.method == "direct":
+            return DirectFactor(A, nf, mu_c[fc]), A
+        face_axis = np.zeros(fl.nface, int)
+        for a in range(fl.nd):
+            face_axis[fl._faces[a].ravel()] = a
+        return BlockAMG(A, nf, mu_c[fc], fl.face_factor[ff], face_axis[ff]), A
+
+    def _fill(self, sol, u, P):
+        """sol with the fields of the scaled face velocities u and cell pressures P, on the solve's
+        device (the host for "direct" and "amg"; `to_host` copies)."""
+        fl, xp = self.geometry, self.xp
         sol.velocity_scaled, sol.pressure_scaled = u, P
         V = self.L * self.R
-        # on the solve's device (the host for "direct" and "amg"; `to_host` copies)
         sol.velocity = [(u[fl._faces[a]] * V) for a in range(fl.nd)]
         sol.pressure = (P * self.S).reshape(fl.shape)
         sol.strain_rate = (xp.sqrt(fl.strain_rate(u)) * self.R).reshape(fl.shape)
         return sol
+
+    # --- what a checkpoint keeps: a resumed run continues with the same warm start and factor ---
+    def saved(self):
+        """The solver's memory between solves as host arrays: the inputs of the factor kept as
+        preconditioner (scaled face velocities, cell xi, pinned rows) and when it goes stale;
+        {} where no factor is kept."""
+        if self._lu is None or getattr(self, "_lu_inputs", None) is None:
+            return {}
+        u, xi, pin = self._lu_inputs
+        return {"factor_velocity": to_host(u), "factor_xi": to_host(xi), "factor_pin": np.asarray(pin, dtype=float),
+                "refactor_after": float(self._refactor_after)}
+
+    def restore(self, saved):
+        """Rebuild the kept factor from `saved` (the same matrix, so the same factor) and the
+        point at which it goes stale."""
+        if not saved:
+            return
+        xp, fl = self.xp, self.geometry
+        u, xi = xp.asarray(saved["factor_velocity"]), xp.asarray(saved["factor_xi"])
+        pin = [int(k) for k in saved["factor_pin"]]
+        pin_ix = xp.asarray(pin, dtype=np.int64) if pin else None
+        lu, _ = self._preconditioner(*self._visc(u, xi)[:3], pin, pin_ix)
+        self._lu, self._lu_key, self._lu_inputs = lu, (fl.n_free, tuple(pin)), (u, xi, pin)
+        self._refactor_after = int(saved["refactor_after"])
+
+    def solution(self, velocity_scaled, pressure_scaled):
+        """A FlowSolution of stored scaled fields (a checkpoint's last flow)."""
+        return self._fill(FlowSolution(None, None, None), self.xp.asarray(velocity_scaled),
+                          self.xp.asarray(pressure_scaled))
 
 
 FILL_TOLERANCE = 1e-12  # a compressible cell "fills" past 1 + this

@@ -136,6 +136,18 @@ class LiStripping(InterfaceModel):
         "charge", "creep_volume", "sink_volume", "temperature", "subgrid_void_volume", "substep", "substeps",
         "nucleation_cap_hits", "step_peak_supersaturation")
 
+    @property
+    def state_names(self):
+        # the solved flow's memory (creep.py): a resumed run re-solves where the uninterrupted one does
+        return ("creep_flow",) if self.params.creep.model == "solved" else ()
+
+    def missing_state(self, name):
+        """A state entry that a checkpoint of an older pfsim lacks: the solved flow's memory starts
+        empty (the resumed run solves the flow afresh at its first step)."""
+        if name == "creep_flow":
+            return creep.new_flow_state(self)
+        raise KeyError(name)
+
     def __init__(self, params, grid, backend, drive=None, seed=0, extent=None):
         super().__init__(params, grid, backend, drive, seed, extent, width=params.interface.width)
         xp, li = self.xp, params.lithium
@@ -362,6 +374,8 @@ class LiStripping(InterfaceModel):
             "potential": self.backend.asarray(xp.zeros(self.grid.shape)),
             "ledger": self.new_ledger(temperature=self.temperature),
         }
+        if "creep_flow" in self.state_names:
+            state["creep_flow"] = creep.new_flow_state(self)
         if self.params.initial_contact is not None:
             pores.place(self, state, self.params.initial_contact)
         self._set(state, "initial_li", self.li_content(state))

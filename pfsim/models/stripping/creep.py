@@ -163,6 +163,7 @@ def solved_step(m, state, t, dt, j_sse):
             if left <= 1e-9 * dt:
                 break
             m._creep["stale"] = True  # a void cell filled: the flow of the new xi for the rest of the step
+        save(m, state)
     return contact, 0.0, injection
 
 
@@ -176,15 +177,11 @@ def creep_flow(m, state, pressure):
     cache = getattr(m, "_creep", None)
     sse = m.extent.gather(m.sse).astype(bool)
     if cache is None or not np.array_equal(cache["sse"], sse):
-        whole = m.extent.whole
-        nd = whole.ndim
-        walls = {}
-        for a in range(nd - 1):  # lateral walls that are not periodic: symmetry planes
-            walls[(a, 0)] = walls[(a, 1)] = cf.Wall("freeslip")
-        walls[(nd - 1, 0)] = cf.Wall("noslip")  # the counter-electrode side (inside the SSE)
-        walls[(nd - 1, 1)] = cf.Wall("traction", 0.0)  # the current collector, its stress set per solve
-        cache = m._creep = {"sse": sse, "geometry": cf.CreepFlow(whole, walls, solid=sse), "key": None,
+        first = cache is None
+        cache = m._creep = {"sse": sse, "geometry": _geometry(m, sse), "key": None,
                             "solution": None, "xi": None, "solves": 0}
+        if first and "creep_flow" in state:
+            restore(m, state["creep_flow"])  # a resumed run: the flow and factor it stopped with
     xi = m.extent.gather(state["xi"]).astype(float)
     if not (cf.void_weight(xi[~sse]) > 0).any():
         cache["solution"] = None
@@ -206,12 +203,122 @@ def creep_flow(m, state, pressure):
     scale = float(pressure) if pressure >= capillary else 2.0 ** np.ceil(np.log2(capillary))
     key = (*load, scale)
     if cache["key"] != key:
-        geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
-        cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, m.creep_rate0),
-                                         stress_scale=scale, regularisation=REGULARISATION,
-                                         backend=m.backend, method=c.solver)
+        _new_solver(m, cache, key)
         cache["solution"] = None
     cache["solution"] = cache["solver"].solve(xi, body_force=force, x0=cache["solution"], rtol=RTOL)
     cache["key"], cache["xi"], cache["stale"] = key, xi, False
     cache["solves"] += 1
     return cache["solution"]
+
+
+def _geometry(m, sse):
+    whole = m.extent.whole
+    nd = whole.ndim
+    walls = {}
+    for a in range(nd - 1):  # lateral walls that are not periodic: symmetry planes
+        walls[(a, 0)] = walls[(a, 1)] = cf.Wall("freeslip")
+    walls[(nd - 1, 0)] = cf.Wall("noslip")  # the counter-electrode side (inside the SSE)
+    walls[(nd - 1, 1)] = cf.Wall("traction", 0.0)  # the current collector, its stress set per solve
+    return cf.CreepFlow(whole, walls, solid=sse)
+
+
+def _new_solver(m, cache, key):
+    """The solver of the load key (pressure, eps0, sigma0, stress scale)."""
+    c, geometry = m.params.creep, cache["geometry"]
+    pressure, rate0, strength, scale = key
+    geometry.walls[(geometry.nd - 1, 1)].stress = -float(pressure)
+    cache["solver"] = cf.CreepSolver(geometry, cf.Material(c.exponent, strength, rate0), stress_scale=scale,
+                                     regularisation=REGULARISATION, backend=m.backend, method=c.solver)
+
+
+# --- the flow's memory in the checkpoint ------------------------------------------------------------
+# A resumed run must take the steps the uninterrupted one takes: the flow is re-solved only once xi
+# has moved by resolve_change since the last solve, from the last flow as first guess, with the
+# factor kept from earlier solves as preconditioner; all three are kept in the state entry
+# "creep_flow" (host float64): a header, then the last flow (scaled face velocities, cell
+# pressures), the xi it was solved for, and the inputs of the kept factor (pfsim.solvers.creep_flow,
+# CreepSolver.saved), from which the resumed run rebuilds the same factor.
+HEADER = 16  # solver, key (4), solution, stale, SSE cells, solves, factor, refactor_after, pins, pin (4), SSE digest
+
+
+def flow_state_size(grid):
+    """Length of the "creep_flow" entry for a whole grid: the header, two face and three cell vectors."""
+    shape, nd = grid.shape, grid.ndim
+    faces = sum(int(np.prod([n + (0 if (a != b or grid.periodic[a]) else 1) for b, n in enumerate(shape)]))
+                for a in range(nd))
+    cells = int(np.prod(shape))
+    return HEADER + 2 * faces + 3 * cells
+
+
+def new_flow_state(m):
+    return np.zeros(flow_state_size(m.extent.whole))
+
+
+def save(m, state):
+    """Write the flow's memory into state["creep_flow"] (in place; where it changed)."""
+    cache, dest = getattr(m, "_creep", None), state.get("creep_flow")
+    if cache is None or dest is None:
+        return
+    mark = (cache["solves"], bool(cache.get("stale")), cache["key"], cache["solution"] is None)
+    if cache.get("saved_as") == mark:
+        return
+    cache["saved_as"] = mark
+    out = np.zeros(dest.shape)
+    _pack(cache, out)
+    dest[...] = m.xp.asarray(out)
+
+
+def _pack(cache, out):
+    geometry = cache["geometry"]
+    nf, nc = geometry.nface, geometry.ncell
+    solver = cache.get("solver")
+    if solver is None or cache["key"] is None:
+        return
+    out[0], out[1:5] = 1.0, cache["key"]
+    out[7], out[15] = _digest(cache["sse"])
+    sol = cache["solution"]
+    out[8] = cache["solves"]
+    at = HEADER
+    if sol is not None:
+        out[5], out[6] = 1.0, float(bool(cache.get("stale")))
+        out[at:at + nf] = cf.to_host(sol.velocity_scaled)
+        out[at + nf:at + nf + nc] = cf.to_host(sol.pressure_scaled)
+        out[at + nf + nc:at + nf + 2 * nc] = cache["xi"].ravel()
+    at += nf + 2 * nc
+    kept = solver.saved()
+    if kept:
+        out[9], out[10] = 1.0, kept["refactor_after"]
+        pins = kept["factor_pin"]
+        out[11] = len(pins)
+        out[12:12 + len(pins)] = pins
+        out[at:at + nf] = kept["factor_velocity"]
+        out[at + nf:at + nf + nc] = kept["factor_xi"]
+
+
+def _digest(sse):
+    """(count, sum of flat indices) of the SSE cells: the geometry the memory was kept for."""
+    idx = np.flatnonzero(sse)
+    return float(idx.size), float(idx.sum())
+
+
+def restore(m, saved):
+    """The flow's memory from a checkpoint's "creep_flow" (m._creep holds the geometry)."""
+    saved = m.backend.to_host(saved)
+    cache = m._creep
+    if not saved[0] or tuple(saved[[7, 15]]) != _digest(cache["sse"]):  # nothing kept, or kept for another SSE
+        return
+    geometry = cache["geometry"]
+    nf, nc = geometry.nface, geometry.ncell
+    cache["key"] = tuple(float(v) for v in saved[1:5])
+    _new_solver(m, cache, cache["key"])
+    cache["solves"] = int(saved[8])
+    at = HEADER
+    if saved[5]:
+        cache["solution"] = cache["solver"].solution(saved[at:at + nf].copy(), saved[at + nf:at + nf + nc].copy())
+        cache["xi"] = saved[at + nf + nc:at + nf + 2 * nc].reshape(geometry.shape).copy()
+        cache["stale"] = bool(saved[6])
+    at += nf + 2 * nc
+    if saved[9]:
+        pins = int(saved[11])
+        cache["solver"].restore({"refactor_after": saved[10], "factor_pin": saved[12:12 + pins],
+                                 "factor_velocity": saved[at:at + nf].copy(), "factor_xi": saved[at + nf:at + nf + nc].copy()})
