@@ -394,7 +394,7 @@ def test_plating_run_resumes_exactly(in_tmp):
     ("model.interface.width", "0.5 um", "two grid spacings"),
     # stripping-only creep keys: plating takes the size from each flaw's width
     ("model.mechanics.creep.size_length", "contacts", "mechanics.creep.size_length: a setting of the stripping"),
-    ("model.mechanics.creep.model", "solved", "mechanics.creep.model: a setting of the stripping"),
+    ("model.mechanics.creep.model", "reduced", "mechanics.creep.model: a setting of the stripping"),
 ])
 def test_bad_plating_input_is_refused(key, value, message):
     with pytest.raises(ConfigError) as err:

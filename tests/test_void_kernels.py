@@ -273,7 +273,8 @@ def scenario(shape=(24, 30), spacing="0.2 um", pressure="0.2 MPa", seed=1):
         "name": "t", "seed": seed,
         "grid": {"shape": list(shape), "spacing": spacing, "boundaries": {"x": "periodic", "y": "no_flux"}},
         "model": {"kind": "li_stripping", "geometry": {"electrolyte_thickness": "3 um"},
-                  "interface": {"width": "0.5 um", "relaxation_time": "60 s"}},
+                  "interface": {"width": "0.5 um", "relaxation_time": "60 s"},
+                  "creep": {"model": "reduced"}},  # its closure band is the void kernel's eps_dot term
         "drive": {"current_density": "1 mA/cm^2", "stack_pressure": pressure},
         "time": {"stop": 1.0},
     }
