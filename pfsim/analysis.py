@@ -16,7 +16,7 @@ and the mean and spread of n over the stores (the realisations of a study).
 Critical current of stripping against stack pressure, from the member stores of a sweep
 (configs/sweeps/ccd_vs_pressure.yaml: two materials x five pressures x seeds):
 
-    python -m pfsim.analysis ccd SWEEP_FILE_OR_FOLDER [-o ccd.png] [--rise V] [--by KEY]
+    python -m pfsim.analysis ccd SWEEP_FILE_OR_FOLDER [MORE ...] [-o ccd.png] [--rise V] [--by KEY]
 
 reads every run store in the folder (a sweep file: its output folder). A member that ended with
 a contact or voltage failure gives its critical current: the applied current density of its
@@ -31,7 +31,9 @@ about 0.1 mA/cm^2 at 0 MPa and 0.4 at 2 MPa) as reference markers. With `--rise 
 are read by the voltage criterion below instead of their `failure` records (members must run
 without the contact stop: configs/sweeps/ccd_vs_pressure_voltage.yaml). With `--by KEY` (a
 dotted config key that the sweep varies, e.g. model.creep.model) the groups are split by the
-key's value as well (configs/sweeps/ccd_vs_pressure_llzo.yaml: both creep models). Exit codes: 0 figure
+key's value as well (configs/sweeps/ccd_vs_pressure_llzo.yaml: both creep models); several
+folders are read together (the same sweep run with each creep model into its own folder, then
+`--by model.creep.model`). Exit codes: 0 figure
 written; 2 no run store in the folder, or none with a critical current or a completed ramp.
 
 The critical current in the sharp-interface limit, from a sweep over `model.interface.width`
@@ -187,17 +189,24 @@ def ccd_main(argv) -> int:
                                  description="critical current of stripping against stack pressure, from a "
                                              "sweep's member stores: a table and a PNG (exit 0; 2: no store, or none "
                                              "to count)")
-    ap.add_argument("sweep", help="a sweep's output folder (member-NNNN.zarr) or its sweep file")
-    ap.add_argument("-o", "--output", help="PNG to write (default FOLDER/ccd_vs_pressure.png)")
+    ap.add_argument("sweep", nargs="+", help="a sweep's output folder (member-NNNN.zarr) or its sweep file; "
+                                             "several: their members together (e.g. one sweep per creep model, "
+                                             "with --by)")
+    ap.add_argument("-o", "--output", help="PNG to write (default FOLDER/ccd_vs_pressure.png, of the first)")
     ap.add_argument("--rise", type=float, help="the voltage criterion instead of the failure records: the first "
                                                 "rise of the cell voltage within a hold by more than this (V); see "
                                                 "python -m pfsim.analysis voltage")
     ap.add_argument("--by", metavar="KEY", help="a swept config key (dotted, e.g. model.creep.model) whose value "
                                                 "splits the groups: one series per material and value")
     args = ap.parse_args(argv)
-    folder, members = sweep_members(args.sweep, args.rise, args.by)
-    if not members:
-        return EXIT_NOTHING
+    folders, members = [], []
+    for sweep in args.sweep:
+        folder, found = sweep_members(sweep, args.rise, args.by)
+        if not found:
+            return EXIT_NOTHING
+        folders.append(folder)
+        members += found
+    folder = folders[0]
     groups = group_members(members)
     if not groups:
         print(f"{folder}: no member with a critical current or a completed ramp", file=sys.stderr)

@@ -42,12 +42,14 @@ def test_sweep_over_two_scenarios(swept):
     assert [sweep.state(i) for i, _ in members] == ["ended", "finished", "finished", "finished"]
 
 
-def test_ccd_vs_pressure_sweep_file_validates():
-    sweep = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure.yaml")
+@pytest.mark.parametrize("name, creep", [("ccd_vs_pressure", "solved"), ("ccd_vs_pressure_reduced", "reduced")])
+def test_ccd_vs_pressure_sweep_file_validates(name, creep):
+    sweep = Sweep(ROOT / "configs" / "sweeps" / f"{name}.yaml")
     configs = sweep.validate()
     assert len(configs) == 2 * 5 * len(sweep.axes["seed"]) and 3 <= len(sweep.axes["seed"]) <= 5
     assert {cfg.name for cfg, _ in configs} == {"li-llzo-ramp", "li-lpscl-ramp"}
     assert sorted({cfg.drive.stack_pressure for cfg, _ in configs}) == pytest.approx([0, 0.5e6, 1e6, 2e6, 3e6])
+    assert {cfg.model.creep.model for cfg, _ in configs} == {creep}
 
 
 def test_voltage_sweep_file_runs_past_the_contact_criterion_in_a_symmetric_cell():
@@ -218,6 +220,17 @@ def test_groups_split_by_a_swept_key(swept, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Li|LLZO, creep.model = reduced" in text and "Li|LLZO, creep.model = solved" in text
     assert read_member(tmp_path / "member-0000.zarr", by="model.no_such_key").material == "Li|LLZO, model.no_such_key = None"
+    # the same two members from two folders (one sweep per model) give the same two series
+    for k, name in enumerate(("reduced", "solved")):
+        (tmp_path / name).mkdir()
+        shutil.copytree(tmp_path / f"member-{k:04d}.zarr", tmp_path / name / "member-0000.zarr")
+    capsys.readouterr()
+    assert main(["ccd", str(tmp_path / "reduced"), str(tmp_path / "solved"), "--by", "model.creep.model",
+                 "-o", str(tmp_path / "g.png")]) == 0
+    text = capsys.readouterr().out
+    assert text.count("1 run store(s), 1 counted") == 2
+    assert "Li|LLZO, creep.model = reduced" in text and "Li|LLZO, creep.model = solved" in text
+    assert main(["ccd", str(tmp_path / "reduced"), str(tmp_path / "missing")]) == 2
 
 
 def test_failures_end_in_one_line(monkeypatch, capsys):
