@@ -88,6 +88,7 @@ class LiCycling(InterfaceModel):
     ledger_names = ("mode", "applied_charge", "throughput", "conversion_volume", "geometry_version", "half_cycle",
                     "last_sign", "half_cycle_charge", "initial_inventory", "failure_current")
     STRIP, PLATE = 0, 1
+    _cfl = 1.0
 
     @property
     def state_names(self):
@@ -99,7 +100,6 @@ class LiCycling(InterfaceModel):
         if name == "strip_creep_flow":
             return self.strip.missing_state("creep_flow")
         raise KeyError(name)
-    _cfl = 1.0
 
     @property
     def cfl(self):
