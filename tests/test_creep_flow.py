@@ -611,6 +611,10 @@ def test_a_resumed_solved_run_takes_the_uninterrupted_steps(solver):
     t = advance(m, s, 1.0, 3)
     assert m._creep["solves"] >= 2 and m._creep["solver"]._lu is not None  # a kept factor to restore
     before = m._creep["solves"]
+    from pfsim.solvers.creep_flow import unknown_counts
+
+    geometry = m._creep["geometry"]  # the entry's size comes from the counts, not a built geometry
+    assert unknown_counts(m.grid) == (geometry.nface, geometry.ncell)
     resumed = _continued(m, s, 4, t=t)
     advance(m, s, 1.0, 4, t)
     assert m._creep["solves"] > before and m.observables(s, t + 4)["void_volume_fraction"] > 0.04  # solved on, a void

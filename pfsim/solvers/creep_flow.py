@@ -132,6 +132,19 @@ class Wall:
             raise ValueError(f"wall kind: expected one of {WALL_KINDS}, got {self.kind!r}")
 
 
+def face_shape(shape, periodic, a):
+    """The MAC faces normal to axis a of a grid of cells: n + 1 along a bounded axis a."""
+    s = list(shape)
+    s[a] += 0 if periodic[a] else 1
+    return tuple(s)
+
+
+def unknown_counts(grid):
+    """(faces, cells) of the MAC grid of a pfsim Grid (CreepFlow's nface and ncell), without building it."""
+    shape, periodic = tuple(grid.shape), tuple(grid.periodic)
+    return (sum(int(np.prod(face_shape(shape, periodic, a))) for a in range(len(shape))), int(np.prod(shape)))
+
+
 @dataclass
 class FlowSolution:
     velocity: list  # per axis, the face velocities (m/s), shape: grid shape with n+1 faces on a bounded axis
@@ -245,9 +258,7 @@ class CreepFlow:
 
     # --- geometry ------------------------------------------------------------------------------
     def face_shape(self, a):
-        s = list(self.shape)
-        s[a] += 0 if self.periodic[a] else 1
-        return tuple(s)
+        return face_shape(self.shape, self.periodic, a)
 
     def edge_shape(self, a, b):
         s = list(self.shape)

@@ -241,17 +241,17 @@ def _new_solver(m, cache, key):
 HEADER = 16  # solver, key (4), solution, stale, SSE cells, solves, factor, refactor_after, pins, pin (4), SSE digest
 
 
-def flow_state_size(grid):
-    """Length of the "creep_flow" entry for a whole grid: the header, two face and three cell vectors."""
-    shape, nd = grid.shape, grid.ndim
-    faces = sum(int(np.prod([n + (0 if (a != b or grid.periodic[a]) else 1) for b, n in enumerate(shape)]))
-                for a in range(nd))
-    cells = int(np.prod(shape))
-    return HEADER + 2 * faces + 3 * cells
+def _slots(nf, nc):
+    """Where the vectors lie in the "creep_flow" entry, after the header: the last flow's face
+    velocities and cell pressures, the xi it was solved for, the kept factor's velocities and xi."""
+    ends = np.cumsum([HEADER, nf, nc, nc, nf, nc])
+    names = ("velocity", "pressure", "xi", "factor_velocity", "factor_xi")
+    return {name: slice(a, b) for name, a, b in zip(names, ends[:-1], ends[1:])}
 
 
 def new_flow_state(m):
-    return np.zeros(flow_state_size(m.extent.whole))
+    """An empty "creep_flow" entry for the whole grid (nothing kept)."""
+    return np.zeros(_slots(*cf.unknown_counts(m.extent.whole))["factor_xi"].stop)
 
 
 def save(m, state):
@@ -274,25 +274,24 @@ def _pack(cache, out):
     solver = cache.get("solver")
     if solver is None or cache["key"] is None:
         return
+    at = _slots(nf, nc)
     out[0], out[1:5] = 1.0, cache["key"]
     out[7], out[15] = _digest(cache["sse"])
     sol = cache["solution"]
     out[8] = cache["solves"]
-    at = HEADER
     if sol is not None:
         out[5], out[6] = 1.0, float(bool(cache.get("stale")))
-        out[at:at + nf] = cf.to_host(sol.velocity_scaled)
-        out[at + nf:at + nf + nc] = cf.to_host(sol.pressure_scaled)
-        out[at + nf + nc:at + nf + 2 * nc] = cache["xi"].ravel()
-    at += nf + 2 * nc
+        out[at["velocity"]] = cf.to_host(sol.velocity_scaled)
+        out[at["pressure"]] = cf.to_host(sol.pressure_scaled)
+        out[at["xi"]] = cache["xi"].ravel()
     kept = solver.saved()
     if kept:
         out[9], out[10] = 1.0, kept["refactor_after"]
         pins = kept["factor_pin"]
         out[11] = len(pins)
         out[12:12 + len(pins)] = pins
-        out[at:at + nf] = kept["factor_velocity"]
-        out[at + nf:at + nf + nc] = kept["factor_xi"]
+        out[at["factor_velocity"]] = kept["factor_velocity"]
+        out[at["factor_xi"]] = kept["factor_xi"]
 
 
 def _digest(sse):
@@ -308,17 +307,16 @@ def restore(m, saved):
     if not saved[0] or tuple(saved[[7, 15]]) != _digest(cache["sse"]):  # nothing kept, or kept for another SSE
         return
     geometry = cache["geometry"]
-    nf, nc = geometry.nface, geometry.ncell
+    at = _slots(geometry.nface, geometry.ncell)
     cache["key"] = tuple(float(v) for v in saved[1:5])
     _new_solver(m, cache, cache["key"])
     cache["solves"] = int(saved[8])
-    at = HEADER
     if saved[5]:
-        cache["solution"] = cache["solver"].solution(saved[at:at + nf].copy(), saved[at + nf:at + nf + nc].copy())
-        cache["xi"] = saved[at + nf + nc:at + nf + 2 * nc].reshape(geometry.shape).copy()
+        cache["solution"] = cache["solver"].solution(saved[at["velocity"]].copy(), saved[at["pressure"]].copy())
+        cache["xi"] = saved[at["xi"]].reshape(geometry.shape).copy()
         cache["stale"] = bool(saved[6])
-    at += nf + 2 * nc
     if saved[9]:
         pins = int(saved[11])
         cache["solver"].restore({"refactor_after": saved[10], "factor_pin": saved[12:12 + pins],
-                                 "factor_velocity": saved[at:at + nf].copy(), "factor_xi": saved[at + nf:at + nf + nc].copy()})
+                                 "factor_velocity": saved[at["factor_velocity"]].copy(),
+                                 "factor_xi": saved[at["factor_xi"]].copy()})
