@@ -5,9 +5,11 @@
 #   3 the GPU tests: python -m pytest -m gpu
 #   4 PFHub BM1a (to t = 10, against MEMPHIS) and BM7a (three grids) on the device backend
 #   5 the first steps of every scenario on the device and on NumPy, fields and observables compared
-#   6 pfsim bench sections sized to end the whole script within about 8 minutes on an H100
+#   6 the solved creep flow's multigrid solve against the potential stage (benchmarks/creep_flow_solve.py)
+#   7 pfsim bench sections sized to end the whole script within about 8 minutes on an H100
 # Everything goes into OUT (default runs/gpu-check): log.txt, info.txt, pytest_gpu.txt,
-# pfhub.txt, device_compare.json, bench.csv, bench.json (7 files). Exit 0 when every step passed.
+# pfhub.txt, device_compare.json, creep_flow.txt, bench.csv, bench.json (8 files). Exit 0 when
+# every step passed.
 #
 #   bash benchmarks/gpu_check.sh [--out DIR]      on the GPU machine
 #   bash benchmarks/gpu_check.sh --dry-run        the same on NumPy with tiny sizes, no install
@@ -45,6 +47,7 @@ if [ $DRY -eq 1 ]; then
     BENCH=(--backend numpy --quick --sizes 32,8 --budget 0 --only bandwidth,kernels,elliptic --no-fipy)
     PFHUB=(-k "bm1a_matches_memphis_to_t10")
     STEPS=2
+    CREEP=(--backend numpy --only 2d --repeat 1)
     # the plumbing only: the 3D scenarios' NumPy steps take a minute on a laptop CPU
     SCENARIOS=(--configs $(ls configs/*.yaml configs/pfhub/*.yaml | grep -v '_3d\.yaml$'))
 else
@@ -60,6 +63,7 @@ else
     BENCH=(--backend cupy --only bandwidth,kernels,elliptic,peers,memory,ensemble --no-fipy --budget 1 --peer-grids 256)
     PFHUB=()
     STEPS=4
+    CREEP=(--backend cupy --repeat 2)
     SCENARIOS=()
 fi
 
@@ -69,7 +73,8 @@ step gpu-tests 120 "$OUT/pytest_gpu.txt" "$PY" -m pytest -q -p no:cacheprovider 
 step pfhub 60 "$OUT/pfhub.txt" "$PY" -m pytest -q -p no:cacheprovider tests/test_pfhub.py --pfsim-backend "$BACKEND" "${PFHUB[@]}"
 step scenarios 150 "$OUT/compare.txt" "$PY" benchmarks/device_compare.py --backend "$BACKEND" --steps "$STEPS" --out "$OUT" "${SCENARIOS[@]}"
 cat "$OUT/compare.txt" >> "$LOG"; rm -f "$OUT/compare.txt"
-step bench 180 "$OUT/bench.txt" "$PY" -m pfsim.cli bench "${BENCH[@]}" --out "$OUT"
+step creep-flow 50 "$OUT/creep_flow.txt" "$PY" benchmarks/creep_flow_solve.py "${CREEP[@]}"
+step bench 130 "$OUT/bench.txt" "$PY" -m pfsim.cli bench "${BENCH[@]}" --out "$OUT"
 cat "$OUT/bench.txt" >> "$LOG"; rm -f "$OUT/bench.txt"
 
 echo "gpu_check: $FAILED step(s) failed; results in $OUT" | tee -a "$LOG"

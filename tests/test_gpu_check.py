@@ -16,9 +16,11 @@ def test_gpu_check_dry_run(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["bench.csv", "bench.json", "device_compare.json", "info.txt", "log.txt", "pfhub.txt",
-                     "pytest_gpu.txt"]  # at most 8 files come back from a device call
+    assert files == ["bench.csv", "bench.json", "creep_flow.txt", "device_compare.json", "info.txt", "log.txt",
+                     "pfhub.txt", "pytest_gpu.txt"]  # at most 8 files come back from a device call
     rows = json.loads((out / "device_compare.json").read_text())
     assert len(rows) >= 9 and all(r["ok"] for r in rows)
     log = (out / "log.txt").read_text()
     assert "0 step(s) failed" in log and "exit 0" in log
+    flow = (out / "creep_flow.txt").read_text()
+    assert "multigrid" in flow and "converged True" in flow and "potential stages" in flow
