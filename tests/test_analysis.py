@@ -52,6 +52,18 @@ def test_ccd_vs_pressure_sweep_file_validates(name, creep):
     assert {cfg.model.creep.model for cfg, _ in configs} == {creep}
 
 
+def test_high_pressure_sweep_file_completes_the_pressure_range_with_both_models():
+    """ccd_vs_pressure_high.yaml adds 5 and 7 MPa on Li|LLZO, both creep models, to the 0-3 MPa sweeps:
+    the same material file and seeds, so the three folders draw one figure split by creep model."""
+    configs = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure_high.yaml").validate()
+    low = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure.yaml")
+    assert len(configs) == 2 * 2 * len(low.axes["seed"])
+    assert {cfg.name for cfg, _ in configs} == {"li-llzo-ramp"}
+    assert sorted({cfg.drive.stack_pressure for cfg, _ in configs}) == pytest.approx([5e6, 7e6])
+    assert sorted({cfg.model.creep.model for cfg, _ in configs}) == ["reduced", "solved"]
+    assert sorted({cfg.seed for cfg, _ in configs}) == sorted({v["seed"] for _, v in low.members()})
+
+
 def test_voltage_sweep_file_runs_past_the_contact_criterion_in_a_symmetric_cell():
     configs = Sweep(ROOT / "configs" / "sweeps" / "ccd_vs_pressure_voltage.yaml").validate()
     assert len(configs) == 2 * 3 * 3
