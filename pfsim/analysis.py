@@ -199,14 +199,13 @@ def ccd_main(argv) -> int:
     ap.add_argument("--by", metavar="KEY", help="a swept config key (dotted, e.g. model.creep.model) whose value "
                                                 "splits the groups: one series per material and value")
     args = ap.parse_args(argv)
-    folders, members = [], []
-    for sweep in args.sweep:
-        folder, found = sweep_members(sweep, args.rise, args.by)
+    members = []
+    for k, sweep in enumerate(args.sweep):
+        found_in, found = sweep_members(sweep, args.rise, args.by)
         if not found:
             return EXIT_NOTHING
-        folders.append(folder)
+        folder = found_in if k == 0 else folder  # the first folder names the default output
         members += found
-    folder = folders[0]
     groups = group_members(members)
     if not groups:
         print(f"{folder}: no member with a critical current or a completed ramp", file=sys.stderr)
